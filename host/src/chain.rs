@@ -1,0 +1,213 @@
+//! A named chain: an ordered list of stages an event passes through. A dropped
+//! event skips the rest of its chain; a stage's failure policy decides what a
+//! failure does to an event.
+
+use std::sync::Arc;
+
+use crate::config::FailurePolicy;
+use crate::event::Severity;
+use crate::occurrence::Occurrence;
+use crate::plugin::{Decision, Failure, Stage, StageInput, StageKind};
+
+/// An event on its way through a chain, and what the chain made of it.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub occurrence: Arc<Occurrence>,
+    pub severity: Severity,
+    /// Replaces the event's message when a stage redacted it.
+    pub message: Option<String>,
+    /// Labels added by the occurrence core and enrichers, in order of
+    /// addition; a later value for a key overrides an earlier one.
+    pub labels: Vec<(String, String)>,
+    pub annotations: Vec<(String, String)>,
+    /// Position of the occurrence in the pipeline's batch, for bookkeeping
+    /// across chains.
+    pub slot: usize,
+}
+
+impl Processed {
+    /// The starting point for an occurrence: the base severity, raised to
+    /// `high` and labelled when the occurrence core escalated it.
+    pub fn new(occurrence: Arc<Occurrence>, slot: usize) -> Self {
+        let mut severity = occurrence.event.base_severity();
+        let mut labels = Vec::new();
+        if let Some(count) = occurrence.repeated_count {
+            severity = severity.max(Severity::High);
+            labels.push(("repeated_count".to_owned(), count.to_string()));
+        }
+        Self {
+            occurrence,
+            severity,
+            message: None,
+            labels,
+            annotations: Vec::new(),
+            slot,
+        }
+    }
+
+    /// No stage may lower an escalated occurrence below `high`.
+    fn severity_floor(&self) -> Severity {
+        if self.occurrence.repeated_count.is_some() {
+            Severity::High
+        } else {
+            Severity::Info
+        }
+    }
+
+    fn input(&self) -> StageInput<'_> {
+        StageInput {
+            event: &self.occurrence.event,
+            message: self
+                .message
+                .as_deref()
+                .unwrap_or(&self.occurrence.event.message),
+            severity: self.severity,
+            labels: &self.labels,
+            annotations: &self.annotations,
+        }
+    }
+}
+
+/// An event a stage failed on, under the `dead-letter` policy.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub event: Processed,
+    pub chain: String,
+    pub stage: String,
+    pub failure: Failure,
+}
+
+/// What one chain made of a batch.
+#[derive(Debug, Default)]
+pub struct ChainOutput {
+    /// Events that passed every stage.
+    pub passed: Vec<Processed>,
+    pub dead_letters: Vec<DeadLetter>,
+    /// Events dropped by a filter (or by `fail-closed`).
+    pub dropped: usize,
+    /// Stage failures, whatever the policy did with them.
+    pub failures: usize,
+}
+
+/// An ordered list of running stages.
+#[derive(Debug)]
+pub struct Chain {
+    name: String,
+    stages: Vec<Stage>,
+}
+
+impl Chain {
+    pub fn new(name: String, stages: Vec<Stage>) -> Self {
+        Self { name, stages }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn stages(&self) -> &[Stage] {
+        &self.stages
+    }
+
+    /// Runs `items` through every stage, in batches as given.
+    pub fn run(&mut self, mut items: Vec<Processed>) -> ChainOutput {
+        let mut output = ChainOutput::default();
+        for stage in &mut self.stages {
+            if items.is_empty() {
+                break;
+            }
+            let decisions = {
+                let inputs: Vec<StageInput<'_>> = items.iter().map(Processed::input).collect();
+                stage.process(&inputs)
+            };
+            let mut kept = Vec::with_capacity(items.len());
+            for (mut item, decision) in items.into_iter().zip(decisions) {
+                match decision {
+                    Decision::Keep => kept.push(item),
+                    Decision::Drop(reason) => {
+                        tracing::trace!(chain = %self.name, stage = stage.name(), %reason, "dropped");
+                        output.dropped += 1;
+                    }
+                    Decision::Redact(message) => {
+                        item.message = Some(message);
+                        kept.push(item);
+                    }
+                    Decision::SetSeverity(severity) => {
+                        item.severity = severity.max(item.severity_floor());
+                        kept.push(item);
+                    }
+                    Decision::Enrich {
+                        labels,
+                        annotations,
+                    } => {
+                        merge(&mut item.labels, labels);
+                        merge(&mut item.annotations, annotations);
+                        kept.push(item);
+                    }
+                    Decision::Failed(failure) => {
+                        output.failures += 1;
+                        tracing::warn!(
+                            chain = %self.name,
+                            stage = stage.name(),
+                            plugin = stage.plugin_source(),
+                            policy = %stage.policy(),
+                            reason = %item.occurrence.event.reason,
+                            namespace = %item.occurrence.event.namespace,
+                            %failure,
+                            "plugin failed on an event"
+                        );
+                        match stage.policy() {
+                            FailurePolicy::FailOpen => kept.push(item),
+                            FailurePolicy::FailClosed => output.dropped += 1,
+                            FailurePolicy::DeadLetter => output.dead_letters.push(DeadLetter {
+                                event: item,
+                                chain: self.name.clone(),
+                                stage: stage.name().to_owned(),
+                                failure,
+                            }),
+                        }
+                    }
+                }
+            }
+            items = kept;
+        }
+        output.passed = items;
+        output
+    }
+
+    /// The kinds of the stages, in order (for `check`).
+    pub fn describe(&self) -> Vec<(String, StageKind, String)> {
+        self.stages
+            .iter()
+            .map(|s| (s.name().to_owned(), s.kind(), s.plugin_source().to_owned()))
+            .collect()
+    }
+}
+
+/// Adds `new` entries, replacing existing keys in place.
+fn merge(existing: &mut Vec<(String, String)>, new: Vec<(String, String)>) {
+    for (key, value) in new {
+        match existing.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => existing.push((key, value)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_overrides_in_place_and_appends() {
+        let mut labels = vec![("a".to_owned(), "1".to_owned())];
+        merge(
+            &mut labels,
+            vec![("b".into(), "2".into()), ("a".into(), "3".into())],
+        );
+        assert_eq!(
+            labels,
+            vec![("a".into(), "3".into()), ("b".into(), "2".into())]
+        );
+    }
+}

@@ -1,0 +1,56 @@
+//! `aetherius check`: validates a config and loads every plugin it names,
+//! without touching a cluster or a sink.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::clock::SystemClock;
+use crate::config::{Config, ConfigError};
+use crate::pipeline::{StageError, build_chains};
+use crate::plugin::{PluginError, PluginRuntime};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Runtime(#[from] PluginError),
+    #[error("{}: {} plugin problem(s):\n  {}", .path, .errors.len(), .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Stages {
+        path: String,
+        errors: Vec<StageError>,
+    },
+}
+
+/// Checks the config at `path`; on success returns a short report of the
+/// chains and their stages.
+pub fn check(path: &Path) -> Result<String, CheckError> {
+    let config = Config::load(path)?;
+    let runtime = PluginRuntime::new(
+        config.plugin_runtime.cache_dir.clone(),
+        Arc::new(SystemClock),
+    )?;
+    let chains = build_chains(&config, &runtime).map_err(|errors| CheckError::Stages {
+        path: path.display().to_string(),
+        errors,
+    })?;
+    let mut report = format!("{}: OK\n", path.display());
+    for chain in &chains {
+        let _ = writeln!(report, "chain {}:", chain.name());
+        for (name, kind, source) in chain.describe() {
+            let _ = writeln!(report, "  {name:<20} {kind:<16} {source}");
+        }
+    }
+    for (name, sink) in &config.sinks {
+        let _ = writeln!(report, "sink {name} <- chain {}", sink.chain);
+    }
+    let used: Vec<&String> = config.chains.values().flatten().collect();
+    for name in config.plugins.keys().filter(|name| !used.contains(name)) {
+        let _ = writeln!(
+            report,
+            "warning: plugin `{name}` is defined but no chain uses it"
+        );
+    }
+    Ok(report)
+}

@@ -1,0 +1,369 @@
+//! The YAML configuration: plugin instances, chains, sinks and the occurrence
+//! core's settings. Unknown fields are errors, and every error names the YAML
+//! path and what was expected.
+
+mod plugin;
+mod sink;
+mod units;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use plugin::{
+    BreakerConfig, FailurePolicy, Limits, PluginConfig, PluginRuntimeConfig, PluginSource,
+};
+pub use sink::{FileSinkConfig, OutputFormat, SinkConfig, SinkKind, StdoutSinkConfig};
+pub use units::{ByteSize, HumanDuration, parse_byte_size, parse_duration};
+
+/// The name of the pseudo-chain that carries dead-lettered events.
+pub const DEAD_LETTER_CHAIN: &str = "dead-letter";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Named plugin instances, referenced by name from `chains`.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginConfig>,
+    /// Named chains: the plugin instances an event passes through, in order.
+    /// An event dropped by one stage skips the rest of its chain.
+    #[serde(default)]
+    pub chains: BTreeMap<String, Vec<String>>,
+    /// Named sinks; each publishes the output of one chain.
+    pub sinks: BTreeMap<String, SinkConfig>,
+    /// Duplicate suppression and repeat escalation.
+    #[serde(default)]
+    pub dedup: DedupConfig,
+    /// Where plugins come from and how they are run.
+    #[serde(default)]
+    pub plugin_runtime: PluginRuntimeConfig,
+    /// The directory relative paths in this file are resolved against; set by
+    /// [`Config::load`], not read from YAML.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// Settings of the occurrence core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupConfig {
+    /// How long a fingerprint is remembered after it was last seen (default 5m,
+    /// the design document's TTL).
+    pub ttl: HumanDuration,
+    /// Most fingerprints remembered at once; the least recently seen are
+    /// forgotten first. 100k fingerprints take about 20 MiB.
+    pub max_entries: usize,
+    /// At this many occurrences of one fingerprint the occurrence is escalated
+    /// to `high` and labelled `repeated_count` (default 5). 0 disables it.
+    pub repeat_threshold: u32,
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        Self {
+            ttl: HumanDuration::from_secs(300),
+            max_entries: 100_000,
+            repeat_threshold: 5,
+        }
+    }
+}
+
+/// A configuration that could not be read or is inconsistent.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: at `{at}`: {message}")]
+    Parse {
+        path: PathBuf,
+        at: String,
+        message: String,
+    },
+    #[error("{path}: {}", .problems.join("\n  "))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self::from_yaml(&text, path, base_dir)
+    }
+
+    /// Parses and validates YAML text; `path` is only used in messages.
+    pub fn from_yaml(text: &str, path: &Path, base_dir: PathBuf) -> Result<Self, ConfigError> {
+        let deserializer = serde_yaml::Deserializer::from_str(text);
+        let mut config: Config =
+            serde_path_to_error::deserialize(deserializer).map_err(|error| {
+                let at = error.path().to_string();
+                let inner = error.into_inner();
+                let location = inner
+                    .location()
+                    .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
+                    .unwrap_or_default();
+                ConfigError::Parse {
+                    path: path.to_owned(),
+                    at: if at == "." { "(top level)".into() } else { at },
+                    message: format!("{}{location}", strip_serde_location(&inner.to_string())),
+                }
+            })?;
+        config.base_dir = base_dir;
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems,
+            })
+        }
+    }
+
+    /// Resolves a path from the config file against the file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    /// The chains some sink takes, in name order (the dead-letter pseudo-chain
+    /// excluded).
+    pub fn used_chains(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .sinks
+            .values()
+            .map(|sink| sink.chain.as_str())
+            .filter(|chain| *chain != DEAD_LETTER_CHAIN)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// Every cross-reference problem, each naming its YAML path.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let known_chains = || {
+            let names: Vec<&str> = self.chains.keys().map(String::as_str).collect();
+            if names.is_empty() {
+                "no chains are defined".to_owned()
+            } else {
+                format!("expected one of: {}", names.join(", "))
+            }
+        };
+        if self.sinks.is_empty() {
+            problems.push("at `sinks`: at least one sink is needed".to_owned());
+        }
+        for (name, stages) in &self.chains {
+            if name == DEAD_LETTER_CHAIN {
+                problems.push(format!(
+                    "at `chains.{name}`: `{DEAD_LETTER_CHAIN}` is reserved for dead-lettered events; rename the chain"
+                ));
+            }
+            for (i, stage) in stages.iter().enumerate() {
+                if !self.plugins.contains_key(stage) {
+                    problems.push(format!(
+                        "at `chains.{name}[{i}]`: unknown plugin `{stage}`; define it under `plugins`"
+                    ));
+                }
+            }
+        }
+        let mut dead_letter_sink = false;
+        for (name, sink) in &self.sinks {
+            if sink.chain == DEAD_LETTER_CHAIN {
+                dead_letter_sink = true;
+            } else if !self.chains.contains_key(&sink.chain) {
+                problems.push(format!(
+                    "at `sinks.{name}.chain`: unknown chain `{}`; {}",
+                    sink.chain,
+                    known_chains()
+                ));
+            }
+            if let Err(kinds) = sink.kind() {
+                problems.push(if kinds.is_empty() {
+                    format!("at `sinks.{name}`: no output given; expected one of `stdout`, `file`")
+                } else {
+                    format!(
+                        "at `sinks.{name}`: one output per sink, found {}; make one sink for each",
+                        kinds.join(" and ")
+                    )
+                });
+            }
+        }
+        for (name, plugin) in &self.plugins {
+            if plugin.on_failure == FailurePolicy::DeadLetter && !dead_letter_sink {
+                problems.push(format!(
+                    "at `plugins.{name}.on_failure`: `dead-letter` needs a sink with `chain: {DEAD_LETTER_CHAIN}`"
+                ));
+            }
+            if matches!(plugin.source, PluginSource::Directory(_))
+                && self.plugin_runtime.plugin_dir.is_none()
+            {
+                problems.push(format!(
+                    "at `plugins.{name}.source`: `{}` needs `plugin_runtime.plugin_dir`",
+                    plugin.source
+                ));
+            }
+            if plugin.limits.fuel_per_event == 0 {
+                problems.push(format!(
+                    "at `plugins.{name}.limits.fuel_per_event`: must be greater than 0"
+                ));
+            }
+            if plugin.limits.memory.0 < 1 << 20 {
+                problems.push(format!(
+                    "at `plugins.{name}.limits.memory`: {} is too small for any guest; expected at least 1Mi",
+                    plugin.limits.memory
+                ));
+            }
+            if plugin.circuit_breaker.failures == 0 {
+                problems.push(format!(
+                    "at `plugins.{name}.circuit_breaker.failures`: must be at least 1"
+                ));
+            }
+        }
+        if self.plugin_runtime.batch_size == 0 || self.plugin_runtime.batch_size > 4096 {
+            problems.push(format!(
+                "at `plugin_runtime.batch_size`: {} is out of range; expected 1 to 4096",
+                self.plugin_runtime.batch_size
+            ));
+        }
+        if self.dedup.max_entries == 0 {
+            problems.push("at `dedup.max_entries`: must be at least 1".to_owned());
+        }
+        problems
+    }
+}
+
+/// serde_yaml puts its own path before and " at line L column C" after its
+/// messages; we print both ourselves, once.
+fn strip_serde_location(message: &str) -> &str {
+    let message = match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    match message.split_once(": ") {
+        Some((path, rest)) if !path.contains(' ') => rest,
+        _ => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<Config, ConfigError> {
+        Config::from_yaml(yaml, Path::new("test.yaml"), PathBuf::from("."))
+    }
+
+    const MINIMAL: &str = "
+plugins:
+  warnings: { source: 'builtin:type-filter', config: { allow: [Warning] } }
+chains:
+  main: [warnings]
+sinks:
+  out: { chain: main, stdout: {} }
+";
+
+    #[test]
+    fn minimal_config_parses_with_defaults() {
+        let config = parse(MINIMAL).unwrap();
+        let plugin = &config.plugins["warnings"];
+        assert_eq!(plugin.on_failure, FailurePolicy::FailOpen);
+        assert_eq!(plugin.limits, Limits::default());
+        assert_eq!(plugin.config, serde_json::json!({"allow": ["Warning"]}));
+        assert_eq!(config.dedup.repeat_threshold, 5);
+        assert_eq!(config.used_chains(), vec!["main"]);
+    }
+
+    #[test]
+    fn unknown_field_names_its_path() {
+        let error = parse(&MINIMAL.replace("stdout: {}", "stdout: {}, colour: red"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("at `sinks.out.colour`"), "{error}");
+        assert!(error.contains("unknown field `colour`"), "{error}");
+        assert!(error.contains("line "), "{error}");
+    }
+
+    #[test]
+    fn wrong_type_names_its_path_and_expectation() {
+        let yaml = MINIMAL.replace(
+            "config: { allow: [Warning] }",
+            "limits: { fuel_per_event: lots }",
+        );
+        let error = parse(&yaml).unwrap_err().to_string();
+        assert!(
+            error.contains("plugins.warnings.limits.fuel_per_event"),
+            "{error}"
+        );
+        assert!(error.contains("expected u64"), "{error}");
+    }
+
+    #[test]
+    fn bad_duration_says_what_is_expected() {
+        let yaml = format!("{MINIMAL}dedup: {{ ttl: 5 minutes }}\n");
+        let error = parse(&yaml).unwrap_err().to_string();
+        assert!(error.contains("dedup.ttl"), "{error}");
+        assert!(error.contains("unknown duration unit"), "{error}");
+    }
+
+    #[test]
+    fn dangling_references_are_all_reported() {
+        let yaml = "
+plugins:
+  a: { source: 'builtin:type-filter', on_failure: dead-letter }
+  b: { source: 'dir:x' }
+chains:
+  main: [a, missing]
+sinks:
+  out: { chain: nope, stdout: {}, file: { path: x } }
+";
+        let error = parse(yaml).unwrap_err().to_string();
+        for expected in [
+            "at `chains.main[1]`: unknown plugin `missing`",
+            "at `sinks.out.chain`: unknown chain `nope`; expected one of: main",
+            "at `sinks.out`: one output per sink, found stdout and file",
+            "at `plugins.a.on_failure`: `dead-letter` needs a sink",
+            "at `plugins.b.source`: `dir:x` needs `plugin_runtime.plugin_dir`",
+        ] {
+            assert!(
+                error.contains(expected),
+                "missing {expected:?} in:\n{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn shipped_configs_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                seen += 1;
+            }
+        }
+        assert!(
+            seen >= 2,
+            "expected config/default.yaml and config/example.yaml"
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! Aetherius: a Kubernetes event pipeline with sandboxed WebAssembly plugins.
+//!
+//! Events flow through [`occurrence`] (dedup, escalation), then named
+//! [`chain`]s of Wasm [`plugin`] stages, then [`sink`]s, in [`pipeline`]. See
+//! `docs/architecture.md` for the tour.
+
+pub mod chain;
+pub mod check;
+pub mod clock;
+pub mod config;
+pub mod event;
+pub mod logging;
+pub mod occurrence;
+pub mod output;
+pub mod pipeline;
+pub mod plugin;
+pub mod replay;
+pub mod sink;

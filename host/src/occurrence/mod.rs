@@ -1,0 +1,302 @@
+//! The occurrence core: decides which events are new occurrences, suppresses
+//! duplicates, and escalates problems that keep repeating.
+//!
+//! The rules, per fingerprint (cluster/namespace/kind/name/reason) remembered
+//! for `dedup.ttl` after it was last seen:
+//!
+//! - the first event of a fingerprint is a new occurrence;
+//! - the same Event object again with a higher `count` is a new occurrence
+//!   (the kubelet bumps the count instead of creating a new object);
+//! - the same object with the same or a lower count (a relist, a restart, an
+//!   update of another field) is a duplicate, never published twice;
+//! - another object with the same fingerprint within the TTL is a duplicate
+//!   too, but its count adds to the fingerprint's occurrences;
+//! - once a fingerprint has `repeat_threshold` occurrences, every occurrence
+//!   published for it is escalated (severity at least `high`, label
+//!   `repeated_count`), and a duplicate that crosses the threshold is published
+//!   after all, as the escalation.
+
+mod cache;
+mod fingerprint;
+
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+use crate::config::DedupConfig;
+use crate::event::Event;
+
+use cache::TtlCache;
+pub use fingerprint::{Fingerprint, occurrence_id};
+
+/// At most this many Event objects are tracked per fingerprint; older ones are
+/// forgotten first (their later count bumps then count as new objects).
+const OBJECTS_PER_FINGERPRINT: usize = 4;
+
+/// An event the core decided to publish.
+#[derive(Debug, Clone)]
+pub struct Occurrence {
+    pub event: Event,
+    pub fingerprint: Fingerprint,
+    /// Stable per Event object and count; see [`occurrence_id`].
+    pub id: String,
+    /// Occurrences of this fingerprint within the TTL, when that reached the
+    /// repeat threshold: the occurrence is escalated.
+    pub repeated_count: Option<u32>,
+}
+
+/// What the core made of one event.
+#[derive(Debug)]
+pub enum Admission {
+    /// Shared, because every chain and sink that takes it reads it.
+    New(Arc<Occurrence>),
+    /// Already published (or a repeat within the TTL), not published again.
+    Duplicate,
+}
+
+#[derive(Debug)]
+struct FingerprintState {
+    /// Recently seen objects of this fingerprint: (uid hash, highest count).
+    objects: Vec<(u64, u32)>,
+    /// Occurrences counted within the TTL.
+    occurrences: u32,
+    /// Whether an escalated occurrence has been published.
+    escalated: bool,
+}
+
+/// Fingerprint TTL dedup with count-bump and repeat escalation.
+#[derive(Debug)]
+pub struct OccurrenceCore {
+    cache: TtlCache<Fingerprint, FingerprintState>,
+    repeat_threshold: u32,
+    clock: SharedClock,
+}
+
+impl OccurrenceCore {
+    pub fn new(config: DedupConfig, clock: SharedClock) -> Self {
+        Self {
+            cache: TtlCache::new(config.ttl.as_millis_i64(), config.max_entries),
+            repeat_threshold: config.repeat_threshold,
+            clock,
+        }
+    }
+
+    /// Fingerprints currently remembered.
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
+    }
+
+    /// Decides whether `event` is a new occurrence.
+    pub fn admit(&mut self, event: Event) -> Admission {
+        let now = self.clock.now_ms();
+        let fingerprint = Fingerprint::of(&event);
+        let object = object_key(&event);
+        let count = event.count;
+        let threshold = self.repeat_threshold;
+        let reached = |n: u32| threshold > 0 && n >= threshold;
+
+        let publish_as = match self.cache.get_mut(&fingerprint, now) {
+            None => {
+                let state = FingerprintState {
+                    objects: vec![(object, count)],
+                    occurrences: count,
+                    escalated: reached(count),
+                };
+                let repeated = reached(count).then_some(count);
+                self.cache.insert(fingerprint, state, now);
+                Some(repeated)
+            }
+            Some(state) => match state.objects.iter_mut().find(|(key, _)| *key == object) {
+                Some((_, seen)) if count > *seen => {
+                    state.occurrences = state.occurrences.saturating_add(count - *seen);
+                    *seen = count;
+                    state.escalated |= reached(state.occurrences);
+                    Some(reached(state.occurrences).then_some(state.occurrences))
+                }
+                Some(_) => None,
+                None => {
+                    if state.objects.len() == OBJECTS_PER_FINGERPRINT {
+                        state.objects.remove(0);
+                    }
+                    state.objects.push((object, count));
+                    state.occurrences = state.occurrences.saturating_add(count);
+                    if reached(state.occurrences) && !state.escalated {
+                        state.escalated = true;
+                        Some(Some(state.occurrences))
+                    } else {
+                        None
+                    }
+                }
+            },
+        };
+        match publish_as {
+            None => Admission::Duplicate,
+            Some(repeated_count) => Admission::New(Arc::new(Occurrence {
+                id: occurrence_id(&event),
+                fingerprint,
+                repeated_count,
+                event,
+            })),
+        }
+    }
+}
+
+/// The Event object's identity, hashed to keep the cache small.
+fn object_key(event: &Event) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    if event.uid.is_empty() {
+        (&event.namespace, &event.name).hash(&mut hasher);
+    } else {
+        event.uid.hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::config::HumanDuration;
+    use crate::event::fixtures::warning;
+
+    const MINUTE: i64 = 60_000;
+
+    fn core(clock: &ManualClock) -> OccurrenceCore {
+        OccurrenceCore::new(DedupConfig::default(), Arc::new(clock.clone()))
+    }
+
+    fn published(admission: Admission) -> Option<Option<u32>> {
+        match admission {
+            Admission::New(occurrence) => Some(occurrence.repeated_count),
+            Admission::Duplicate => None,
+        }
+    }
+
+    #[test]
+    fn relisted_event_is_not_published_twice() {
+        let clock = ManualClock::new(0);
+        let mut core = core(&clock);
+        assert_eq!(
+            published(core.admit(warning("BackOff", "web", "u1", 1, 0))),
+            Some(None)
+        );
+        clock.advance_by(MINUTE);
+        assert_eq!(
+            published(core.admit(warning("BackOff", "web", "u1", 1, 0))),
+            None
+        );
+    }
+
+    #[test]
+    fn count_bumps_are_occurrences_and_escalate_at_five() {
+        let clock = ManualClock::new(0);
+        let mut core = core(&clock);
+        let mut seen = Vec::new();
+        for count in 1..=7 {
+            clock.advance_by(10_000);
+            seen.push(published(
+                core.admit(warning("BackOff", "web", "u1", count, 0)),
+            ));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                Some(None),
+                Some(None),
+                Some(None),
+                Some(None),
+                Some(Some(5)),
+                Some(Some(6)),
+                Some(Some(7))
+            ]
+        );
+        // An older count arriving late changes nothing.
+        assert_eq!(
+            published(core.admit(warning("BackOff", "web", "u1", 6, 0))),
+            None
+        );
+    }
+
+    #[test]
+    fn other_objects_with_the_same_fingerprint_are_suppressed_until_they_escalate() {
+        let clock = ManualClock::new(0);
+        let mut core = core(&clock);
+        assert!(published(core.admit(warning("FailedMount", "db", "a", 1, 0))).is_some());
+        for uid in ["b", "c", "d"] {
+            clock.advance_by(MINUTE);
+            assert_eq!(
+                published(core.admit(warning("FailedMount", "db", uid, 1, 0))),
+                None
+            );
+        }
+        clock.advance_by(MINUTE);
+        assert_eq!(
+            published(core.admit(warning("FailedMount", "db", "e", 1, 0))),
+            Some(Some(5)),
+            "the fifth occurrence is published as the escalation"
+        );
+        clock.advance_by(MINUTE);
+        assert_eq!(
+            published(core.admit(warning("FailedMount", "db", "f", 1, 0))),
+            None
+        );
+    }
+
+    #[test]
+    fn fingerprints_are_forgotten_after_the_ttl() {
+        let clock = ManualClock::new(0);
+        let mut core = core(&clock);
+        assert!(published(core.admit(warning("BackOff", "web", "u1", 1, 0))).is_some());
+        clock.advance_by(4 * MINUTE);
+        assert_eq!(
+            published(core.admit(warning("BackOff", "web", "u2", 1, 0))),
+            None
+        );
+        // The TTL counts from the last sighting, not the first.
+        clock.advance_by(4 * MINUTE);
+        assert_eq!(
+            published(core.admit(warning("BackOff", "web", "u3", 1, 0))),
+            None
+        );
+        clock.advance_by(5 * MINUTE + 1);
+        assert_eq!(
+            published(core.admit(warning("BackOff", "web", "u4", 1, 0))),
+            Some(None),
+            "a new problem after a quiet TTL"
+        );
+        assert_eq!(core.len(), 1);
+    }
+
+    #[test]
+    fn first_sighting_with_a_high_count_is_escalated() {
+        let clock = ManualClock::new(0);
+        let mut core = core(&clock);
+        assert_eq!(
+            published(core.admit(warning("BackOff", "web", "u1", 9, 0))),
+            Some(Some(9))
+        );
+    }
+
+    #[test]
+    fn threshold_zero_disables_escalation_and_size_is_bounded() {
+        let clock = ManualClock::new(0);
+        let config = DedupConfig {
+            ttl: HumanDuration::from_secs(300),
+            max_entries: 3,
+            repeat_threshold: 0,
+        };
+        let mut core = OccurrenceCore::new(config, Arc::new(clock.clone()));
+        assert_eq!(
+            published(core.admit(warning("BackOff", "web", "u1", 50, 0))),
+            Some(None)
+        );
+        for pod in ["a", "b", "c", "d", "e"] {
+            core.admit(warning("BackOff", pod, pod, 1, 0));
+        }
+        assert_eq!(core.len(), 3);
+    }
+}

@@ -1,0 +1,223 @@
+//! Wire formats: the `StandardEvent` JSON of the design document (schema in
+//! `schema/standard-event.schema.json`) and CloudEvents 1.0 structured JSON.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::chain::{DeadLetter, Processed};
+use crate::config::OutputFormat;
+use crate::event::{Millis, format_millis};
+
+/// `type` of every StandardEvent.
+pub const EVENT_TYPE: &str = "k8s_event";
+/// `source` of every StandardEvent.
+pub const EVENT_SOURCE: &str = "kubernetes";
+
+#[derive(Serialize)]
+struct StandardEvent<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    source: &'static str,
+    timestamp: String,
+    cluster_id: &'a str,
+    namespace: &'a str,
+    severity: &'static str,
+    labels: BTreeMap<&'a str, Cow<'a, str>>,
+    annotations: BTreeMap<&'a str, Cow<'a, str>>,
+    fingerprint: String,
+    raw_data: RawData<'a>,
+}
+
+#[derive(Serialize)]
+struct RawData<'a> {
+    k8s_event: Cow<'a, RawValue>,
+}
+
+#[derive(Serialize)]
+struct CloudEvent<'a> {
+    specversion: &'static str,
+    id: &'a str,
+    source: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    subject: String,
+    time: &'a str,
+    datacontenttype: &'static str,
+    severity: &'static str,
+    data: &'a StandardEvent<'a>,
+}
+
+/// Encodes one processed event as a JSON line (with the trailing newline).
+/// `now` stands in for the timestamp of an event that carries no time.
+pub fn encode(format: OutputFormat, item: &Processed, now: Millis) -> Vec<u8> {
+    encode_with(format, item, now, &[])
+}
+
+/// Encodes a dead-lettered event: the StandardEvent with annotations saying
+/// which chain and stage failed and why.
+pub fn encode_dead_letter(format: OutputFormat, dead: &DeadLetter, now: Millis) -> Vec<u8> {
+    let failure = dead.failure.to_string();
+    let extra = [
+        ("dead_letter_chain", dead.chain.as_str()),
+        ("dead_letter_stage", dead.stage.as_str()),
+        ("dead_letter_reason", failure.as_str()),
+    ];
+    encode_with(format, &dead.event, now, &extra)
+}
+
+fn encode_with(
+    format: OutputFormat,
+    item: &Processed,
+    now: Millis,
+    extra: &[(&str, &str)],
+) -> Vec<u8> {
+    let event = &item.occurrence.event;
+    let message = item.message.as_deref().unwrap_or(&event.message);
+    let mut labels: BTreeMap<&str, Cow<'_, str>> = BTreeMap::from([
+        ("event_type", Cow::Borrowed(event.event_type.as_str())),
+        ("reason", Cow::Borrowed(event.reason.as_str())),
+        ("involved_kind", Cow::Borrowed(event.involved.kind.as_str())),
+        ("involved_name", Cow::Borrowed(event.involved.name.as_str())),
+        ("count", Cow::Owned(event.count.to_string())),
+    ]);
+    for (key, value) in &item.labels {
+        labels.insert(key, Cow::Borrowed(value));
+    }
+    let time = |t: Option<Millis>| t.map(format_millis).unwrap_or_default();
+    let mut annotations: BTreeMap<&str, Cow<'_, str>> = BTreeMap::from([
+        ("message", Cow::Borrowed(message)),
+        ("first_timestamp", Cow::Owned(time(event.first_timestamp))),
+        (
+            "last_timestamp",
+            Cow::Owned(time(event.last_timestamp.or(event.occurred_at()))),
+        ),
+    ]);
+    for (key, value) in &item.annotations {
+        annotations.insert(key, Cow::Borrowed(value));
+    }
+    for (key, value) in extra {
+        annotations.insert(key, Cow::Borrowed(value));
+    }
+    let standard = StandardEvent {
+        id: &item.occurrence.id,
+        kind: EVENT_TYPE,
+        source: EVENT_SOURCE,
+        timestamp: format_millis(event.occurred_at().unwrap_or(now)),
+        cluster_id: &event.cluster,
+        namespace: &event.namespace,
+        severity: item.severity.as_str(),
+        labels,
+        annotations,
+        fingerprint: item.occurrence.fingerprint.to_string(),
+        raw_data: RawData {
+            k8s_event: match &item.message {
+                Some(redacted) => Cow::Owned(redact_raw(&event.raw, redacted)),
+                None => Cow::Borrowed(&*event.raw),
+            },
+        },
+    };
+    let mut line = match format {
+        OutputFormat::Standard => serde_json::to_vec(&standard),
+        OutputFormat::Cloudevents => serde_json::to_vec(&CloudEvent {
+            specversion: "1.0",
+            id: standard.id,
+            source: format!("/aetherius/clusters/{}", event.cluster),
+            kind: "io.aetherius.k8s_event",
+            subject: format!(
+                "{}/{}/{}",
+                event.namespace, event.involved.kind, event.involved.name
+            ),
+            time: &standard.timestamp,
+            datacontenttype: "application/json",
+            severity: standard.severity,
+            data: &standard,
+        }),
+    }
+    // Serializing strings and maps of strings cannot fail.
+    .unwrap_or_default();
+    line.push(b'\n');
+    line
+}
+
+/// The raw Event with its message (`message` or `note`) replaced, so that a
+/// redacted secret does not leak through `raw_data`.
+fn redact_raw(raw: &RawValue, message: &str) -> Box<RawValue> {
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(raw.get()) else {
+        return raw.to_owned();
+    };
+    if let Some(object) = value.as_object_mut() {
+        for field in ["message", "note"] {
+            if object.contains_key(field) {
+                object.insert(field.to_owned(), message.into());
+            }
+        }
+    }
+    serde_json::value::to_raw_value(&value).unwrap_or_else(|_| raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::event::fixtures::warning;
+    use crate::occurrence::{Fingerprint, Occurrence, occurrence_id};
+
+    fn processed(message: Option<&str>) -> Processed {
+        let event = warning("BackOff", "web", "u1", 5, 1_763_629_200_000);
+        let occurrence = Occurrence {
+            id: occurrence_id(&event),
+            fingerprint: Fingerprint::of(&event),
+            repeated_count: Some(5),
+            event,
+        };
+        let mut item = Processed::new(Arc::new(occurrence), 0);
+        item.message = message.map(str::to_owned);
+        item
+    }
+
+    #[test]
+    fn standard_event_has_the_documented_shape() {
+        let line = encode(OutputFormat::Standard, &processed(None), 0);
+        let json: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(json["type"], "k8s_event");
+        assert_eq!(json["source"], "kubernetes");
+        assert_eq!(json["cluster_id"], "test");
+        assert_eq!(json["severity"], "high");
+        assert_eq!(json["timestamp"], "2025-11-20T09:00:00Z");
+        assert_eq!(json["labels"]["reason"], "BackOff");
+        assert_eq!(json["labels"]["count"], "5");
+        assert_eq!(json["labels"]["repeated_count"], "5");
+        assert_eq!(json["annotations"]["message"], "BackOff happened");
+        assert_eq!(json["raw_data"]["k8s_event"]["kind"], "Event");
+        assert_eq!(json["fingerprint"].as_str().unwrap().len(), 32);
+        assert!(line.ends_with(b"\n"));
+    }
+
+    #[test]
+    fn redaction_reaches_raw_data() {
+        let line = encode(
+            OutputFormat::Standard,
+            &processed(Some("token=[REDACTED]")),
+            0,
+        );
+        let json: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(json["annotations"]["message"], "token=[REDACTED]");
+        assert_eq!(json["raw_data"]["k8s_event"]["message"], "token=[REDACTED]");
+    }
+
+    #[test]
+    fn cloudevents_wraps_the_standard_event() {
+        let line = encode(OutputFormat::Cloudevents, &processed(None), 0);
+        let json: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(json["specversion"], "1.0");
+        assert_eq!(json["source"], "/aetherius/clusters/test");
+        assert_eq!(json["subject"], "default/Pod/web");
+        assert_eq!(json["data"]["type"], "k8s_event");
+        assert_eq!(json["id"], json["data"]["id"]);
+    }
+}

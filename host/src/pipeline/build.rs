@@ -1,0 +1,146 @@
+//! Turns the config's plugin instances and chains into running stages.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::chain::Chain;
+use crate::config::{Config, PluginSource};
+use crate::plugin::{LoadedPlugin, PluginError, PluginRuntime};
+
+/// A plugin instance that could not be loaded or started, with its YAML path.
+#[derive(Debug, thiserror::Error)]
+#[error("at `{at}`: {error}")]
+pub struct StageError {
+    pub at: String,
+    #[source]
+    pub error: PluginError,
+}
+
+/// Every chain some sink takes, with its stages started, in name order.
+/// Reports every broken plugin, not just the first.
+pub fn build_chains(
+    config: &Config,
+    runtime: &PluginRuntime,
+) -> Result<Vec<Chain>, Vec<StageError>> {
+    let mut errors = Vec::new();
+    let directory = load_directory(config, runtime, &mut errors);
+    let mut loaded: BTreeMap<String, Arc<LoadedPlugin>> = BTreeMap::new();
+    let mut chains = Vec::new();
+    for chain_name in config.used_chains() {
+        let mut stages = Vec::new();
+        for stage_name in &config.chains[chain_name] {
+            let plugin_config = &config.plugins[stage_name];
+            let at = format!("plugins.{stage_name}");
+            let key = plugin_config.source.to_string();
+            let plugin = match loaded.get(&key) {
+                Some(plugin) => plugin.clone(),
+                None => {
+                    let result = match &plugin_config.source {
+                        PluginSource::Directory(name) => {
+                            directory.get(name).cloned().ok_or_else(|| {
+                                missing_in_directory(
+                                    config,
+                                    name,
+                                    directory.keys().map(String::as_str).collect(),
+                                )
+                            })
+                        }
+                        source => runtime.load(source, &config.base_dir, None),
+                    };
+                    match result {
+                        Ok(plugin) => {
+                            loaded.insert(key, plugin.clone());
+                            plugin
+                        }
+                        Err(error) => {
+                            errors.push(StageError {
+                                at: format!("{at}.source"),
+                                error,
+                            });
+                            continue;
+                        }
+                    }
+                }
+            };
+            match runtime.start_stage(stage_name, plugin, plugin_config) {
+                Ok(stage) => stages.push(stage),
+                Err(error) => errors.push(StageError { at, error }),
+            }
+        }
+        chains.push(Chain::new(chain_name.to_owned(), stages));
+    }
+    if errors.is_empty() {
+        Ok(chains)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Compiles every `*.wasm` in the plugin directory, so that a broken file is
+/// reported even when no chain uses it yet.
+fn load_directory(
+    config: &Config,
+    runtime: &PluginRuntime,
+    errors: &mut Vec<StageError>,
+) -> BTreeMap<String, Arc<LoadedPlugin>> {
+    let mut plugins = BTreeMap::new();
+    let Some(dir) = &config.plugin_runtime.plugin_dir else {
+        return plugins;
+    };
+    let dir = config.resolve(dir);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(error) => {
+            errors.push(StageError {
+                at: "plugin_runtime.plugin_dir".into(),
+                error: PluginError::Read {
+                    plugin: "plugin directory".into(),
+                    path: dir,
+                    error,
+                },
+            });
+            return plugins;
+        }
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        // A mounted ConfigMap also holds `..data` and `..2026_…` entries.
+        .filter(|name| name.ends_with(".wasm") && !name.starts_with('.'))
+        .collect();
+    names.sort();
+    for file in names {
+        let name = file.trim_end_matches(".wasm").to_owned();
+        let source = PluginSource::Directory(name.clone());
+        match runtime.load(&source, &config.base_dir, Some(&dir)) {
+            Ok(plugin) => {
+                plugins.insert(name, plugin);
+            }
+            Err(error) => errors.push(StageError {
+                at: "plugin_runtime.plugin_dir".into(),
+                error,
+            }),
+        }
+    }
+    plugins
+}
+
+fn missing_in_directory(config: &Config, name: &str, available: Vec<&str>) -> PluginError {
+    let dir = config
+        .plugin_runtime
+        .plugin_dir
+        .as_deref()
+        .map(|d| config.resolve(d))
+        .unwrap_or_default();
+    PluginError::Read {
+        plugin: format!("dir:{name}"),
+        path: dir.join(format!("{name}.wasm")),
+        error: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            if available.is_empty() {
+                "the plugin directory holds no .wasm files".to_owned()
+            } else {
+                format!("not found; the directory holds: {}", available.join(", "))
+            },
+        ),
+    }
+}

@@ -1,0 +1,206 @@
+//! The pipeline proper: occurrence core → chains → sink queues, run on one
+//! worker thread fed by batches of normalized events.
+
+mod build;
+
+use std::sync::Arc;
+
+pub use build::{StageError, build_chains};
+
+use crate::chain::{Chain, ChainOutput, Processed};
+use crate::clock::{Clock, ManualClock, SharedClock};
+use crate::config::{DEAD_LETTER_CHAIN, DedupConfig, OutputFormat};
+use crate::event::{Event, Millis};
+use crate::occurrence::{Admission, OccurrenceCore};
+use crate::output;
+use crate::sink::{Batch, SinkRoute};
+
+/// Counters of what the pipeline did, for the summary and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PipelineStats {
+    /// Events handed to the pipeline.
+    pub received: u64,
+    /// Events the occurrence core suppressed as duplicates.
+    pub deduplicated: u64,
+    /// Occurrences published to at least one sink.
+    pub published: u64,
+    /// Occurrences no sink published (dropped by filters or `fail-closed`,
+    /// or below every sink's `min_severity`).
+    pub filtered: u64,
+    /// Occurrences handed to the dead-letter sinks.
+    pub dead_lettered: u64,
+    /// Stage failures (traps, limits, invalid output, open breakers).
+    pub plugin_failures: u64,
+}
+
+/// Time as the pipeline sees it.
+#[derive(Debug, Clone)]
+pub enum PipelineClock {
+    /// Live: the system clock.
+    Live(SharedClock),
+    /// Replay: a clock that follows the events. Each event is processed at
+    /// the latest event time seen so far, to the second; a batch is cut
+    /// where that changes, so plugins calling `now` see the same time for
+    /// the same event whatever the batch size.
+    Replay(ManualClock),
+}
+
+impl PipelineClock {
+    fn now_ms(&self) -> Millis {
+        match self {
+            Self::Live(clock) => clock.now_ms(),
+            Self::Replay(clock) => clock.now_ms(),
+        }
+    }
+}
+
+/// Occurrence core, chains and sink routes.
+#[derive(Debug)]
+pub struct Pipeline {
+    core: OccurrenceCore,
+    chains: Vec<Chain>,
+    routes: Vec<SinkRoute>,
+    clock: PipelineClock,
+    batch_size: usize,
+    stats: PipelineStats,
+}
+
+impl Pipeline {
+    pub fn new(
+        dedup: DedupConfig,
+        chains: Vec<Chain>,
+        routes: Vec<SinkRoute>,
+        clock: PipelineClock,
+        batch_size: usize,
+    ) -> Self {
+        let shared: SharedClock = match &clock {
+            PipelineClock::Live(clock) => clock.clone(),
+            PipelineClock::Replay(clock) => Arc::new(clock.clone()),
+        };
+        Self {
+            core: OccurrenceCore::new(dedup, shared),
+            chains,
+            routes,
+            clock,
+            batch_size: batch_size.max(1),
+            stats: PipelineStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> PipelineStats {
+        self.stats
+    }
+
+    /// Fingerprints the occurrence core currently remembers.
+    pub fn cache_size(&self) -> usize {
+        self.core.len()
+    }
+
+    /// Processes events in arrival order. Blocks while a sink's queue is full.
+    pub fn process(&mut self, events: Vec<Event>) {
+        self.stats.received += events.len() as u64;
+        let mut chunk = Vec::with_capacity(self.batch_size.min(events.len()));
+        let mut chunk_time = None;
+        for event in events {
+            if let PipelineClock::Replay(clock) = self.clock.clone() {
+                let time = event
+                    .occurred_at()
+                    .map(|t| t - t.rem_euclid(1_000))
+                    .unwrap_or(i64::MIN)
+                    .max(clock.now_ms());
+                if chunk_time.is_some_and(|t| t != time) {
+                    self.process_chunk(std::mem::take(&mut chunk));
+                }
+                clock.advance_to(time);
+                chunk_time = Some(time);
+            }
+            match self.core.admit(event) {
+                Admission::New(occurrence) => chunk.push(occurrence),
+                Admission::Duplicate => self.stats.deduplicated += 1,
+            }
+            if chunk.len() >= self.batch_size {
+                self.process_chunk(std::mem::take(&mut chunk));
+            }
+        }
+        self.process_chunk(chunk);
+    }
+
+    fn process_chunk(&mut self, occurrences: Vec<Arc<crate::occurrence::Occurrence>>) {
+        if occurrences.is_empty() {
+            return;
+        }
+        let now = self.clock.now_ms();
+        let mut batches: Vec<Batch> = self.routes.iter().map(|_| Batch::default()).collect();
+        let mut published = vec![false; occurrences.len()];
+        let mut dead_lettered = vec![false; occurrences.len()];
+        let slot = |item: &Processed| item.slot;
+        for chain in &mut self.chains {
+            let items = occurrences
+                .iter()
+                .enumerate()
+                .map(|(i, o)| Processed::new(o.clone(), i))
+                .collect();
+            let ChainOutput {
+                passed,
+                dead_letters,
+                failures,
+                ..
+            } = chain.run(items);
+            self.stats.plugin_failures += failures as u64;
+            // Encode once per format, whatever the number of sinks.
+            let mut encoded: [Option<Vec<Vec<u8>>>; 2] = [None, None];
+            for (route, batch) in self.routes.iter().zip(&mut batches) {
+                if route.chain != chain.name() {
+                    continue;
+                }
+                let lines = encoded[format_index(route.format)].get_or_insert_with(|| {
+                    passed
+                        .iter()
+                        .map(|item| output::encode(route.format, item, now))
+                        .collect()
+                });
+                for (item, line) in passed.iter().zip(lines.iter()) {
+                    if route.min_severity.is_none_or(|min| item.severity >= min) {
+                        batch.bytes.extend_from_slice(line);
+                        batch.events += 1;
+                        published[slot(item)] = true;
+                    }
+                }
+            }
+            for dead in &dead_letters {
+                dead_lettered[slot(&dead.event)] = true;
+                for (route, batch) in self.routes.iter().zip(&mut batches) {
+                    if route.chain == DEAD_LETTER_CHAIN {
+                        batch.bytes.extend_from_slice(&output::encode_dead_letter(
+                            route.format,
+                            dead,
+                            now,
+                        ));
+                        batch.events += 1;
+                    }
+                }
+            }
+        }
+        for (i, was_published) in published.iter().enumerate() {
+            if *was_published {
+                self.stats.published += 1;
+            } else if dead_lettered[i] {
+                self.stats.dead_lettered += 1;
+            } else {
+                self.stats.filtered += 1;
+            }
+        }
+        for (route, batch) in self.routes.iter().zip(batches) {
+            if batch.events > 0 && route.sender.blocking_send(batch).is_err() {
+                tracing::error!(sink = %route.name, "sink stopped; its events from now on are lost");
+            }
+        }
+    }
+}
+
+fn format_index(format: OutputFormat) -> usize {
+    match format {
+        OutputFormat::Standard => 0,
+        OutputFormat::Cloudevents => 1,
+    }
+}

@@ -1,0 +1,33 @@
+//! Generated bindings for the plugin contract (`wit/plugin.wit`). These types
+//! never leave the `plugin` module: the rest of the host sees its own types.
+
+pub mod filter {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "filter",
+    });
+}
+
+pub mod severity_mapper {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "severity-mapper",
+        with: {
+            "aetherius:plugin/types": super::filter::aetherius::plugin::types,
+            "aetherius:plugin/host": super::filter::aetherius::plugin::host,
+        },
+    });
+}
+
+pub mod enricher {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "enricher",
+        with: {
+            "aetherius:plugin/types": super::filter::aetherius::plugin::types,
+            "aetherius:plugin/host": super::filter::aetherius::plugin::host,
+        },
+    });
+}
+
+pub use filter::aetherius::plugin::{host, types};

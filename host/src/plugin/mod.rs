@@ -1,0 +1,218 @@
+//! The plugin runtime: loads Wasm components that implement the plugin
+//! contract (`wit/plugin.wit`) and runs them as sandboxed pipeline stages.
+//!
+//! One [`Engine`] for the process; each component is compiled once (and cached
+//! on disk); each stage owns one Store and instance, reused across calls and
+//! re-created after a trap. Nothing is granted to a guest but the contract's
+//! `log` and `now`: WASI is linked with an empty context so that std guests
+//! load, with no files, sockets, environment or stdio.
+
+mod bindings;
+mod breaker;
+mod loader;
+mod stage;
+mod state;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config as EngineConfig, Engine};
+
+use bindings::{enricher, filter, severity_mapper};
+pub use breaker::BreakerState;
+pub use loader::builtin_names;
+pub use stage::{Decision, Failure, FailureKind, Stage, StageInput};
+use state::StoreState;
+
+use crate::clock::SharedClock;
+use crate::config::{PluginConfig, PluginSource};
+
+/// Which world a component implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageKind {
+    Filter,
+    SeverityMapper,
+    Enricher,
+}
+
+impl fmt::Display for StageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Filter => "filter",
+            Self::SeverityMapper => "severity-mapper",
+            Self::Enricher => "enricher",
+        })
+    }
+}
+
+/// A plugin that could not be loaded or started.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("cannot set up the Wasm engine: {0}")]
+    Engine(String),
+    #[error("unknown built-in plugin `builtin:{name}`; available: {available}")]
+    UnknownBuiltin { name: String, available: String },
+    #[error("{plugin}: cannot read {}: {error}", path.display())]
+    Read {
+        plugin: String,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{plugin}: not a Wasm component: {reason}")]
+    NotAComponent { plugin: String, reason: String },
+    #[error(
+        "{plugin}: implements none of the plugin worlds (aetherius:plugin@0.1.0 filter, severity-mapper, enricher); it exports: {exports}"
+    )]
+    WrongWorld { plugin: String, exports: String },
+    #[error("{plugin}: needs imports the host does not provide: {reason}")]
+    Link { plugin: String, reason: String },
+    #[error("{plugin}: init rejected the config: {message}")]
+    InitRejected { plugin: String, message: String },
+    #[error("{plugin}: failed to start: {reason}")]
+    Start { plugin: String, reason: String },
+}
+
+/// A compiled component, ready to be instantiated as any number of stages.
+pub struct LoadedPlugin {
+    source: String,
+    kind: StageKind,
+    pre: WorldPre,
+}
+
+enum WorldPre {
+    Filter(filter::FilterPre<StoreState>),
+    SeverityMapper(severity_mapper::SeverityMapperPre<StoreState>),
+    Enricher(enricher::EnricherPre<StoreState>),
+}
+
+impl LoadedPlugin {
+    pub fn kind(&self) -> StageKind {
+        self.kind
+    }
+
+    /// Where it came from, as written in the config.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+impl fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("source", &self.source)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The process-wide Wasm engine, its linker and the compiled-artifact cache.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<StoreState>,
+    cache: loader::ComponentCache,
+    clock: SharedClock,
+}
+
+impl PluginRuntime {
+    /// `cache_dir`: where compiled components are kept between runs (`None`
+    /// to compile every time). `clock`: what plugins see as `now`.
+    pub fn new(cache_dir: Option<PathBuf>, clock: SharedClock) -> Result<Self, PluginError> {
+        let mut config = EngineConfig::new();
+        config.wasm_component_model(true);
+        // CPU limits are counted in fuel: deterministic, so a test of a
+        // runaway plugin gives the same result on every machine.
+        config.consume_fuel(true);
+        let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        bindings::host::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| {
+            state
+        })
+        .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        bindings::types::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| {
+            state
+        })
+        .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        Ok(Self {
+            engine,
+            linker,
+            cache: loader::ComponentCache::new(cache_dir),
+            clock,
+        })
+    }
+
+    /// Loads and compiles a plugin and finds out which world it implements.
+    pub fn load(
+        &self,
+        source: &PluginSource,
+        base_dir: &Path,
+        plugin_dir: Option<&Path>,
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let name = match loader::resolve_path(source, base_dir, plugin_dir) {
+            Some(path) if !matches!(source, PluginSource::Path(_)) => {
+                format!("{source} ({})", path.display())
+            }
+            _ => source.to_string(),
+        };
+        let bytes = loader::read_source(source, base_dir, plugin_dir)?;
+        self.load_bytes(&bytes, name)
+    }
+
+    /// Compiles a component from bytes; `source` names it in errors.
+    pub fn load_bytes(
+        &self,
+        bytes: &[u8],
+        source: String,
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let component = self.cache.compile(&self.engine, bytes, &source)?;
+        let instance_pre =
+            self.linker
+                .instantiate_pre(&component)
+                .map_err(|e| PluginError::Link {
+                    plugin: source.clone(),
+                    reason: format!("{e:#}"),
+                })?;
+        let pre = if let Ok(pre) = filter::FilterPre::new(instance_pre.clone()) {
+            WorldPre::Filter(pre)
+        } else if let Ok(pre) = severity_mapper::SeverityMapperPre::new(instance_pre.clone()) {
+            WorldPre::SeverityMapper(pre)
+        } else if let Ok(pre) = enricher::EnricherPre::new(instance_pre) {
+            WorldPre::Enricher(pre)
+        } else {
+            let ty = component.component_type();
+            let exports: Vec<String> = ty
+                .exports(&self.engine)
+                .map(|(name, _)| name.to_owned())
+                .collect();
+            return Err(PluginError::WrongWorld {
+                plugin: source,
+                exports: if exports.is_empty() {
+                    "nothing".into()
+                } else {
+                    exports.join(", ")
+                },
+            });
+        };
+        let kind = match pre {
+            WorldPre::Filter(_) => StageKind::Filter,
+            WorldPre::SeverityMapper(_) => StageKind::SeverityMapper,
+            WorldPre::Enricher(_) => StageKind::Enricher,
+        };
+        Ok(Arc::new(LoadedPlugin { source, kind, pre }))
+    }
+
+    /// Starts a stage: instantiates the plugin and calls `init` with the
+    /// stage's config, which the plugin may reject.
+    pub fn start_stage(
+        &self,
+        name: &str,
+        plugin: Arc<LoadedPlugin>,
+        config: &PluginConfig,
+    ) -> Result<Stage, PluginError> {
+        Stage::start(&self.engine, name, plugin, config, self.clock.clone())
+    }
+}

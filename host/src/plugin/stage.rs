@@ -1,0 +1,489 @@
+//! One running pipeline stage: a plugin instance with its own Store, limits,
+//! failure handling and circuit breaker.
+
+use std::fmt;
+use std::sync::Arc;
+
+use wasmtime::{Engine, Store, Trap};
+
+use super::bindings::{enricher, filter, severity_mapper, types};
+use super::breaker::{BreakerState, CircuitBreaker, Transition};
+use super::state::{LOG_LINES_PER_CALL, StoreState};
+use super::validate::{self, MAX_DROP_REASON, MAX_ENTRIES, MAX_LABEL_VALUE, MAX_TEXT};
+use super::{LoadedPlugin, PluginError, StageKind, WorldPre};
+use crate::clock::SharedClock;
+use crate::config::{FailurePolicy, Limits, PluginConfig};
+use crate::event::{Event, Severity};
+
+/// The view of one event a stage is given: the event and what earlier stages
+/// of the chain made of it.
+#[derive(Debug, Clone, Copy)]
+pub struct StageInput<'a> {
+    pub event: &'a Event,
+    /// The message, possibly redacted by an earlier stage.
+    pub message: &'a str,
+    pub severity: Severity,
+    /// Labels added so far (by the occurrence core and earlier enrichers).
+    pub labels: &'a [(String, String)],
+    /// Annotations added so far.
+    pub annotations: &'a [(String, String)],
+}
+
+/// A stage's decision about one event, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Keep,
+    Drop(String),
+    Redact(String),
+    SetSeverity(Severity),
+    Enrich {
+        labels: Vec<(String, String)>,
+        annotations: Vec<(String, String)>,
+    },
+    /// The stage could not decide; the stage's failure policy applies.
+    Failed(Failure),
+}
+
+/// Why a stage failed on an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Used up its fuel (CPU limit).
+    OutOfFuel,
+    /// Tried to grow its memory past the cap.
+    OutOfMemory,
+    /// Trapped (a panic, `unreachable`, an out-of-bounds access...).
+    Trap,
+    /// Returned something the host refuses (bad label key, wrong length...).
+    InvalidOutput,
+    /// Skipped: the circuit breaker is open.
+    BreakerOpen,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OutOfFuel => "out_of_fuel",
+            Self::OutOfMemory => "out_of_memory",
+            Self::Trap => "trap",
+            Self::InvalidOutput => "invalid_output",
+            Self::BreakerOpen => "breaker_open",
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.as_str(), self.detail)
+    }
+}
+
+/// A live instance: the Store and the typed exports of its world.
+struct Instance {
+    store: Store<StoreState>,
+    exports: Exports,
+}
+
+enum Exports {
+    Filter(filter::Filter),
+    SeverityMapper(severity_mapper::SeverityMapper),
+    Enricher(enricher::Enricher),
+}
+
+/// A raw result from one call, before validation.
+enum Raw {
+    Verdicts(Vec<types::Verdict>),
+    Severities(Vec<Option<types::Severity>>),
+    Enrichments(Vec<types::Enrichment>),
+}
+
+impl Raw {
+    fn len(&self) -> usize {
+        match self {
+            Self::Verdicts(v) => v.len(),
+            Self::Severities(v) => v.len(),
+            Self::Enrichments(v) => v.len(),
+        }
+    }
+}
+
+/// A pipeline stage backed by a plugin instance.
+pub struct Stage {
+    name: Arc<str>,
+    plugin: Arc<LoadedPlugin>,
+    engine: Engine,
+    config_json: String,
+    limits: Limits,
+    policy: FailurePolicy,
+    breaker: CircuitBreaker,
+    clock: SharedClock,
+    /// `None` after a trap, until the next call re-creates it.
+    instance: Option<Instance>,
+}
+
+impl fmt::Debug for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stage")
+            .field("name", &self.name)
+            .field("plugin", &self.plugin.source)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stage {
+    pub(super) fn start(
+        engine: &Engine,
+        name: &str,
+        plugin: Arc<LoadedPlugin>,
+        config: &PluginConfig,
+        clock: SharedClock,
+    ) -> Result<Self, PluginError> {
+        let mut stage = Self {
+            name: Arc::from(name),
+            engine: engine.clone(),
+            config_json: config.config.to_string(),
+            limits: config.limits,
+            policy: config.on_failure,
+            breaker: CircuitBreaker::new(
+                config.circuit_breaker.failures,
+                config.circuit_breaker.cooldown.as_millis_i64(),
+            ),
+            clock,
+            instance: None,
+            plugin,
+        };
+        stage.instance = Some(stage.instantiate()?);
+        Ok(stage)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn kind(&self) -> StageKind {
+        self.plugin.kind
+    }
+
+    pub fn policy(&self) -> FailurePolicy {
+        self.policy
+    }
+
+    pub fn plugin_source(&self) -> &str {
+        &self.plugin.source
+    }
+
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
+    /// A fresh Store and instance, initialised with the stage's config.
+    fn instantiate(&self) -> Result<Instance, PluginError> {
+        let source = || format!("{} (stage `{}`)", self.plugin.source, self.name);
+        let start_error = |e: wasmtime::Error| PluginError::Start {
+            plugin: source(),
+            reason: describe_error(&e).detail,
+        };
+        let memory_cap = usize::try_from(self.limits.memory.0).unwrap_or(usize::MAX);
+        let state = StoreState::new(self.name.clone(), memory_cap, self.clock.clone());
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        // Instantiation and init get the budget of a batch of 64 events.
+        store
+            .set_fuel(self.limits.fuel_per_event.saturating_mul(64))
+            .map_err(start_error)?;
+        let config = self.config_json.as_str();
+        let (exports, init) = match &self.plugin.pre {
+            WorldPre::Filter(pre) => {
+                let exports = pre.instantiate(&mut store).map_err(start_error)?;
+                let init = exports.call_init(&mut store, config).map_err(start_error)?;
+                (Exports::Filter(exports), init)
+            }
+            WorldPre::SeverityMapper(pre) => {
+                let exports = pre.instantiate(&mut store).map_err(start_error)?;
+                let init = exports.call_init(&mut store, config).map_err(start_error)?;
+                (Exports::SeverityMapper(exports), init)
+            }
+            WorldPre::Enricher(pre) => {
+                let exports = pre.instantiate(&mut store).map_err(start_error)?;
+                let init = exports.call_init(&mut store, config).map_err(start_error)?;
+                (Exports::Enricher(exports), init)
+            }
+        };
+        init.map_err(|message| PluginError::InitRejected {
+            plugin: source(),
+            message: validate::truncate(&message, MAX_TEXT).to_owned(),
+        })?;
+        Ok(Instance { store, exports })
+    }
+
+    /// Runs the stage over a batch: one decision per input, in order.
+    ///
+    /// A failed batch call (trap, limit, wrong number of results) is retried
+    /// one event at a time on a fresh instance, so that one poisonous event
+    /// does not take its neighbours down with it; the failure policy then
+    /// applies to the events that failed on their own.
+    pub fn process(&mut self, inputs: &[StageInput<'_>]) -> Vec<Decision> {
+        if inputs.is_empty() {
+            return Vec::new();
+        }
+        match self.call_checked(inputs) {
+            Ok(decisions) => decisions,
+            Err(failure) if inputs.len() == 1 => vec![Decision::Failed(failure)],
+            Err(failure) => {
+                tracing::debug!(stage = %self.name, %failure, events = inputs.len(), "batch failed; retrying events one by one");
+                inputs
+                    .chunks(1)
+                    .map(|one| match self.call_checked(one) {
+                        Ok(mut decisions) => decisions.pop().unwrap_or(Decision::Keep),
+                        Err(failure) => Decision::Failed(failure),
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// One call, through the circuit breaker, with the result validated.
+    fn call_checked(&mut self, inputs: &[StageInput<'_>]) -> Result<Vec<Decision>, Failure> {
+        let now = self.clock.now_ms();
+        if !self.breaker.allows(now) {
+            return Err(Failure {
+                kind: FailureKind::BreakerOpen,
+                detail: "circuit breaker open after repeated failures".into(),
+            });
+        }
+        let result = self.call(inputs).and_then(|raw| {
+            if raw.len() == inputs.len() {
+                Ok(validate_all(raw))
+            } else {
+                Err(Failure {
+                    kind: FailureKind::InvalidOutput,
+                    detail: format!("returned {} results for {} events", raw.len(), inputs.len()),
+                })
+            }
+        });
+        let transition = match &result {
+            Ok(decisions) if decisions.iter().all(|d| !matches!(d, Decision::Failed(_))) => {
+                self.breaker.record_success()
+            }
+            _ => self.breaker.record_failure(now),
+        };
+        match transition {
+            Some(Transition::Opened) => tracing::error!(
+                stage = %self.name,
+                plugin = %self.plugin.source,
+                policy = %self.policy,
+                "plugin keeps failing: circuit breaker opened; its failure policy applies to every event until a trial call succeeds"
+            ),
+            Some(Transition::Closed) => {
+                tracing::warn!(stage = %self.name, plugin = %self.plugin.source, "plugin recovered: circuit breaker closed")
+            }
+            None => {}
+        }
+        result
+    }
+
+    /// One raw call into the guest. On a trap the instance is discarded.
+    fn call(&mut self, inputs: &[StageInput<'_>]) -> Result<Raw, Failure> {
+        let mut instance = match self.instance.take() {
+            Some(instance) => instance,
+            None => self.instantiate().map_err(|error| Failure {
+                kind: FailureKind::Trap,
+                detail: format!("cannot re-create the instance: {error}"),
+            })?,
+        };
+        let fuel = self
+            .limits
+            .fuel_per_event
+            .saturating_mul(inputs.len() as u64);
+        let store = &mut instance.store;
+        if let Err(error) = store.set_fuel(fuel) {
+            return Err(describe_error(&error));
+        }
+        store.data_mut().logs_left = LOG_LINES_PER_CALL;
+        store.data_mut().logs_suppressed = 0;
+
+        let events: Vec<types::Event> = inputs.iter().map(to_wit).collect();
+
+        let result = match &instance.exports {
+            Exports::Filter(exports) => {
+                exports.call_filter(&mut *store, &events).map(Raw::Verdicts)
+            }
+            Exports::SeverityMapper(exports) => {
+                exports.call_map(&mut *store, &events).map(Raw::Severities)
+            }
+            Exports::Enricher(exports) => exports
+                .call_enrich(&mut *store, &events)
+                .map(Raw::Enrichments),
+        };
+        let suppressed = store.data().logs_suppressed;
+        if suppressed > 0 {
+            tracing::warn!(stage = %self.name, suppressed, "plugin wrote too many log lines in one call; the rest were dropped");
+        }
+        match result {
+            Ok(raw) => {
+                self.instance = Some(instance);
+                Ok(raw)
+            }
+            // The instance may be in any state after a trap: drop it; the
+            // next call starts a fresh one.
+            Err(error) => Err(describe_error(&error)),
+        }
+    }
+}
+
+fn key_values(pairs: &[(String, String)]) -> Vec<types::KeyValue> {
+    pairs
+        .iter()
+        .map(|(key, value)| types::KeyValue {
+            key: key.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+fn to_wit(input: &StageInput<'_>) -> types::Event {
+    let event = input.event;
+    types::Event {
+        cluster: event.cluster.clone(),
+        namespace: event.namespace.clone(),
+        involved: types::ObjectRef {
+            kind: event.involved.kind.clone(),
+            name: event.involved.name.clone(),
+            namespace: event.involved.namespace.clone(),
+            uid: event.involved.uid.clone(),
+            api_version: event.involved.api_version.clone(),
+        },
+        reason: event.reason.clone(),
+        message: input.message.to_owned(),
+        event_type: event.event_type.clone(),
+        count: event.count,
+        first_timestamp: event.first_timestamp,
+        last_timestamp: event.last_timestamp,
+        event_time: event.event_time,
+        series_last_observed: event.series_last_observed,
+        source_component: event.source_component.clone(),
+        source_host: event.source_host.clone(),
+        reporting_controller: event.reporting_controller.clone(),
+        labels: key_values(input.labels),
+        annotations: key_values(input.annotations),
+        severity: severity_to_wit(input.severity),
+    }
+}
+
+fn severity_to_wit(severity: Severity) -> types::Severity {
+    match severity {
+        Severity::Info => types::Severity::Info,
+        Severity::Low => types::Severity::Low,
+        Severity::Medium => types::Severity::Medium,
+        Severity::High => types::Severity::High,
+        Severity::Critical => types::Severity::Critical,
+    }
+}
+
+fn severity_from_wit(severity: types::Severity) -> Severity {
+    match severity {
+        types::Severity::Info => Severity::Info,
+        types::Severity::Low => Severity::Low,
+        types::Severity::Medium => Severity::Medium,
+        types::Severity::High => Severity::High,
+        types::Severity::Critical => Severity::Critical,
+    }
+}
+
+fn invalid(detail: String) -> Decision {
+    Decision::Failed(Failure {
+        kind: FailureKind::InvalidOutput,
+        detail,
+    })
+}
+
+/// Validates every result of a call; an invalid one becomes a failure for
+/// its event only.
+fn validate_all(raw: Raw) -> Vec<Decision> {
+    match raw {
+        Raw::Verdicts(verdicts) => verdicts
+            .into_iter()
+            .map(|verdict| match verdict {
+                types::Verdict::Keep => Decision::Keep,
+                types::Verdict::Drop(reason) => {
+                    Decision::Drop(validate::truncate(&reason, MAX_DROP_REASON).to_owned())
+                }
+                types::Verdict::Redact(message) => {
+                    match validate::check_value("redacted message", &message, MAX_TEXT, true) {
+                        Ok(()) => Decision::Redact(message),
+                        Err(problem) => invalid(problem),
+                    }
+                }
+            })
+            .collect(),
+        Raw::Severities(severities) => severities
+            .into_iter()
+            .map(|severity| match severity {
+                Some(severity) => Decision::SetSeverity(severity_from_wit(severity)),
+                None => Decision::Keep,
+            })
+            .collect(),
+        Raw::Enrichments(enrichments) => enrichments.into_iter().map(validate_enrichment).collect(),
+    }
+}
+
+fn validate_enrichment(enrichment: types::Enrichment) -> Decision {
+    let check = |entries: &[types::KeyValue], what: &str, max: usize, multiline: bool| {
+        if entries.len() > MAX_ENTRIES {
+            return Err(format!(
+                "{} {what}s, more than {MAX_ENTRIES}",
+                entries.len()
+            ));
+        }
+        entries.iter().try_for_each(|kv| {
+            validate::check_key(&kv.key)?;
+            validate::check_value(&format!("{what} {:?}", kv.key), &kv.value, max, multiline)
+        })
+    };
+    let checked = check(&enrichment.labels, "label", MAX_LABEL_VALUE, false)
+        .and_then(|()| check(&enrichment.annotations, "annotation", MAX_TEXT, true));
+    match checked {
+        Ok(()) => Decision::Enrich {
+            labels: enrichment
+                .labels
+                .into_iter()
+                .map(|kv| (kv.key, kv.value))
+                .collect(),
+            annotations: enrichment
+                .annotations
+                .into_iter()
+                .map(|kv| (kv.key, kv.value))
+                .collect(),
+        },
+        Err(problem) => invalid(problem),
+    }
+}
+
+/// Classifies an error from a call into the guest.
+fn describe_error(error: &wasmtime::Error) -> Failure {
+    let kind = match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => FailureKind::OutOfFuel,
+        _ if format!("{error:#}").contains("forcing trap when growing memory") => {
+            FailureKind::OutOfMemory
+        }
+        _ => FailureKind::Trap,
+    };
+    let detail = match kind {
+        FailureKind::OutOfFuel => {
+            "used up its fuel (CPU limit): `limits.fuel_per_event`".to_owned()
+        }
+        FailureKind::OutOfMemory => "hit its memory cap: `limits.memory`".to_owned(),
+        _ => {
+            // The first line says what trapped; the backtrace is for debug logs.
+            let full = format!("{error:#}");
+            validate::truncate(full.lines().next().unwrap_or_default(), 300).to_owned()
+        }
+    };
+    Failure { kind, detail }
+}

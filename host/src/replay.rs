@@ -1,0 +1,190 @@
+//! `aetherius replay`: Kubernetes Events from a JSON-lines file (or stdin)
+//! through the real pipeline, on a clock that follows the events.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::mpsc;
+
+use crate::clock::ManualClock;
+use crate::config::Config;
+use crate::event::{Event, normalize};
+use crate::pipeline::{Pipeline, PipelineClock, PipelineStats, StageError, build_chains};
+use crate::plugin::{PluginError, PluginRuntime};
+use crate::sink::{self, SinkError};
+
+/// Events read per batch handed to the pipeline thread.
+const READ_BATCH: usize = 256;
+
+/// Options of a replay run.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// The input file; `-` for standard input.
+    pub input: PathBuf,
+    /// Stop at the first malformed line instead of skipping it.
+    pub strict: bool,
+    /// Cluster id stamped on the replayed events.
+    pub cluster: String,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplaySummary {
+    /// Non-empty lines read.
+    pub read: u64,
+    /// Lines that were not Kubernetes Events.
+    pub errors: u64,
+    pub pipeline: PipelineStats,
+}
+
+impl std::fmt::Display for ReplaySummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = &self.pipeline;
+        write!(
+            f,
+            "read {} | published {} | filtered {} | deduplicated {} | dead-lettered {} | errors {} | plugin failures {}",
+            self.read,
+            p.published,
+            p.filtered,
+            p.deduplicated,
+            p.dead_lettered,
+            self.errors,
+            p.plugin_failures
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("cannot open input {}: {error}", path.display())]
+    OpenInput {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("reading input failed at line {line}: {error}")]
+    ReadInput { line: u64, error: std::io::Error },
+    #[error("line {line}: {message} (--strict stops at the first bad line)")]
+    Malformed { line: u64, message: String },
+    #[error(transparent)]
+    Runtime(#[from] PluginError),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Stages(Vec<StageError>),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+/// Runs a replay to the end of the input and returns its summary.
+pub async fn replay(config: Config, options: ReplayOptions) -> Result<ReplaySummary, ReplayError> {
+    let input = open_input(&options.input).await?;
+    let clock = ManualClock::new(i64::MIN);
+    // Compile and start the plugins on a thread of their own: Wasm calls are
+    // synchronous and must not block the async runtime.
+    let (chains, config) = {
+        let clock = clock.clone();
+        tokio::task::spawn_blocking(move || {
+            let runtime =
+                PluginRuntime::new(config.plugin_runtime.cache_dir.clone(), Arc::new(clock))?;
+            let chains = build_chains(&config, &runtime).map_err(ReplayError::Stages)?;
+            Ok::<_, ReplayError>((chains, config))
+        })
+        .await
+        .expect("plugin start-up panicked")?
+    };
+    let (routes, sink_tasks) = sink::start(&config).await?;
+    let mut pipeline = Pipeline::new(
+        config.dedup,
+        chains,
+        routes,
+        PipelineClock::Replay(clock),
+        config.plugin_runtime.batch_size,
+    );
+    let (sender, mut receiver) = mpsc::channel::<Vec<Event>>(4);
+    let worker = std::thread::Builder::new()
+        .name("pipeline".into())
+        .spawn(move || {
+            while let Some(events) = receiver.blocking_recv() {
+                pipeline.process(events);
+            }
+            pipeline.stats()
+        })
+        .expect("spawn the pipeline thread");
+
+    let read = read_events(input, &options, sender).await;
+    // The reader dropped its sender: the worker drains and ends, dropping the
+    // sink queues, so the sinks flush and end too.
+    let pipeline_stats = tokio::task::spawn_blocking(move || worker.join())
+        .await
+        .expect("join the pipeline thread")
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    sink_tasks.finish().await?;
+    let (read, errors) = read?;
+    Ok(ReplaySummary {
+        read,
+        errors,
+        pipeline: pipeline_stats,
+    })
+}
+
+async fn open_input(path: &Path) -> Result<Box<dyn AsyncRead + Send + Unpin>, ReplayError> {
+    if path == Path::new("-") {
+        return Ok(Box::new(tokio::io::stdin()));
+    }
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|error| ReplayError::OpenInput {
+            path: path.to_owned(),
+            error,
+        })?;
+    Ok(Box::new(file))
+}
+
+/// Reads and normalizes lines, sending batches to the pipeline. Returns the
+/// number of lines read and of malformed lines.
+async fn read_events(
+    input: Box<dyn AsyncRead + Send + Unpin>,
+    options: &ReplayOptions,
+    sender: mpsc::Sender<Vec<Event>>,
+) -> Result<(u64, u64), ReplayError> {
+    let mut lines = BufReader::with_capacity(256 * 1024, input).lines();
+    let (mut line_number, mut read, mut errors) = (0u64, 0u64, 0u64);
+    let mut batch = Vec::with_capacity(READ_BATCH);
+    loop {
+        let line = match lines.next_line().await {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(error) => {
+                return Err(ReplayError::ReadInput {
+                    line: line_number + 1,
+                    error,
+                });
+            }
+        };
+        line_number += 1;
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        read += 1;
+        match normalize(text.as_bytes(), &options.cluster) {
+            Ok(event) => batch.push(event),
+            Err(error) => {
+                errors += 1;
+                if options.strict {
+                    return Err(ReplayError::Malformed {
+                        line: line_number,
+                        message: error.to_string(),
+                    });
+                }
+                tracing::warn!(line = line_number, %error, "skipping malformed input line");
+            }
+        }
+        if batch.len() >= READ_BATCH && sender.send(std::mem::take(&mut batch)).await.is_err() {
+            break;
+        }
+    }
+    if !batch.is_empty() {
+        let _ = sender.send(batch).await;
+    }
+    Ok((read, errors))
+}

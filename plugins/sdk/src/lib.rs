@@ -1,0 +1,82 @@
+//! Write [Aetherius] pipeline plugins in plain Rust.
+//!
+//! A plugin is a WebAssembly component that implements one stage kind of the
+//! contract in `wit/plugin.wit` (package `aetherius:plugin@0.1.0`). This
+//! crate hides the generated bindings: implement one trait —
+//! [`Filter`], [`SeverityMapper`] or [`Enricher`] — with a typed config, and
+//! name your type in the matching macro — [`export_filter!`],
+//! [`export_severity_mapper!`] or [`export_enricher!`]. The SDK parses the
+//! stage's config, keeps your instance, and answers the host's batch calls.
+//!
+//! ```
+//! use aetherius_sdk::{Event, Filter, Verdict};
+//!
+//! /// Drops events whose reason is in the config's `drop` list.
+//! struct DropReasons {
+//!     config: Config,
+//! }
+//!
+//! #[derive(serde::Deserialize, Default)]
+//! #[serde(default, deny_unknown_fields)]
+//! struct Config {
+//!     /// Reasons to drop.
+//!     drop: Vec<String>,
+//! }
+//!
+//! impl Filter for DropReasons {
+//!     type Config = Config;
+//!
+//!     fn new(config: Config) -> Result<Self, String> {
+//!         Ok(DropReasons { config })
+//!     }
+//!
+//!     fn filter(&mut self, event: &Event) -> Verdict {
+//!         if self.config.drop.contains(&event.reason) {
+//!             Verdict::Drop(format!("reason {} is on the drop list", event.reason))
+//!         } else {
+//!             Verdict::Keep
+//!         }
+//!     }
+//! }
+//!
+//! aetherius_sdk::export_filter!(DropReasons);
+//! ```
+//!
+//! Build it with `cargo build --target wasm32-wasip2 --release` (crate type
+//! `cdylib`) or `cargo component build --release`. Outside WebAssembly the
+//! export macros expand to nothing and [`log`] and [`now_ms`] fall back to
+//! stderr and the system clock, so `cargo test` runs your plugin's logic
+//! natively.
+//!
+//! Helpers for configs: [`glob`] (`*`/`?` wildcards and allow/deny lists),
+//! [`duration`] (`"5m"`), [`parse_config`], and `serde::Deserialize` for
+//! [`Severity`].
+//!
+//! [Aetherius]: https://github.com/aetherius
+
+#![warn(missing_docs)]
+
+// Generated code and the export macros name this crate by its extern name,
+// which must also resolve inside the crate itself.
+extern crate self as aetherius_sdk;
+
+mod bindings;
+mod clock;
+mod config;
+pub mod duration;
+mod export;
+pub mod glob;
+pub mod log;
+mod stage;
+mod types;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use clock::now_ms;
+pub use config::parse_config;
+pub use stage::{Enricher, Filter, SeverityMapper};
+pub use types::{
+    Enrichment, Event, KeyValue, LogLevel, ObjectRef, Severity, Timestamp, UnknownSeverity, Verdict,
+};

@@ -1,0 +1,46 @@
+//! What the `export_*!` macros expand to. Not a stable API.
+
+use std::cell::RefCell;
+use std::thread::LocalKey;
+
+use serde::de::DeserializeOwned;
+
+pub use crate::bindings::{enricher, filter, severity_mapper};
+pub use wit_bindgen;
+
+/// The plugin instance of a component. A guest is single-threaded, so a
+/// `thread_local!` of this is the component's one global instance.
+pub type Instance<P> = RefCell<Option<P>>;
+
+/// The `init` export: parse the config, build the plugin, keep it.
+///
+/// A failed `init` leaves no instance behind, so a later stage call traps
+/// instead of running with a stale config.
+pub fn init<P, C: DeserializeOwned + Default>(
+    instance: &'static LocalKey<Instance<P>>,
+    config: &str,
+    new: fn(C) -> Result<P, String>,
+) -> Result<(), String> {
+    instance.with(|cell| cell.replace(None));
+    let plugin = new(crate::parse_config(config)?)?;
+    instance.with(|cell| cell.replace(Some(plugin)));
+    Ok(())
+}
+
+/// Runs a stage export against the instance that `init` made.
+pub fn with_instance<P, R>(
+    instance: &'static LocalKey<Instance<P>>,
+    export: &str,
+    run: impl FnOnce(&mut P) -> R,
+) -> R {
+    instance.with(|cell| match cell.borrow_mut().as_mut() {
+        Some(plugin) => run(plugin),
+        None => {
+            let message = format!("`{export}` called before a successful `init`");
+            crate::log::error(&message);
+            // Traps: the host discards this instance and applies the stage's
+            // failure policy.
+            panic!("{message}");
+        }
+    })
+}

@@ -1,0 +1,114 @@
+//! Default plugin `builtin:type-filter`: keeps events whose type is allowed.
+//!
+//! ```yaml
+//! - plugin: builtin:type-filter
+//!   config: { allow: [Warning] }   # default: [Normal, Warning]
+//! ```
+
+use aetherius_sdk::{Event, Filter, Verdict};
+use serde::Deserialize;
+
+/// The event types Kubernetes defines; anything else in `allow` is a typo.
+const KNOWN_TYPES: [&str; 2] = ["Normal", "Warning"];
+
+/// The stage's config.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Event types to keep (`Normal`, `Warning`). Defaults to both, so the
+    /// stage does nothing until it is told what to drop.
+    pub allow: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            allow: KNOWN_TYPES.map(String::from).to_vec(),
+        }
+    }
+}
+
+/// Keeps events whose `event-type` is in `allow`.
+pub struct TypeFilter {
+    allow: Vec<String>,
+}
+
+impl Filter for TypeFilter {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self, String> {
+        if let Some(unknown) = config
+            .allow
+            .iter()
+            .find(|t| !KNOWN_TYPES.contains(&t.as_str()))
+        {
+            return Err(format!(
+                "allow: unknown event type `{unknown}`, expected Normal or Warning (case matters)"
+            ));
+        }
+        Ok(TypeFilter {
+            allow: config.allow,
+        })
+    }
+
+    fn filter(&mut self, event: &Event) -> Verdict {
+        if self.allow.contains(&event.event_type) {
+            Verdict::Keep
+        } else {
+            let shown = if event.event_type.is_empty() {
+                "(empty)"
+            } else {
+                &event.event_type
+            };
+            Verdict::Drop(format!("type {shown} not allowed"))
+        }
+    }
+}
+
+aetherius_sdk::export_filter!(TypeFilter);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aetherius_sdk::parse_config;
+
+    fn filter_for(config: &str) -> Result<TypeFilter, String> {
+        TypeFilter::new(parse_config(config)?)
+    }
+
+    fn of_type(event_type: &str) -> Event {
+        Event {
+            event_type: event_type.into(),
+            ..Event::default()
+        }
+    }
+
+    #[test]
+    fn default_keeps_both_types() {
+        let mut filter = filter_for("null").unwrap();
+        assert_eq!(filter.filter(&of_type("Normal")), Verdict::Keep);
+        assert_eq!(filter.filter(&of_type("Warning")), Verdict::Keep);
+    }
+
+    #[test]
+    fn drops_types_not_allowed() {
+        let mut filter = filter_for(r#"{"allow": ["Warning"]}"#).unwrap();
+        assert_eq!(filter.filter(&of_type("Warning")), Verdict::Keep);
+        assert_eq!(
+            filter.filter(&of_type("Normal")),
+            Verdict::Drop("type Normal not allowed".into())
+        );
+        assert_eq!(
+            filter.filter(&of_type("")),
+            Verdict::Drop("type (empty) not allowed".into())
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_types_and_fields() {
+        let err = filter_for(r#"{"allow": ["warning"]}"#).err().unwrap();
+        assert!(err.contains("`warning`"), "{err}");
+        let err = filter_for(r#"{"types": []}"#).err().unwrap();
+        assert!(err.contains("unknown field `types`"), "{err}");
+    }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what building and testing Aetherius needs, reusing what is there:
+# the wasm32-wasip2 Rust target, cargo-component (cached in ~/.cargo/bin; a
+# cold install takes ~11 minutes on 2 cores), and the C toolchain.
+set -euo pipefail
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+
+if ! command -v cc >/dev/null 2>&1; then
+    log "installing a C toolchain (apt)"
+    apt-get update -qq && apt-get install -y -qq build-essential pkg-config
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    log "adding the wasm32-wasip2 Rust target"
+    rustup target add wasm32-wasip2
+fi
+
+CARGO_COMPONENT_VERSION=0.21.1
+if ! cargo component --version 2>/dev/null | grep -q "$CARGO_COMPONENT_VERSION"; then
+    log "installing cargo-component $CARGO_COMPONENT_VERSION (once; ~11 min on 2 cores)"
+    cargo install cargo-component --locked --version "$CARGO_COMPONENT_VERSION"
+fi
+log "ready: $(rustc --version), $(cargo component --version)"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Sets everything up and runs every check and test: formatting, lints, the
+# guest SDK and default plugins' unit tests, the example plugin built with
+# `cargo component build`, and the host's unit and integration tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+step "formatting"
+cargo fmt --all --check
+cargo fmt --manifest-path plugins/Cargo.toml --all --check
+cargo fmt --manifest-path tests/plugins/Cargo.toml --all --check
+
+step "guest SDK and default plugins: unit tests (native)"
+cargo test --manifest-path plugins/Cargo.toml --workspace --quiet --target-dir target/wasm
+
+step "example plugin: cargo component build"
+(cd examples/custom-plugin && cargo component build --release --quiet)
+
+step "lints"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "host: unit and integration tests"
+cargo test --workspace

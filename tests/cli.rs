@@ -1,0 +1,239 @@
+//! The `aetherius` command as a user runs it: `replay` on the bundled sample
+//! (a golden file) and `check` on good and broken configs.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use aetherius_tests::{Scratch, guests, repo_root};
+
+fn aetherius(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aetherius"))
+        .args(args)
+        .current_dir(repo_root())
+        .env("RUST_LOG", "warn")
+        .env("XDG_CACHE_HOME", aetherius_tests::compile_cache())
+        .output()
+        .expect("run aetherius")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn lines(output: &Output) -> Vec<serde_json::Value> {
+    text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect()
+}
+
+fn golden_path() -> PathBuf {
+    repo_root().join("tests/golden/default-replay.jsonl")
+}
+
+#[test]
+fn replay_of_the_sample_matches_the_golden_file() {
+    let output = aetherius(&[
+        "replay",
+        "--config",
+        "config/default.yaml",
+        "--input",
+        "examples/events.jsonl",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden_path().parent().unwrap()).unwrap();
+        std::fs::write(golden_path(), &stdout).unwrap();
+    }
+    let golden = std::fs::read_to_string(golden_path())
+        .expect("tests/golden/default-replay.jsonl (UPDATE_GOLDEN=1 writes it)");
+    assert!(
+        stdout == golden,
+        "output differs from {}; rerun with UPDATE_GOLDEN=1 and review the diff",
+        golden_path().display()
+    );
+    let summary = text(&output.stderr);
+    assert!(summary.contains("read 371 |"), "{summary}");
+}
+
+#[test]
+fn replay_applies_the_documented_policy() {
+    let output = aetherius(&[
+        "replay",
+        "--config",
+        "config/default.yaml",
+        "--input",
+        "examples/events.jsonl",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let events = lines(&output);
+    assert!(!events.is_empty());
+    let ids: std::collections::HashSet<&str> =
+        events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), events.len(), "no occurrence is published twice");
+    for event in &events {
+        assert_eq!(
+            event["labels"]["event_type"], "Warning",
+            "only Warnings: {event}"
+        );
+        assert_ne!(
+            event["labels"]["involved_kind"], "Secret",
+            "events about Secrets are dropped"
+        );
+        let text = event.to_string();
+        for secret in ["hunter2", "AKIA", "eyJhbGci"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+    }
+    // The crash-looping payments-api pod: BackOff bumped from count 1 to 7.
+    let backoff: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| {
+            e["raw_data"]["k8s_event"]["metadata"]["uid"] == "bbf1ad22-e8fa-4c36-9a81-d141953a7798"
+        })
+        .collect();
+    let counts: Vec<&str> = backoff
+        .iter()
+        .map(|e| e["labels"]["count"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        counts,
+        ["1", "2", "3", "4", "5", "6", "7"],
+        "every count bump is an occurrence"
+    );
+    for event in &backoff {
+        let count: u32 = event["labels"]["count"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            event["severity"], "critical",
+            "a crash loop is critical: {event}"
+        );
+        assert_eq!(
+            event["labels"]["repeated_count"].as_str().is_some(),
+            count >= 5,
+            "escalated from 5 on"
+        );
+    }
+    // An Unhealthy probe (medium) is escalated to high at its fifth count.
+    let unhealthy: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| {
+            e["raw_data"]["k8s_event"]["metadata"]["uid"] == "0e9393e8-df2a-43fb-b932-41e40030abce"
+        })
+        .map(|e| {
+            (
+                e["labels"]["count"].as_str().unwrap().to_owned(),
+                e["severity"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        unhealthy
+            .iter()
+            .map(|(c, s)| format!("{c}:{s}"))
+            .collect::<Vec<_>>(),
+        [
+            "1:medium", "2:medium", "3:medium", "4:medium", "5:high", "6:high", "7:high"
+        ]
+    );
+}
+
+#[test]
+fn malformed_lines_are_reported_and_skipped_or_fatal_with_strict() {
+    let scratch = Scratch::new();
+    let sample = std::fs::read_to_string(repo_root().join("examples/events.jsonl")).unwrap();
+    let mut input: Vec<&str> = sample.lines().take(3).collect();
+    input.insert(1, "{ this is not json");
+    input.push(r#"{"apiVersion":"v1","kind":"Pod","metadata":{}}"#);
+    let path = scratch.write("input.jsonl", input.join("\n"));
+    let path = path.to_str().unwrap();
+
+    let output = aetherius(&["replay", "--config", "config/default.yaml", "--input", path]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("\"line\":2") || stderr.contains("line=2"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("errors 2"), "{stderr}");
+
+    let output = aetherius(&[
+        "replay",
+        "--strict",
+        "--config",
+        "config/default.yaml",
+        "--input",
+        path,
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("line 2:"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn check_accepts_the_shipped_default() {
+    let output = aetherius(&["check", "--config", "config/default.yaml"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("chain default:"));
+}
+
+fn check_fails_with(yaml: &str, expected: &[&str]) {
+    let scratch = Scratch::new();
+    let path = scratch.write("config.yaml", yaml);
+    let output = aetherius(&["check", "--config", path.to_str().unwrap()]);
+    assert!(!output.status.success(), "check accepted:\n{yaml}");
+    let stderr = text(&output.stderr);
+    for needle in expected {
+        assert!(stderr.contains(needle), "expected {needle:?} in:\n{stderr}");
+    }
+}
+
+#[test]
+fn check_names_the_problem_in_broken_configs() {
+    let sink = "sinks:\n  out: { chain: main, stdout: {} }\n";
+    check_fails_with(
+        &format!(
+            "plugins:\n  a: {{ source: 'builtin:type-filter', colour: red }}\nchains:\n  main: [a]\n{sink}"
+        ),
+        &["at `plugins.a.colour`", "unknown field `colour`", "line 2"],
+    );
+    check_fails_with(
+        &format!("plugins:\n  a: {{ source: 'builtin:nope' }}\nchains:\n  main: [a]\n{sink}"),
+        &[
+            "at `plugins.a.source`",
+            "unknown built-in plugin `builtin:nope`",
+            "reason-filter",
+        ],
+    );
+    check_fails_with(
+        &format!(
+            "plugins:\n  a: {{ source: 'builtin:time-filter', config: {{ max_age: soon }} }}\nchains:\n  main: [a]\n{sink}"
+        ),
+        &[
+            "at `plugins.a`",
+            "builtin:time-filter",
+            "init rejected the config",
+        ],
+    );
+    check_fails_with(
+        &format!(
+            "plugins:\n  a: {{ source: {:?} }}\nchains:\n  main: [a]\n{sink}",
+            guests::WRONG_WORLD
+        ),
+        &[
+            "at `plugins.a.source`",
+            "wrong_world.wasm",
+            "implements none of the plugin worlds",
+        ],
+    );
+    check_fails_with(
+        "chains:\n  main: [ghost]\nsinks:\n  out: { chain: other, stdout: {} }\n",
+        &[
+            "at `chains.main[0]`: unknown plugin `ghost`",
+            "at `sinks.out.chain`: unknown chain `other`",
+        ],
+    );
+}

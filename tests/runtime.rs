@@ -1,0 +1,247 @@
+//! The plugin runtime against deliberately hostile guests: the host survives
+//! each one and applies the configured failure policy, while the other events
+//! of the batch keep flowing.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aetherius::chain::{Chain, ChainOutput, Processed};
+use aetherius::clock::ManualClock;
+use aetherius::config::Config;
+use aetherius::event::normalize;
+use aetherius::occurrence::{Fingerprint, Occurrence, occurrence_id};
+use aetherius::pipeline::build_chains;
+use aetherius::plugin::{FailureKind, PluginRuntime};
+use aetherius_tests::{Scratch, guests};
+
+const START: i64 = 1_795_000_000_000;
+
+/// A chain `test` of one stage running `guest` with the given extra YAML
+/// (policy, limits...) for the stage.
+fn one_stage(guest: &str, stage_yaml: &str) -> (Chain, ManualClock) {
+    try_chain(guest, stage_yaml).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn try_chain(guest: &str, stage_yaml: &str) -> Result<(Chain, ManualClock), String> {
+    let yaml = format!(
+        "plugins:\n  guest:\n    source: {guest:?}\n{stage_yaml}\nchains:\n  test: [guest]\nsinks:\n  out: {{ chain: test, stdout: {{}} }}\n  dead: {{ chain: dead-letter, stdout: {{}} }}\n"
+    );
+    let config =
+        Config::from_yaml(&yaml, Path::new("test.yaml"), ".".into()).map_err(|e| e.to_string())?;
+    let clock = ManualClock::new(START);
+    let runtime = PluginRuntime::new(
+        Some(aetherius_tests::compile_cache()),
+        Arc::new(clock.clone()),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut chains = build_chains(&config, &runtime).map_err(|errors| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    Ok((chains.remove(0), clock))
+}
+
+fn event(reason: &str, name: &str) -> Processed {
+    let json = serde_json::json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": { "name": format!("{name}.1"), "namespace": "default", "uid": format!("uid-{name}-{reason}"), "resourceVersion": "1" },
+        "involvedObject": { "kind": "Pod", "name": name, "namespace": "default" },
+        "reason": reason, "message": format!("{reason} on {name}"), "type": "Warning", "count": 1,
+        "lastTimestamp": "2026-11-20T09:00:00Z",
+    });
+    let event = normalize(json.to_string().as_bytes(), "test").unwrap();
+    let occurrence = Occurrence {
+        id: occurrence_id(&event),
+        fingerprint: Fingerprint::of(&event),
+        repeated_count: None,
+        event,
+    };
+    Processed::new(Arc::new(occurrence), 0)
+}
+
+fn names(items: &[Processed]) -> Vec<&str> {
+    items
+        .iter()
+        .map(|p| p.occurrence.event.involved.name.as_str())
+        .collect()
+}
+
+fn run(chain: &mut Chain, reasons: &[(&str, &str)]) -> ChainOutput {
+    chain.run(
+        reasons
+            .iter()
+            .map(|(reason, name)| event(reason, name))
+            .collect(),
+    )
+}
+
+#[test]
+fn infinite_loop_is_stopped_and_fail_open_passes_events_on() {
+    let (mut chain, _) = one_stage(guests::LOOP_FOREVER, "    on_failure: fail-open");
+    let output = run(&mut chain, &[("BackOff", "a"), ("BackOff", "b")]);
+    assert_eq!(names(&output.passed), ["a", "b"]);
+    assert_eq!(output.failures, 2);
+}
+
+#[test]
+fn memory_bomb_is_capped_and_fail_closed_drops_events() {
+    let (mut chain, _) = one_stage(
+        guests::MEMORY_BOMB,
+        "    on_failure: fail-closed\n    limits: { memory: 16Mi }",
+    );
+    let output = run(&mut chain, &[("BackOff", "a")]);
+    assert!(output.passed.is_empty());
+    assert_eq!((output.dropped, output.failures), (1, 1));
+    // The host is fine and the stage keeps answering (with a new instance).
+    let again = run(&mut chain, &[("BackOff", "b")]);
+    assert_eq!(again.dropped, 1);
+}
+
+#[test]
+fn a_panic_on_one_event_spares_its_neighbours() {
+    let (mut chain, _) = one_stage(guests::PANIC_FILTER, "    on_failure: fail-closed");
+    let output = run(
+        &mut chain,
+        &[("BackOff", "a"), ("Boom", "b"), ("BackOff", "c")],
+    );
+    assert_eq!(names(&output.passed), ["a", "c"]);
+    assert_eq!((output.dropped, output.failures), (1, 1));
+}
+
+#[test]
+fn dead_letter_takes_the_poisonous_event_out_with_the_reason() {
+    let (mut chain, _) = one_stage(guests::LOOP_ON_REASON, "    on_failure: dead-letter");
+    let output = run(
+        &mut chain,
+        &[("BackOff", "a"), ("Boom", "b"), ("BackOff", "c")],
+    );
+    assert_eq!(names(&output.passed), ["a", "c"]);
+    assert_eq!(output.dead_letters.len(), 1);
+    let dead = &output.dead_letters[0];
+    assert_eq!(dead.event.occurrence.event.involved.name, "b");
+    assert_eq!(dead.stage, "guest");
+    assert_eq!(dead.failure.kind, FailureKind::OutOfFuel);
+}
+
+#[test]
+fn a_trapped_instance_is_recreated_with_fresh_state() {
+    let (mut chain, _) = one_stage(guests::COUNTER_ENRICHER, "    on_failure: fail-open");
+    let output = run(
+        &mut chain,
+        &[
+            ("BackOff", "a"),
+            ("BackOff", "b"),
+            ("Boom", "x"),
+            ("BackOff", "c"),
+        ],
+    );
+    let seen: Vec<(&str, &str)> = output
+        .passed
+        .iter()
+        .map(|p| {
+            let seen = p
+                .labels
+                .iter()
+                .find(|(k, _)| k == "seen")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("-");
+            (p.occurrence.event.involved.name.as_str(), seen)
+        })
+        .collect();
+    // The batch trapped; the events were retried one by one on a fresh
+    // instance; `x` trapped again (fail-open: passed on unlabelled) and `c`
+    // ran on yet another fresh instance.
+    assert_eq!(seen, [("a", "1"), ("b", "2"), ("x", "-"), ("c", "1")]);
+}
+
+#[test]
+fn invalid_output_is_refused() {
+    let (mut chain, _) = one_stage(guests::BAD_ENRICHER, "    on_failure: fail-open");
+    let output = run(&mut chain, &[("BackOff", "a")]);
+    assert_eq!(names(&output.passed), ["a"]);
+    assert!(
+        output.passed[0].labels.is_empty(),
+        "the invalid label was not applied"
+    );
+    assert_eq!(output.failures, 1);
+
+    let (mut chain, _) = one_stage(guests::WRONG_LENGTH, "    on_failure: fail-closed");
+    let output = run(&mut chain, &[("BackOff", "a"), ("BackOff", "b")]);
+    assert!(output.passed.is_empty());
+    assert_eq!(output.failures, 2);
+}
+
+#[test]
+fn a_log_flood_is_contained() {
+    // Enough fuel for 100,000 log calls per event: the host's per-call log
+    // budget, not the CPU limit, is what contains this one.
+    let (mut chain, _) = one_stage(
+        guests::LOG_FLOOD,
+        "    limits: { fuel_per_event: 1000000000 }",
+    );
+    let output = run(&mut chain, &[("BackOff", "a"), ("BackOff", "b")]);
+    assert_eq!(names(&output.passed), ["a", "b"]);
+    assert_eq!(output.failures, 0);
+}
+
+#[test]
+fn circuit_breaker_opens_and_retries_after_cooldown() {
+    let (mut chain, clock) = one_stage(
+        guests::LOOP_FOREVER,
+        "    on_failure: fail-open\n    circuit_breaker: { failures: 2, cooldown: 30s }",
+    );
+    let output = run(
+        &mut chain,
+        &[("BackOff", "a"), ("BackOff", "b"), ("BackOff", "c")],
+    );
+    assert_eq!(output.passed.len(), 3, "fail-open passes everything");
+    assert!(matches!(
+        chain.stages()[0].breaker_state(),
+        aetherius::plugin::BreakerState::Open { .. }
+    ));
+    // While open the plugin is not called at all: no fuel burnt.
+    let output = run(&mut chain, &[("BackOff", "d")]);
+    assert_eq!(output.failures, 1);
+    clock.advance_by(31_000);
+    run(&mut chain, &[("BackOff", "e")]);
+    assert!(
+        matches!(
+            chain.stages()[0].breaker_state(),
+            aetherius::plugin::BreakerState::Open { .. }
+        ),
+        "the trial call failed, so the breaker opened again"
+    );
+}
+
+#[test]
+fn load_errors_name_the_stage_the_file_and_the_reason() {
+    let scratch = Scratch::new();
+    let garbage = scratch.write("garbage.wasm", b"this is not wasm");
+    let cases = [
+        (garbage.display().to_string(), "not WebAssembly"),
+        (
+            guests::WRONG_WORLD.to_owned(),
+            "implements none of the plugin worlds",
+        ),
+        (
+            guests::REJECT_CONFIG.to_owned(),
+            "init rejected the config: this plugin rejects every config",
+        ),
+        (
+            scratch.path("missing.wasm").display().to_string(),
+            "No such file",
+        ),
+    ];
+    for (path, expected) in cases {
+        let error = try_chain(&path, "").expect_err("loading must fail");
+        assert!(error.contains("at `plugins.guest"), "{error}");
+        assert!(
+            error.contains(&path) || error.contains("missing.wasm"),
+            "{error}"
+        );
+        assert!(error.contains(expected), "expected {expected:?} in {error}");
+    }
+}

@@ -1,0 +1,53 @@
+//! The shared test-env helper for Aetherius's integration tests: paths of the
+//! test guests, the repository layout, and scratch configs.
+//!
+//! Tests that need a server start it through this crate and fail loudly when
+//! it cannot be started; none passes by skipping.
+
+use std::path::{Path, PathBuf};
+
+include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repository")
+        .to_owned()
+}
+
+/// The compiled-plugin cache shared by the tests, so that each guest is
+/// compiled once per machine rather than once per test.
+pub fn compile_cache() -> PathBuf {
+    repo_root().join("target").join("test-plugin-cache")
+}
+
+/// A scratch directory holding a config file, removed on drop.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("create a temp dir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `contents` to `name` in the scratch dir and returns its path.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).expect("write scratch file");
+        path
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
