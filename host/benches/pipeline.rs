@@ -116,7 +116,7 @@ fn default_config(sink_path: &Path) -> Config {
 
 /// The default chain's logic, compiled natively, for the ratio.
 struct NativeChain {
-    reasons: HashSet<&'static str>,
+    reasons: HashSet<String>,
 }
 
 impl NativeChain {
@@ -189,18 +189,15 @@ fn main() {
         passed += chain.run(batch).passed.len();
     }
     let wasm_ns = per_event(start.elapsed(), EVENTS);
+    // The same allow list as the Wasm reason filter.
+    let allow = config.plugins["incident-reasons"].config["allow"]
+        .as_array()
+        .expect("default.yaml lists reasons");
     let native = NativeChain {
-        reasons: [
-            "OOMKilled",
-            "CrashLoopBackOff",
-            "BackOff",
-            "Failed",
-            "Unhealthy",
-            "FailedScheduling",
-            "FailedMount",
-        ]
-        .into_iter()
-        .collect(),
+        reasons: allow
+            .iter()
+            .filter_map(|reason| Some(reason.as_str()?.to_owned()))
+            .collect(),
     };
     let now = START_MS + EVENTS as i64;
     let start = Instant::now();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::config::FailurePolicy;
 use crate::event::Severity;
 use crate::occurrence::Occurrence;
-use crate::plugin::{Decision, Failure, Stage, StageInput, StageKind};
+use crate::plugin::{Decision, Failure, Stage, StageKind};
 
 /// An event on its way through a chain, and what the chain made of it.
 #[derive(Debug, Clone)]
@@ -54,17 +54,11 @@ impl Processed {
         }
     }
 
-    fn input(&self) -> StageInput<'_> {
-        StageInput {
-            event: &self.occurrence.event,
-            message: self
-                .message
-                .as_deref()
-                .unwrap_or(&self.occurrence.event.message),
-            severity: self.severity,
-            labels: &self.labels,
-            annotations: &self.annotations,
-        }
+    /// The message as it stands: redacted if a stage redacted it.
+    pub fn message(&self) -> &str {
+        self.message
+            .as_deref()
+            .unwrap_or(&self.occurrence.event.message)
     }
 }
 
@@ -116,10 +110,7 @@ impl Chain {
             if items.is_empty() {
                 break;
             }
-            let decisions = {
-                let inputs: Vec<StageInput<'_>> = items.iter().map(Processed::input).collect();
-                stage.process(&inputs)
-            };
+            let decisions = stage.process(&mut items);
             let mut kept = Vec::with_capacity(items.len());
             for (mut item, decision) in items.into_iter().zip(decisions) {
                 match decision {

@@ -64,7 +64,13 @@ impl Enricher for TeamLabel {
     }
 
     fn enrich(&mut self, event: &Event) -> Enrichment {
-        match self.team_of(&event.namespace) {
+        if self.teams.is_empty() {
+            // Nothing configured: don't copy the namespace out of the host.
+            return Enrichment::new();
+        }
+        // Each accessor is a host call that copies the field: the namespace is
+        // the only field this plugin reads.
+        match self.team_of(&event.namespace()) {
             Some(team) => Enrichment::new().with_label(LABEL, team),
             None => Enrichment::new(),
         }
@@ -76,17 +82,17 @@ aetherius_sdk::export_enricher!(TeamLabel);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aetherius_sdk::parse_config;
+    use aetherius_sdk::{EventRecord, parse_config};
 
     fn plugin(config: &str) -> Result<TeamLabel, String> {
         TeamLabel::new(parse_config(config)?)
     }
 
     fn in_namespace(namespace: &str) -> Event {
-        Event {
+        Event::from_record(EventRecord {
             namespace: namespace.into(),
-            ..Event::default()
-        }
+            ..EventRecord::default()
+        })
     }
 
     #[test]

@@ -76,7 +76,7 @@ fn encode_with(
     extra: &[(&str, &str)],
 ) -> Vec<u8> {
     let event = &item.occurrence.event;
-    let message = item.message.as_deref().unwrap_or(&event.message);
+    let message = item.message();
     let mut labels: BTreeMap<&str, Cow<'_, str>> = BTreeMap::from([
         ("event_type", Cow::Borrowed(event.event_type.as_str())),
         ("reason", Cow::Borrowed(event.reason.as_str())),

@@ -5,6 +5,8 @@ pub mod filter {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "filter",
+        // An index outside the batch traps the guest.
+        imports: { "aetherius:plugin/batch": trappable },
     });
 }
 
@@ -15,6 +17,7 @@ pub mod severity_mapper {
         with: {
             "aetherius:plugin/types": super::filter::aetherius::plugin::types,
             "aetherius:plugin/host": super::filter::aetherius::plugin::host,
+            "aetherius:plugin/batch": super::filter::aetherius::plugin::batch,
         },
     });
 }
@@ -26,8 +29,9 @@ pub mod enricher {
         with: {
             "aetherius:plugin/types": super::filter::aetherius::plugin::types,
             "aetherius:plugin/host": super::filter::aetherius::plugin::host,
+            "aetherius:plugin/batch": super::filter::aetherius::plugin::batch,
         },
     });
 }
 
-pub use filter::aetherius::plugin::{host, types};
+pub use filter::aetherius::plugin::{batch, host, types};

@@ -24,7 +24,7 @@ use wasmtime::{Config as EngineConfig, Engine};
 use bindings::{enricher, filter, severity_mapper};
 pub use breaker::BreakerState;
 pub use loader::builtin_names;
-pub use stage::{Decision, Failure, FailureKind, Stage, StageInput};
+pub use stage::{Decision, Failure, FailureKind, Stage};
 use state::StoreState;
 
 use crate::clock::SharedClock;
@@ -126,23 +126,24 @@ impl PluginRuntime {
         // runaway plugin gives the same result on every machine.
         config.consume_fuel(true);
         let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
-        bindings::host::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| {
-            state
-        })
-        .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
-        bindings::types::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| {
-            state
-        })
-        .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        let linker = Self::linker(&engine).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         Ok(Self {
             engine,
             linker,
             cache: loader::ComponentCache::new(cache_dir),
             clock,
         })
+    }
+
+    /// What every plugin may import: the contract's `host`, `batch` and
+    /// `types`, and WASI with an empty context (so that std guests load).
+    fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreState>> {
+        let mut linker = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        bindings::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        bindings::batch::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        bindings::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        Ok(linker)
     }
 
     /// Loads and compiles a plugin and finds out which world it implements.

@@ -11,23 +11,10 @@ use super::breaker::{BreakerState, CircuitBreaker, Transition};
 use super::state::{LOG_LINES_PER_CALL, StoreState};
 use super::validate::{self, MAX_DROP_REASON, MAX_ENTRIES, MAX_LABEL_VALUE, MAX_TEXT};
 use super::{LoadedPlugin, PluginError, StageKind, WorldPre};
+use crate::chain::Processed;
 use crate::clock::SharedClock;
 use crate::config::{FailurePolicy, Limits, PluginConfig};
-use crate::event::{Event, Severity};
-
-/// The view of one event a stage is given: the event and what earlier stages
-/// of the chain made of it.
-#[derive(Debug, Clone, Copy)]
-pub struct StageInput<'a> {
-    pub event: &'a Event,
-    /// The message, possibly redacted by an earlier stage.
-    pub message: &'a str,
-    pub severity: Severity,
-    /// Labels added so far (by the occurrence core and earlier enrichers).
-    pub labels: &'a [(String, String)],
-    /// Annotations added so far.
-    pub annotations: &'a [(String, String)],
-}
+use crate::event::Severity;
 
 /// A stage's decision about one event, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -222,34 +209,40 @@ impl Stage {
         Ok(Instance { store, exports })
     }
 
-    /// Runs the stage over a batch: one decision per input, in order.
+    /// Runs the stage over a batch: one decision per item, in order. The
+    /// items are lent to the guest for the call and are back in `items`, in
+    /// the same order, when this returns.
     ///
     /// A failed batch call (trap, limit, wrong number of results) is retried
     /// one event at a time on a fresh instance, so that one poisonous event
     /// does not take its neighbours down with it; the failure policy then
     /// applies to the events that failed on their own.
-    pub fn process(&mut self, inputs: &[StageInput<'_>]) -> Vec<Decision> {
-        if inputs.is_empty() {
+    pub fn process(&mut self, items: &mut Vec<Processed>) -> Vec<Decision> {
+        if items.is_empty() {
             return Vec::new();
         }
-        match self.call_checked(inputs) {
+        match self.call_checked(items) {
             Ok(decisions) => decisions,
-            Err(failure) if inputs.len() == 1 => vec![Decision::Failed(failure)],
+            Err(failure) if items.len() == 1 => vec![Decision::Failed(failure)],
             Err(failure) => {
-                tracing::debug!(stage = %self.name, %failure, events = inputs.len(), "batch failed; retrying events one by one");
-                inputs
-                    .chunks(1)
-                    .map(|one| match self.call_checked(one) {
-                        Ok(mut decisions) => decisions.pop().unwrap_or(Decision::Keep),
+                tracing::debug!(stage = %self.name, %failure, events = items.len(), "batch failed; retrying events one by one");
+                let all = std::mem::take(items);
+                let mut decisions = Vec::with_capacity(all.len());
+                for item in all {
+                    let mut one = vec![item];
+                    decisions.push(match self.call_checked(&mut one) {
+                        Ok(mut decision) => decision.pop().unwrap_or(Decision::Keep),
                         Err(failure) => Decision::Failed(failure),
-                    })
-                    .collect()
+                    });
+                    items.append(&mut one);
+                }
+                decisions
             }
         }
     }
 
     /// One call, through the circuit breaker, with the result validated.
-    fn call_checked(&mut self, inputs: &[StageInput<'_>]) -> Result<Vec<Decision>, Failure> {
+    fn call_checked(&mut self, items: &mut Vec<Processed>) -> Result<Vec<Decision>, Failure> {
         let now = self.clock.now_ms();
         if !self.breaker.allows(now) {
             return Err(Failure {
@@ -257,13 +250,14 @@ impl Stage {
                 detail: "circuit breaker open after repeated failures".into(),
             });
         }
-        let result = self.call(inputs).and_then(|raw| {
-            if raw.len() == inputs.len() {
+        let count = items.len();
+        let result = self.call(items).and_then(|raw| {
+            if raw.len() == count {
                 Ok(validate_all(raw))
             } else {
                 Err(Failure {
                     kind: FailureKind::InvalidOutput,
-                    detail: format!("returned {} results for {} events", raw.len(), inputs.len()),
+                    detail: format!("returned {} results for {count} events", raw.len()),
                 })
             }
         });
@@ -288,8 +282,9 @@ impl Stage {
         result
     }
 
-    /// One raw call into the guest. On a trap the instance is discarded.
-    fn call(&mut self, inputs: &[StageInput<'_>]) -> Result<Raw, Failure> {
+    /// One raw call into the guest, with `items` lent to it. On a trap the
+    /// instance is discarded (after the items are taken back).
+    fn call(&mut self, items: &mut Vec<Processed>) -> Result<Raw, Failure> {
         let mut instance = match self.instance.take() {
             Some(instance) => instance,
             None => self.instantiate().map_err(|error| Failure {
@@ -297,33 +292,31 @@ impl Stage {
                 detail: format!("cannot re-create the instance: {error}"),
             })?,
         };
-        let fuel = self
-            .limits
-            .fuel_per_event
-            .saturating_mul(inputs.len() as u64);
+        let count = u32::try_from(items.len()).unwrap_or(u32::MAX);
         let store = &mut instance.store;
-        if let Err(error) = store.set_fuel(fuel) {
+        if let Err(error) =
+            store.set_fuel(self.limits.fuel_per_event.saturating_mul(u64::from(count)))
+        {
             return Err(describe_error(&error));
         }
-        store.data_mut().logs_left = LOG_LINES_PER_CALL;
-        store.data_mut().logs_suppressed = 0;
-
-        let events: Vec<types::Event> = inputs.iter().map(to_wit).collect();
+        let state = store.data_mut();
+        state.logs_left = LOG_LINES_PER_CALL;
+        state.logs_suppressed = 0;
+        state.batch = std::mem::take(items);
 
         let result = match &instance.exports {
-            Exports::Filter(exports) => {
-                exports.call_filter(&mut *store, &events).map(Raw::Verdicts)
-            }
+            Exports::Filter(exports) => exports.call_filter(&mut *store, count).map(Raw::Verdicts),
             Exports::SeverityMapper(exports) => {
-                exports.call_map(&mut *store, &events).map(Raw::Severities)
+                exports.call_map(&mut *store, count).map(Raw::Severities)
             }
             Exports::Enricher(exports) => exports
-                .call_enrich(&mut *store, &events)
+                .call_enrich(&mut *store, count)
                 .map(Raw::Enrichments),
         };
-        let suppressed = store.data().logs_suppressed;
-        if suppressed > 0 {
-            tracing::warn!(stage = %self.name, suppressed, "plugin wrote too many log lines in one call; the rest were dropped");
+        let state = store.data_mut();
+        *items = std::mem::take(&mut state.batch);
+        if state.logs_suppressed > 0 {
+            tracing::warn!(stage = %self.name, suppressed = state.logs_suppressed, "plugin wrote too many log lines in one call; the rest were dropped");
         }
         match result {
             Ok(raw) => {
@@ -334,55 +327,6 @@ impl Stage {
             // next call starts a fresh one.
             Err(error) => Err(describe_error(&error)),
         }
-    }
-}
-
-fn key_values(pairs: &[(String, String)]) -> Vec<types::KeyValue> {
-    pairs
-        .iter()
-        .map(|(key, value)| types::KeyValue {
-            key: key.clone(),
-            value: value.clone(),
-        })
-        .collect()
-}
-
-fn to_wit(input: &StageInput<'_>) -> types::Event {
-    let event = input.event;
-    types::Event {
-        cluster: event.cluster.clone(),
-        namespace: event.namespace.clone(),
-        involved: types::ObjectRef {
-            kind: event.involved.kind.clone(),
-            name: event.involved.name.clone(),
-            namespace: event.involved.namespace.clone(),
-            uid: event.involved.uid.clone(),
-            api_version: event.involved.api_version.clone(),
-        },
-        reason: event.reason.clone(),
-        message: input.message.to_owned(),
-        event_type: event.event_type.clone(),
-        count: event.count,
-        first_timestamp: event.first_timestamp,
-        last_timestamp: event.last_timestamp,
-        event_time: event.event_time,
-        series_last_observed: event.series_last_observed,
-        source_component: event.source_component.clone(),
-        source_host: event.source_host.clone(),
-        reporting_controller: event.reporting_controller.clone(),
-        labels: key_values(input.labels),
-        annotations: key_values(input.annotations),
-        severity: severity_to_wit(input.severity),
-    }
-}
-
-fn severity_to_wit(severity: Severity) -> types::Severity {
-    match severity {
-        Severity::Info => types::Severity::Info,
-        Severity::Low => types::Severity::Low,
-        Severity::Medium => types::Severity::Medium,
-        Severity::High => types::Severity::High,
-        Severity::Critical => types::Severity::Critical,
     }
 }
 

@@ -7,9 +7,11 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::{host, types};
+use super::bindings::{batch, host, types};
 use super::validate::truncate;
+use crate::chain::Processed;
 use crate::clock::SharedClock;
+use crate::event::{Event, Severity};
 
 /// Log lines a plugin may write per call; the rest are counted and reported
 /// in one line, so a chatty plugin cannot flood the host's log.
@@ -27,6 +29,9 @@ pub struct StoreState {
     pub logs_left: u32,
     /// Log lines dropped in the current call.
     pub logs_suppressed: u32,
+    /// The events of the call in progress (empty between calls): moved in
+    /// before the call and back out after it, never copied.
+    pub batch: Vec<Processed>,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -54,6 +59,7 @@ impl StoreState {
             clock,
             logs_left: LOG_LINES_PER_CALL,
             logs_suppressed: 0,
+            batch: Vec::new(),
             wasi,
             table: ResourceTable::new(),
         }
@@ -104,5 +110,167 @@ impl HostWallClock for PipelineWallClock {
 
     fn now(&self) -> Duration {
         Duration::from_millis(u64::try_from(self.0.now_ms()).unwrap_or(0))
+    }
+}
+
+/// The batch of the call in progress, read by the guest field by field.
+impl StoreState {
+    fn item(&self, index: u32) -> wasmtime::Result<&Processed> {
+        self.batch.get(index as usize).ok_or_else(|| {
+            wasmtime::format_err!(
+                "plugin asked for event {index} of a batch of {}",
+                self.batch.len()
+            )
+        })
+    }
+
+    fn event(&self, index: u32) -> wasmtime::Result<&Event> {
+        Ok(&self.item(index)?.occurrence.event)
+    }
+}
+
+fn key_values(pairs: &[(String, String)]) -> Vec<types::KeyValue> {
+    pairs
+        .iter()
+        .map(|(key, value)| types::KeyValue {
+            key: key.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+fn lookup(pairs: &[(String, String)], key: &str) -> Option<String> {
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+}
+
+pub(super) fn severity_to_wit(severity: Severity) -> types::Severity {
+    match severity {
+        Severity::Info => types::Severity::Info,
+        Severity::Low => types::Severity::Low,
+        Severity::Medium => types::Severity::Medium,
+        Severity::High => types::Severity::High,
+        Severity::Critical => types::Severity::Critical,
+    }
+}
+
+type Field<T> = wasmtime::Result<T>;
+
+impl batch::Host for StoreState {
+    fn get(&mut self, index: u32) -> Field<types::Event> {
+        let item = self.item(index)?;
+        let event = &item.occurrence.event;
+        Ok(types::Event {
+            cluster: event.cluster.clone(),
+            namespace: event.namespace.clone(),
+            involved: types::ObjectRef {
+                kind: event.involved.kind.clone(),
+                name: event.involved.name.clone(),
+                namespace: event.involved.namespace.clone(),
+                uid: event.involved.uid.clone(),
+                api_version: event.involved.api_version.clone(),
+            },
+            reason: event.reason.clone(),
+            message: item.message().to_owned(),
+            event_type: event.event_type.clone(),
+            count: event.count,
+            first_timestamp: event.first_timestamp,
+            last_timestamp: event.last_timestamp,
+            event_time: event.event_time,
+            series_last_observed: event.series_last_observed,
+            source_component: event.source_component.clone(),
+            source_host: event.source_host.clone(),
+            reporting_controller: event.reporting_controller.clone(),
+            labels: key_values(&item.labels),
+            annotations: key_values(&item.annotations),
+            severity: severity_to_wit(item.severity),
+        })
+    }
+
+    fn cluster(&mut self, index: u32) -> Field<String> {
+        Ok(self.event(index)?.cluster.clone())
+    }
+
+    fn namespace(&mut self, index: u32) -> Field<String> {
+        Ok(self.event(index)?.namespace.clone())
+    }
+
+    fn involved_kind(&mut self, index: u32) -> Field<String> {
+        Ok(self.event(index)?.involved.kind.clone())
+    }
+
+    fn involved_name(&mut self, index: u32) -> Field<String> {
+        Ok(self.event(index)?.involved.name.clone())
+    }
+
+    fn involved_namespace(&mut self, index: u32) -> Field<String> {
+        Ok(self.event(index)?.involved.namespace.clone())
+    }
+
+    fn involved_uid(&mut self, index: u32) -> Field<String> {
+        Ok(self.event(index)?.involved.uid.clone())
+    }
+
+    fn involved_api_version(&mut self, index: u32) -> Field<String> {
+        Ok(self.event(index)?.involved.api_version.clone())
+    }
+
+    fn reason(&mut self, index: u32) -> Field<String> {
+        Ok(self.event(index)?.reason.clone())
+    }
+
+    fn message(&mut self, index: u32) -> Field<String> {
+        Ok(self.item(index)?.message().to_owned())
+    }
+
+    fn event_type(&mut self, index: u32) -> Field<String> {
+        Ok(self.event(index)?.event_type.clone())
+    }
+
+    fn count(&mut self, index: u32) -> Field<u32> {
+        Ok(self.event(index)?.count)
+    }
+
+    fn first_timestamp(&mut self, index: u32) -> Field<Option<i64>> {
+        Ok(self.event(index)?.first_timestamp)
+    }
+
+    fn last_timestamp(&mut self, index: u32) -> Field<Option<i64>> {
+        Ok(self.event(index)?.last_timestamp)
+    }
+
+    fn event_time(&mut self, index: u32) -> Field<Option<i64>> {
+        Ok(self.event(index)?.event_time)
+    }
+
+    fn series_last_observed(&mut self, index: u32) -> Field<Option<i64>> {
+        Ok(self.event(index)?.series_last_observed)
+    }
+
+    fn source_component(&mut self, index: u32) -> Field<String> {
+        Ok(self.event(index)?.source_component.clone())
+    }
+
+    fn source_host(&mut self, index: u32) -> Field<String> {
+        Ok(self.event(index)?.source_host.clone())
+    }
+
+    fn reporting_controller(&mut self, index: u32) -> Field<String> {
+        Ok(self.event(index)?.reporting_controller.clone())
+    }
+
+    fn labels(&mut self, index: u32) -> Field<Vec<types::KeyValue>> {
+        Ok(key_values(&self.item(index)?.labels))
+    }
+
+    fn label(&mut self, index: u32, key: String) -> Field<Option<String>> {
+        Ok(lookup(&self.item(index)?.labels, &key))
+    }
+
+    fn annotations(&mut self, index: u32) -> Field<Vec<types::KeyValue>> {
+        Ok(key_values(&self.item(index)?.annotations))
+    }
+
+    fn severity(&mut self, index: u32) -> Field<types::Severity> {
+        Ok(severity_to_wit(self.item(index)?.severity))
     }
 }

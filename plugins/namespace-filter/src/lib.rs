@@ -25,7 +25,11 @@ impl Filter for NamespaceFilter {
     }
 
     fn filter(&mut self, event: &Event) -> Verdict {
-        self.lists.verdict("namespace", &event.namespace)
+        if self.lists.keeps_everything() {
+            // Nothing to check: don't copy the namespace out of the host.
+            return Verdict::Keep;
+        }
+        self.lists.verdict("namespace", &event.namespace())
     }
 }
 
@@ -34,17 +38,17 @@ aetherius_sdk::export_filter!(NamespaceFilter);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aetherius_sdk::parse_config;
+    use aetherius_sdk::{EventRecord, parse_config};
 
     fn filter_for(config: &str) -> NamespaceFilter {
         NamespaceFilter::new(parse_config(config).unwrap()).unwrap()
     }
 
     fn in_namespace(namespace: &str) -> Event {
-        Event {
+        Event::from_record(EventRecord {
             namespace: namespace.into(),
-            ..Event::default()
-        }
+            ..EventRecord::default()
+        })
     }
 
     #[test]

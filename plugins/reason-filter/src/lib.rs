@@ -25,7 +25,11 @@ impl Filter for ReasonFilter {
     }
 
     fn filter(&mut self, event: &Event) -> Verdict {
-        self.lists.verdict("reason", &event.reason)
+        if self.lists.keeps_everything() {
+            // Nothing to check: don't copy the reason out of the host.
+            return Verdict::Keep;
+        }
+        self.lists.verdict("reason", &event.reason())
     }
 }
 
@@ -34,17 +38,17 @@ aetherius_sdk::export_filter!(ReasonFilter);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aetherius_sdk::parse_config;
+    use aetherius_sdk::{EventRecord, parse_config};
 
     fn filter_for(config: &str) -> ReasonFilter {
         ReasonFilter::new(parse_config(config).unwrap()).unwrap()
     }
 
     fn with_reason(reason: &str) -> Event {
-        Event {
+        Event::from_record(EventRecord {
             reason: reason.into(),
-            ..Event::default()
-        }
+            ..EventRecord::default()
+        })
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! wit-bindgen output, one module per world of `wit/plugin.wit`.
 //!
 //! The `filter` world is generated in full (including the otherwise unused
-//! `enrichment` type), and the other two worlds reuse its `types` and `host`
-//! interfaces through `with:`, so every world speaks the same `Event`,
-//! `Severity`, ... types. The export macros are `pub` so that the SDK's own
+//! `enrichment` type), and the other two worlds reuse its `types`, `host` and
+//! `batch` interfaces through `with:`, so every world speaks the same
+//! `Event`, `Severity`, ... types and calls the same imported functions
+//! (one copy of each import shim, whichever world the plugin exports). The export macros are `pub` so that the SDK's own
 //! `export_*!` macros can expand them in the plugin crate, which is where the
 //! world's "exports" custom section has to be emitted (see
 //! `pub_export_macro` in wit-bindgen).
@@ -11,8 +12,8 @@
 // The generated items carry the WIT doc comments where the WIT has them.
 #![allow(missing_docs)]
 
-/// The `filter` world, and the one home of the shared `types` and `host`
-/// interfaces.
+/// The `filter` world, and the one home of the shared `types`, `host` and
+/// `batch` interfaces.
 pub mod filter {
     wit_bindgen::generate!({
         path: "wit",
@@ -35,6 +36,7 @@ pub mod severity_mapper {
         with: {
             "aetherius:plugin/types@0.1.0": ::aetherius_sdk::__private::filter::aetherius::plugin::types,
             "aetherius:plugin/host@0.1.0": ::aetherius_sdk::__private::filter::aetherius::plugin::host,
+            "aetherius:plugin/batch@0.1.0": ::aetherius_sdk::__private::filter::aetherius::plugin::batch,
         },
         pub_export_macro: true,
         export_macro_name: "export",
@@ -50,6 +52,7 @@ pub mod enricher {
         with: {
             "aetherius:plugin/types@0.1.0": ::aetherius_sdk::__private::filter::aetherius::plugin::types,
             "aetherius:plugin/host@0.1.0": ::aetherius_sdk::__private::filter::aetherius::plugin::host,
+            "aetherius:plugin/batch@0.1.0": ::aetherius_sdk::__private::filter::aetherius::plugin::batch,
         },
         pub_export_macro: true,
         export_macro_name: "export",

@@ -86,11 +86,13 @@ macro_rules! __export_stage {
                     $crate::__private::init(&INSTANCE, &config, <$plugin as $crate::$stage>::new)
                 }
 
-                fn $export(events: ::std::vec::Vec<$crate::Event>) -> ::std::vec::Vec<$out> {
+                fn $export(events: u32) -> ::std::vec::Vec<$out> {
                     $crate::__private::with_instance(
                         &INSTANCE,
                         ::core::stringify!($export),
-                        |plugin: &mut $plugin| <$plugin as $crate::$stage>::$batch(plugin, &events),
+                        |plugin: &mut $plugin| {
+                            <$plugin as $crate::$stage>::$batch(plugin, &$crate::__private::batch(events))
+                        },
                     )
                 }
             }

@@ -128,6 +128,12 @@ pub enum Rejection<'a> {
 }
 
 impl AllowDeny {
+    /// Whether both lists are empty, so every value passes: a filter can
+    /// then keep an event without reading the field from the host.
+    pub fn keeps_everything(&self) -> bool {
+        self.allow.is_empty() && self.deny.is_empty()
+    }
+
     /// Whether `value` passes the lists, and if not, why.
     pub fn check(&self, value: &str) -> Result<(), Rejection<'_>> {
         if let Some(pattern) = self.deny.iter().find(|pattern| pattern.matches(value)) {

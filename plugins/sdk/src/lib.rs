@@ -8,6 +8,11 @@
 //! [`export_severity_mapper!`] or [`export_enricher!`]. The SDK parses the
 //! stage's config, keeps your instance, and answers the host's batch calls.
 //!
+//! The events of a batch stay in the host. An [`Event`] is a view of one of
+//! them: each accessor (`event.reason()`, `event.namespace()`, ...) is a call
+//! into the host that copies that one field into the plugin. Read only the
+//! fields your plugin needs, each once, into a local.
+//!
 //! ```
 //! use aetherius_sdk::{Event, Filter, Verdict};
 //!
@@ -31,8 +36,10 @@
 //!     }
 //!
 //!     fn filter(&mut self, event: &Event) -> Verdict {
-//!         if self.config.drop.contains(&event.reason) {
-//!             Verdict::Drop(format!("reason {} is on the drop list", event.reason))
+//!         // One host call: read the field once, then use the local.
+//!         let reason = event.reason();
+//!         if self.config.drop.contains(&reason) {
+//!             Verdict::Drop(format!("reason {reason} is on the drop list"))
 //!         } else {
 //!             Verdict::Keep
 //!         }
@@ -40,6 +47,14 @@
 //! }
 //!
 //! aetherius_sdk::export_filter!(DropReasons);
+//!
+//! // Unit tests build events from owned records:
+//! # fn main() {
+//! use aetherius_sdk::EventRecord;
+//! let mut plugin = DropReasons { config: Config { drop: vec!["Pulled".into()] } };
+//! let pulled = Event::from_record(EventRecord { reason: "Pulled".into(), ..Default::default() });
+//! assert!(matches!(plugin.filter(&pulled), Verdict::Drop(_)));
+//! # }
 //! ```
 //!
 //! Build it with `cargo build --target wasm32-wasip2 --release` (crate type
@@ -64,6 +79,7 @@ mod bindings;
 mod clock;
 mod config;
 pub mod duration;
+mod event;
 mod export;
 pub mod glob;
 pub mod log;
@@ -76,7 +92,9 @@ pub mod __private;
 
 pub use clock::now_ms;
 pub use config::parse_config;
+pub use event::Event;
 pub use stage::{Enricher, Filter, SeverityMapper};
 pub use types::{
-    Enrichment, Event, KeyValue, LogLevel, ObjectRef, Severity, Timestamp, UnknownSeverity, Verdict,
+    Enrichment, EventRecord, KeyValue, LogLevel, ObjectRef, Severity, Timestamp, UnknownSeverity,
+    Verdict,
 };

@@ -27,6 +27,12 @@ pub fn init<P, C: DeserializeOwned + Default>(
     Ok(())
 }
 
+/// The events of the host's current batch, as views by index.
+#[cfg(target_arch = "wasm32")]
+pub fn batch(events: u32) -> Vec<crate::Event> {
+    (0..events).map(crate::Event::at).collect()
+}
+
 /// Runs a stage export against the instance that `init` made.
 pub fn with_instance<P, R>(
     instance: &'static LocalKey<Instance<P>>,

@@ -4,13 +4,16 @@
 //! The host creates one instance of your type per plugin instance by calling
 //! `new` with the stage's config, then calls the stage method for every event
 //! (in batches; the `*_batch` methods say how a batch maps onto single
-//! events). The instance lives until the host discards it: after a trap, when
-//! the config changes, or when the pool shrinks. State you keep in `self`
-//! is per instance and may start over at any time.
+//! events). Each [`Event`] is a view into the host's batch: its accessors
+//! are host calls, so read only the fields you need, once each. The
+//! instance lives until the host discards it: after a trap, when the config
+//! changes, or when the pool shrinks. State you keep in `self` is per
+//! instance and may start over at any time.
 
 use serde::de::DeserializeOwned;
 
-use crate::types::{Enrichment, Event, Severity, Verdict};
+use crate::event::Event;
+use crate::types::{Enrichment, Severity, Verdict};
 
 /// A filter stage: keeps, drops or redacts events
 /// (world `aetherius:plugin/filter@0.1.0`).
@@ -45,7 +48,7 @@ pub trait SeverityMapper: Sized {
     fn new(config: Self::Config) -> Result<Self, String>;
 
     /// A new severity for one event, or `None` to keep the current one
-    /// (`event.severity`).
+    /// (`event.severity()`).
     fn map(&mut self, event: &Event) -> Option<Severity>;
 
     /// Maps a batch; must return one entry per event, in order.

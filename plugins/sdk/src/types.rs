@@ -1,6 +1,11 @@
 //! The contract's types, re-exported from the generated bindings, plus the
 //! conveniences plugin authors reach for (parsing a severity from config,
-//! building an enrichment, reading a label).
+//! building an enrichment, a blank record for tests).
+//!
+//! The WIT `event` record is [`EventRecord`] here: plugins see events through
+//! the lazy [`Event`](crate::Event) view, and hold a whole record only when
+//! they ask for one ([`Event::record`](crate::Event::record)) or build one in
+//! a test.
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,7 +13,7 @@ use std::str::FromStr;
 use serde::de::{self, Deserialize, Deserializer};
 
 pub use crate::bindings::filter::aetherius::plugin::types::{
-    Enrichment, Event, KeyValue, LogLevel, ObjectRef, Severity, Timestamp, Verdict,
+    Enrichment, Event as EventRecord, KeyValue, LogLevel, ObjectRef, Severity, Timestamp, Verdict,
 };
 
 impl Severity {
@@ -134,11 +139,12 @@ impl Default for ObjectRef {
     }
 }
 
-/// A blank event (every string empty, no times, `count` 1, severity `info`),
-/// for plugin tests: `Event { reason: "BackOff".into(), ..Event::default() }`.
-impl Default for Event {
+/// A blank record (every string empty, no times, `count` 1, severity
+/// `info`), for plugin tests:
+/// `Event::from_record(EventRecord { reason: "BackOff".into(), ..Default::default() })`.
+impl Default for EventRecord {
     fn default() -> Self {
-        Event {
+        EventRecord {
             cluster: String::new(),
             namespace: String::new(),
             involved: ObjectRef::default(),
@@ -158,32 +164,6 @@ impl Default for Event {
             severity: Severity::Info,
         }
     }
-}
-
-impl Event {
-    /// The value of a label the event carries so far, if any.
-    pub fn label(&self, key: &str) -> Option<&str> {
-        find(&self.labels, key)
-    }
-
-    /// The value of an annotation the event carries so far, if any.
-    pub fn annotation(&self, key: &str) -> Option<&str> {
-        find(&self.annotations, key)
-    }
-
-    /// Whether the event's type is `Warning`.
-    pub fn is_warning(&self) -> bool {
-        self.event_type == "Warning"
-    }
-}
-
-fn find<'a>(pairs: &'a [KeyValue], key: &str) -> Option<&'a str> {
-    // The last entry wins, as it does when the host applies enrichments.
-    pairs
-        .iter()
-        .rev()
-        .find(|pair| pair.key == key)
-        .map(|pair| pair.value.as_str())
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
+use aetherius_sdk::Severity;
 use aetherius_sdk::glob::Glob;
-use aetherius_sdk::{Event, Severity};
 use serde::{Deserialize, Deserializer};
 
 /// The stage's config. Every field is optional.
@@ -67,14 +67,21 @@ impl Rule {
         }
     }
 
-    /// Whether the rule applies to `event`.
-    pub fn matches(&self, event: &Event) -> bool {
-        self.reason.matches(&event.reason)
-            && (self.message_contains.is_empty()
-                || self
-                    .message_contains
-                    .iter()
-                    .any(|text| event.message.contains(text.as_str())))
+    /// Whether the rule applies to an event with this `reason`. `message`
+    /// gives the event's message; it is called only when the reason matches
+    /// and the rule looks at messages, so a caller can read the message from
+    /// the host lazily.
+    pub fn matches<'m>(&self, reason: &str, message: impl FnOnce() -> &'m str) -> bool {
+        if !self.reason.matches(reason) {
+            return false;
+        }
+        if self.message_contains.is_empty() {
+            return true;
+        }
+        let message = message();
+        self.message_contains
+            .iter()
+            .any(|text| message.contains(text.as_str()))
     }
 }
 

@@ -21,6 +21,7 @@
 
 mod config;
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use aetherius_sdk::{Event, Severity, SeverityMapper};
@@ -40,15 +41,22 @@ pub struct ReasonSeverity {
 
 impl ReasonSeverity {
     /// The severity `event` deserves, before the escalation guard.
+    ///
+    /// Reads the type, then the reason, and the message only if a rule for
+    /// that reason looks at messages (at most once): each is a string copied
+    /// out of the host.
     fn severity_of(&self, event: &Event) -> Severity {
-        if event.event_type == "Normal" {
+        if event.event_type() == "Normal" {
             return self.normal_default;
         }
+        let reason = event.reason();
+        let message = OnceCell::new();
+        let message = || message.get_or_init(|| event.message()).as_str();
         self.rules
             .iter()
-            .find(|rule| rule.matches(event))
+            .find(|rule| rule.matches(&reason, message))
             .map(|rule| rule.severity)
-            .or_else(|| self.table.get(&event.reason).copied())
+            .or_else(|| self.table.get(&reason).copied())
             .unwrap_or(self.warning_default)
     }
 }
@@ -78,7 +86,8 @@ impl SeverityMapper for ReasonSeverity {
 
     fn map(&mut self, event: &Event) -> Option<Severity> {
         let severity = self.severity_of(event);
-        if severity < event.severity && event.label(ESCALATION_LABEL).is_some() {
+        // The label only matters (and is only read) when it would be lowered.
+        if severity < event.severity() && event.label(ESCALATION_LABEL).is_some() {
             return None;
         }
         Some(severity)
@@ -90,20 +99,24 @@ aetherius_sdk::export_severity_mapper!(ReasonSeverity);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aetherius_sdk::{KeyValue, parse_config};
+    use aetherius_sdk::{EventRecord, KeyValue, parse_config};
 
     fn mapper_for(config: &str) -> ReasonSeverity {
         ReasonSeverity::new(parse_config(config).unwrap()).unwrap()
     }
 
-    fn warning(reason: &str, message: &str) -> Event {
-        Event {
+    fn warning_record(reason: &str, message: &str) -> EventRecord {
+        EventRecord {
             event_type: "Warning".into(),
             reason: reason.into(),
             message: message.into(),
             severity: Severity::Low,
-            ..Event::default()
+            ..EventRecord::default()
         }
+    }
+
+    fn warning(reason: &str, message: &str) -> Event {
+        Event::from_record(warning_record(reason, message))
     }
 
     fn map(mapper: &mut ReasonSeverity, event: Event) -> Option<Severity> {
@@ -139,9 +152,11 @@ mod tests {
     #[test]
     fn normal_events_get_normal_default_whatever_the_reason() {
         let mut mapper = mapper_for("null");
-        let normal = |reason: &str, message: &str| Event {
-            event_type: "Normal".into(),
-            ..warning(reason, message)
+        let normal = |reason: &str, message: &str| {
+            Event::from_record(EventRecord {
+                event_type: "Normal".into(),
+                ..warning_record(reason, message)
+            })
         };
         assert_eq!(map(&mut mapper, normal("Pulled", "")), Some(Severity::Info));
         // kubelet reports image pull back-off as a Normal BackOff.
@@ -272,10 +287,12 @@ mod tests {
     #[test]
     fn escalated_events_are_never_lowered() {
         let mut mapper = mapper_for("null");
-        let escalated = |reason: &str| Event {
-            severity: Severity::High,
-            labels: vec![KeyValue::new(ESCALATION_LABEL, "5")],
-            ..warning(reason, "")
+        let escalated = |reason: &str| {
+            Event::from_record(EventRecord {
+                severity: Severity::High,
+                labels: vec![KeyValue::new(ESCALATION_LABEL, "5")],
+                ..warning_record(reason, "")
+            })
         };
         assert_eq!(map(&mut mapper, escalated("Unhealthy")), None);
         assert_eq!(
@@ -283,10 +300,10 @@ mod tests {
             Some(Severity::Critical)
         );
         // Without the label the mapper decides alone.
-        let plain = Event {
+        let plain = Event::from_record(EventRecord {
             severity: Severity::High,
-            ..warning("Unhealthy", "")
-        };
+            ..warning_record("Unhealthy", "")
+        });
         assert_eq!(map(&mut mapper, plain), Some(Severity::Medium));
     }
 

@@ -52,13 +52,14 @@ impl Filter for TypeFilter {
     }
 
     fn filter(&mut self, event: &Event) -> Verdict {
-        if self.allow.contains(&event.event_type) {
+        let event_type = event.event_type();
+        if self.allow.contains(&event_type) {
             Verdict::Keep
         } else {
-            let shown = if event.event_type.is_empty() {
+            let shown = if event_type.is_empty() {
                 "(empty)"
             } else {
-                &event.event_type
+                &event_type
             };
             Verdict::Drop(format!("type {shown} not allowed"))
         }
@@ -70,17 +71,17 @@ aetherius_sdk::export_filter!(TypeFilter);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aetherius_sdk::parse_config;
+    use aetherius_sdk::{EventRecord, parse_config};
 
     fn filter_for(config: &str) -> Result<TypeFilter, String> {
         TypeFilter::new(parse_config(config)?)
     }
 
     fn of_type(event_type: &str) -> Event {
-        Event {
+        Event::from_record(EventRecord {
             event_type: event_type.into(),
-            ..Event::default()
-        }
+            ..EventRecord::default()
+        })
     }
 
     #[test]

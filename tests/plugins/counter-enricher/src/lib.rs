@@ -19,7 +19,7 @@ impl Enricher for CounterEnricher {
     }
 
     fn enrich(&mut self, event: &Event) -> Enrichment {
-        assert!(event.reason != "Boom", "counter-enricher: reason Boom");
+        assert!(event.reason() != "Boom", "counter-enricher: reason Boom");
         self.seen += 1;
         Enrichment::new().with_label("seen", self.seen.to_string())
     }

@@ -16,7 +16,7 @@ impl Filter for LoopOnReason {
     }
 
     fn filter(&mut self, event: &Event) -> Verdict {
-        if event.reason == "Boom" {
+        if event.reason() == "Boom" {
             let mut spins = 0u64;
             loop {
                 spins = std::hint::black_box(spins.wrapping_add(1));

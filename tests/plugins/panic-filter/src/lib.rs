@@ -15,7 +15,7 @@ impl Filter for PanicFilter {
     }
 
     fn filter(&mut self, event: &Event) -> Verdict {
-        assert!(event.reason != "Boom", "panic-filter: reason Boom");
+        assert!(event.reason() != "Boom", "panic-filter: reason Boom");
         Verdict::Keep
     }
 }
