@@ -237,3 +237,59 @@ fn check_names_the_problem_in_broken_configs() {
         ],
     );
 }
+
+#[test]
+fn a_plugin_built_with_cargo_component_runs_in_the_pipeline() {
+    let example = repo_root().join("examples/custom-plugin");
+    let build = Command::new("cargo")
+        .args(["component", "build", "--release", "--quiet"])
+        .current_dir(&example)
+        .output()
+        .expect("run cargo component (scripts/setup.sh installs it)");
+    assert!(
+        build.status.success(),
+        "cargo component build failed:\n{}",
+        text(&build.stderr)
+    );
+    let wasm = example.join("target/wasm32-wasip1/release/team_label.wasm");
+
+    let output = aetherius(&["check", "--config", "config/example.yaml"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("team-label"),
+        "{}",
+        text(&output.stdout)
+    );
+
+    let scratch = Scratch::new();
+    let config = scratch.write(
+        "config.yaml",
+        format!(
+            "plugins:\n  warnings: {{ source: 'builtin:type-filter', config: {{ allow: [Warning] }} }}\n  team: {{ source: {:?}, config: {{ teams: {{ 'payments*': payments, 'checkout': storefront }} }} }}\nchains:\n  main: [warnings, team]\nsinks:\n  out: {{ chain: main, stdout: {{}} }}\n",
+            wasm.display().to_string()
+        ),
+    );
+    let output = aetherius(&[
+        "replay",
+        "--config",
+        config.to_str().unwrap(),
+        "--input",
+        "examples/events.jsonl",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let events = lines(&output);
+    let team_of = |namespace: &str| {
+        events
+            .iter()
+            .filter(|e| e["namespace"] == namespace)
+            .map(|e| e["labels"]["team"].as_str().unwrap_or("-").to_owned())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(team_of("payments"), ["payments".to_owned()].into());
+    assert_eq!(team_of("checkout"), ["storefront".to_owned()].into());
+    assert_eq!(
+        team_of("kube-system"),
+        ["-".to_owned()].into(),
+        "no pattern, no label"
+    );
+}

@@ -27,9 +27,12 @@ struct Slot<V> {
 
 impl<K: Hash + Eq + Copy, V> TtlCache<K, V> {
     pub fn new(ttl: Millis, capacity: usize) -> Self {
+        // Sized for the bound up front: growing by doubling would briefly hold
+        // the old and the new table at once, and untouched pages of a large
+        // allocation cost no resident memory.
         Self {
-            entries: HashMap::new(),
-            queue: VecDeque::new(),
+            entries: HashMap::with_capacity(capacity.min(1 << 20)),
+            queue: VecDeque::with_capacity(capacity.min(1 << 20)),
             ttl,
             capacity: capacity.max(1),
         }

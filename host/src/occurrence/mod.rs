@@ -56,7 +56,7 @@ pub enum Admission {
 #[derive(Debug)]
 struct FingerprintState {
     /// Recently seen objects of this fingerprint: (uid hash, highest count).
-    objects: Vec<(u64, u32)>,
+    objects: Objects,
     /// Occurrences counted within the TTL.
     occurrences: u32,
     /// Whether an escalated occurrence has been published.
@@ -101,7 +101,7 @@ impl OccurrenceCore {
         let publish_as = match self.cache.get_mut(&fingerprint, now) {
             None => {
                 let state = FingerprintState {
-                    objects: vec![(object, count)],
+                    objects: Objects::new(object, count),
                     occurrences: count,
                     escalated: reached(count),
                 };
@@ -109,8 +109,8 @@ impl OccurrenceCore {
                 self.cache.insert(fingerprint, state, now);
                 Some(repeated)
             }
-            Some(state) => match state.objects.iter_mut().find(|(key, _)| *key == object) {
-                Some((_, seen)) if count > *seen => {
+            Some(state) => match state.objects.find(object) {
+                Some(seen) if count > *seen => {
                     state.occurrences = state.occurrences.saturating_add(count - *seen);
                     *seen = count;
                     state.escalated |= reached(state.occurrences);
@@ -118,10 +118,7 @@ impl OccurrenceCore {
                 }
                 Some(_) => None,
                 None => {
-                    if state.objects.len() == OBJECTS_PER_FINGERPRINT {
-                        state.objects.remove(0);
-                    }
-                    state.objects.push((object, count));
+                    state.objects.push(object, count);
                     state.occurrences = state.occurrences.saturating_add(count);
                     if reached(state.occurrences) && !state.escalated {
                         state.escalated = true;
@@ -141,6 +138,40 @@ impl OccurrenceCore {
                 event,
             })),
         }
+    }
+}
+
+/// The objects of one fingerprint. Nearly always there is one: it is kept
+/// inline, so a remembered fingerprint costs no allocation of its own.
+#[derive(Debug)]
+struct Objects {
+    first: (u64, u32),
+    /// Further objects, oldest first, up to `OBJECTS_PER_FINGERPRINT` in all.
+    more: Vec<(u64, u32)>,
+}
+
+impl Objects {
+    fn new(object: u64, count: u32) -> Self {
+        Self {
+            first: (object, count),
+            more: Vec::new(),
+        }
+    }
+
+    /// The highest count seen for `object`.
+    fn find(&mut self, object: u64) -> Option<&mut u32> {
+        std::iter::once(&mut self.first)
+            .chain(self.more.iter_mut())
+            .find(|(key, _)| *key == object)
+            .map(|(_, count)| count)
+    }
+
+    /// Adds an object, forgetting the oldest when full.
+    fn push(&mut self, object: u64, count: u32) {
+        if self.more.len() + 1 == OBJECTS_PER_FINGERPRINT {
+            self.first = self.more.remove(0);
+        }
+        self.more.push((object, count));
     }
 }
 

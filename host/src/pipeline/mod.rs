@@ -11,7 +11,7 @@ use crate::chain::{Chain, ChainOutput, Processed};
 use crate::clock::{Clock, ManualClock, SharedClock};
 use crate::config::{DEAD_LETTER_CHAIN, DedupConfig, OutputFormat};
 use crate::event::{Event, Millis};
-use crate::occurrence::{Admission, OccurrenceCore};
+use crate::occurrence::{Admission, Occurrence, OccurrenceCore};
 use crate::output;
 use crate::sink::{Batch, SinkRoute};
 
@@ -101,8 +101,12 @@ impl Pipeline {
         self.stats.received += events.len() as u64;
         let mut chunk = Vec::with_capacity(self.batch_size.min(events.len()));
         let mut chunk_time = None;
+        let replay_clock = match &self.clock {
+            PipelineClock::Replay(clock) => Some(clock.clone()),
+            PipelineClock::Live(_) => None,
+        };
         for event in events {
-            if let PipelineClock::Replay(clock) = self.clock.clone() {
+            if let Some(clock) = &replay_clock {
                 let time = event
                     .occurred_at()
                     .map(|t| t - t.rem_euclid(1_000))
@@ -125,7 +129,7 @@ impl Pipeline {
         self.process_chunk(chunk);
     }
 
-    fn process_chunk(&mut self, occurrences: Vec<Arc<crate::occurrence::Occurrence>>) {
+    fn process_chunk(&mut self, occurrences: Vec<Arc<Occurrence>>) {
         if occurrences.is_empty() {
             return;
         }
@@ -202,5 +206,88 @@ fn format_index(format: OutputFormat) -> usize {
     match format {
         OutputFormat::Standard => 0,
         OutputFormat::Cloudevents => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::event::Severity;
+    use crate::event::fixtures::warning;
+
+    fn route(name: &str, min_severity: Option<Severity>) -> (SinkRoute, mpsc::Receiver<Batch>) {
+        let (sender, receiver) = mpsc::channel(64);
+        let route = SinkRoute {
+            name: name.into(),
+            chain: "main".into(),
+            format: OutputFormat::Standard,
+            min_severity,
+            sender,
+        };
+        (route, receiver)
+    }
+
+    fn drain(receiver: &mut mpsc::Receiver<Batch>) -> Vec<serde_json::Value> {
+        let mut lines = Vec::new();
+        while let Ok(batch) = receiver.try_recv() {
+            for line in batch.bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                lines.push(serde_json::from_slice(line).unwrap());
+            }
+        }
+        lines
+    }
+
+    #[test]
+    fn routes_by_severity_and_counts_what_happened() {
+        let (all, mut all_rx) = route("all", None);
+        let (urgent, mut urgent_rx) = route("urgent", Some(Severity::High));
+        let clock = ManualClock::new(0);
+        let mut pipeline = Pipeline::new(
+            DedupConfig::default(),
+            vec![Chain::new("main".into(), Vec::new())],
+            vec![all, urgent],
+            PipelineClock::Replay(clock.clone()),
+            2,
+        );
+        let start = 1_795_000_000_000;
+        let mut events: Vec<Event> = (1..=6)
+            .map(|count| {
+                warning(
+                    "BackOff",
+                    "web",
+                    "u1",
+                    count,
+                    start + i64::from(count) * 10_000,
+                )
+            })
+            .collect();
+        events.push(warning("BackOff", "web", "u1", 6, start + 70_000));
+        pipeline.process(events);
+
+        let stats = pipeline.stats();
+        assert_eq!(
+            (stats.received, stats.published, stats.deduplicated),
+            (7, 6, 1)
+        );
+        let all = drain(&mut all_rx);
+        assert_eq!(all.len(), 6);
+        let urgent = drain(&mut urgent_rx);
+        let counts: Vec<&str> = urgent
+            .iter()
+            .map(|e| e["labels"]["count"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            counts,
+            ["5", "6"],
+            "only the escalated occurrences are high"
+        );
+        assert_eq!(
+            clock.now_ms(),
+            start + 70_000,
+            "the replay clock followed the events"
+        );
+        assert_eq!(pipeline.cache_size(), 1);
     }
 }

@@ -63,6 +63,18 @@ pub fn redact(message: &str) -> Option<String> {
 /// The byte ranges of `text` that hold credentials: sorted, disjoint, on
 /// character boundaries.
 pub fn find_secrets(text: &str) -> Vec<Range<usize>> {
+    // Almost every message holds no credential: one cheap pass over the bytes
+    // settles that without allocating, and only a message with a candidate
+    // pays for the scanners below.
+    if !may_hold_secret(text.as_bytes()) {
+        return Vec::new();
+    }
+    scan(text)
+}
+
+/// Every scanner over the whole of `text`; [`find_secrets`] without the
+/// screening pass.
+fn scan(text: &str) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();
     let mut spans = Vec::new();
     jwts(bytes, &mut spans);
@@ -204,12 +216,11 @@ fn unquoted_value(bytes: &[u8], start: usize, must_look_random: bool) -> Option<
 }
 
 fn aws_access_key_ids(bytes: &[u8], spans: &mut Vec<Range<usize>>) {
-    const LENGTH: usize = 20;
     for prefix in [b"AKIA", b"ASIA"] {
         let mut from = 0;
         while let Some(start) = find(bytes, from, prefix) {
             from = start + 1;
-            let end = start + LENGTH;
+            let end = start + AWS_KEY_ID;
             let bounded = (start == 0 || !bytes[start - 1].is_ascii_alphanumeric())
                 && bytes
                     .get(end)
@@ -228,23 +239,31 @@ fn aws_access_key_ids(bytes: &[u8], spans: &mut Vec<Range<usize>>) {
 
 const MIN_RUN: usize = 32;
 
+/// The length of an AWS access key id.
+const AWS_KEY_ID: usize = 20;
+
 fn base64_runs(bytes: &[u8], spans: &mut Vec<Range<usize>>) {
     // `=` only pads the end: inside a run it separates a key from a value.
     let body = |byte: u8| is_base64(byte) && byte != b'=';
     for run in runs(bytes, body) {
-        // Separators at the ends belong to the surroundings (`//`, `--`).
-        let mut run = run;
-        while run.start < run.end && b"/+-_".contains(&bytes[run.start]) {
-            run.start += 1;
-        }
-        while run.end > run.start && b"/-_".contains(&bytes[run.end - 1]) {
-            run.end -= 1;
-        }
-        if looks_random_base64(&bytes[run.clone()]) {
+        if let Some(run) = random_base64(bytes, run) {
             let padded_end = run_end(bytes, run.end, |byte| byte == b'=');
             spans.push(run.start..padded_end.min(run.end + 2));
         }
     }
+}
+
+/// The base64 body `run` of `bytes` without the separators at its ends, if
+/// that looks random.
+fn random_base64(bytes: &[u8], mut run: Range<usize>) -> Option<Range<usize>> {
+    // Separators at the ends belong to the surroundings (`//`, `--`).
+    while run.start < run.end && b"/+-_".contains(&bytes[run.start]) {
+        run.start += 1;
+    }
+    while run.end > run.start && b"/-_".contains(&bytes[run.end - 1]) {
+        run.end -= 1;
+    }
+    looks_random_base64(&bytes[run.clone()]).then_some(run)
 }
 
 fn looks_random_base64(run: &[u8]) -> bool {
@@ -272,20 +291,24 @@ fn looks_random_base64(run: &[u8]) -> bool {
 
 fn hex_runs(bytes: &[u8], spans: &mut Vec<Range<usize>>) {
     for run in runs(bytes, |byte| byte.is_ascii_alphanumeric()) {
-        let hex = &bytes[run.clone()];
-        let is_secret = hex.len() >= MIN_RUN
-            // SHA-1 and SHA-256 sizes: commit ids, digests, container ids.
-            && hex.len() != 40
-            && hex.len() != 64
-            && hex.iter().all(u8::is_ascii_hexdigit)
-            && hex.iter().any(u8::is_ascii_digit)
-            && hex.iter().any(u8::is_ascii_alphabetic)
-            && !follows_digest_prefix(bytes, run.start)
-            && bits_per_char(hex) >= 3.0;
-        if is_secret {
+        if is_secret_hex(bytes, run.clone()) {
             spans.push(run);
         }
     }
+}
+
+/// Whether the alphanumeric `run` of `bytes` is a hex secret.
+fn is_secret_hex(bytes: &[u8], run: Range<usize>) -> bool {
+    let hex = &bytes[run.clone()];
+    hex.len() >= MIN_RUN
+        // SHA-1 and SHA-256 sizes: commit ids, digests, container ids.
+        && hex.len() != 40
+        && hex.len() != 64
+        && hex.iter().all(u8::is_ascii_hexdigit)
+        && hex.iter().any(u8::is_ascii_digit)
+        && hex.iter().any(u8::is_ascii_alphabetic)
+        && !follows_digest_prefix(bytes, run.start)
+        && bits_per_char(hex) >= 3.0
 }
 
 /// Whether `bytes[..start]` ends in `sha<digits>:` or `md5:`.
@@ -301,6 +324,152 @@ fn follows_digest_prefix(bytes: &[u8], start: usize) -> bool {
         || (algorithm.len() > 3
             && algorithm[..3].eq_ignore_ascii_case(b"sha")
             && algorithm[3..].iter().all(u8::is_ascii_digit))
+}
+
+/// Byte classes for [`may_hold_secret`]. `WORD`: every byte any scanner's
+/// finding is made of, bar the `=`, `~` and blanks after a key or `Bearer`:
+/// `[A-Za-z0-9_.+/-]`.
+const WORD: u8 = 1;
+const UPPER: u8 = 2;
+const LOWER: u8 = 4;
+const DIGIT: u8 = 8;
+
+const CLASSES: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut byte = 0;
+    while byte < table.len() {
+        table[byte] = match byte as u8 {
+            b'A'..=b'Z' => WORD | UPPER,
+            b'a'..=b'z' => WORD | LOWER,
+            b'0'..=b'9' => WORD | DIGIT,
+            b'_' | b'.' | b'+' | b'/' | b'-' => WORD,
+            _ => 0,
+        };
+        byte += 1;
+    }
+    table
+};
+
+/// Whether any scanner could find something in `bytes`: `false` only when
+/// none would (`scan` would return no span), in one pass over the bytes that
+/// looks closer only at the words that could start or hold a finding.
+///
+/// Every finding lies in, or starts right after, a maximal run of `WORD`
+/// bytes (a "word"), because none of the scanners' runs may cross a byte
+/// outside `WORD`:
+///
+/// - a key/value secret: the word ends in a secret key name (which holds no
+///   `+` or `/`, so it ends the scanner's key run too) and a separator
+///   follows it — checked exactly with [`value_after_key`];
+/// - a bearer token: the word ends in `bearer` with no alphanumeric byte just
+///   before it, and a blank follows (the token itself is not checked);
+/// - an AWS key id: a whole alphanumeric run of the word — checked exactly;
+/// - a JWT: the word holds `eyJ` and is long enough for one (the rest is not
+///   checked);
+/// - a high-entropy run: a base64 body run (the word split at `.`) or an
+///   alphanumeric run of the word — checked exactly.
+fn may_hold_secret(bytes: &[u8]) -> bool {
+    // The start of the current word, if `bytes[start]` is a `WORD` byte.
+    let mut start = 0;
+    for (at, &byte) in bytes.iter().enumerate() {
+        if CLASSES[usize::from(byte)] == 0 {
+            if worth_a_look(bytes, start..at) && word_may_hold_secret(bytes, start..at) {
+                return true;
+            }
+            start = at + 1;
+        }
+    }
+    let end = bytes.len();
+    worth_a_look(bytes, start..end) && word_may_hold_secret(bytes, start..end)
+}
+
+/// A quick first look at `bytes[word]`, maybe empty, for
+/// [`may_hold_secret`]: `false` when [`word_may_hold_secret`] would be.
+#[inline(always)]
+fn worth_a_look(bytes: &[u8], word: Range<usize>) -> bool {
+    match word.len() {
+        // Too short for a key name (`token`) or `bearer`.
+        0..5 => false,
+        // The short words that end like a key name or `bearer` (`| 0x20`
+        // lowers the case of letters and makes no letter of another `WORD`
+        // byte).
+        5..AWS_KEY_ID => matches!(
+            [bytes[word.end - 2] | 0x20, bytes[word.end - 1] | 0x20],
+            [b'r' | b'w', b'd'] | [b'e', b'n' | b't' | b'y' | b'r']
+        ),
+        _ => true,
+    }
+}
+
+/// [`may_hold_secret`] for one word, `bytes[word]`.
+fn word_may_hold_secret(bytes: &[u8], word: Range<usize>) -> bool {
+    let text = &bytes[word.clone()];
+    let [.., second_last, last] = *text else {
+        return false;
+    };
+    match [second_last.to_ascii_lowercase(), last.to_ascii_lowercase()] {
+        // The last two letters of the names in `SECRET_KEYS`.
+        [b'r' | b'w', b'd'] | [b'e', b'n' | b't' | b'y'] => {
+            let names_a_secret = SECRET_KEYS.iter().any(|name| {
+                text.len() >= name.len()
+                    && text[text.len() - name.len()..].eq_ignore_ascii_case(name)
+            });
+            if names_a_secret && value_after_key(bytes, word.end).is_some() {
+                return true;
+            }
+        }
+        [b'e', b'r'] => {
+            const BEARER: &[u8] = b"bearer";
+            let bearer = text.len() >= BEARER.len()
+                && text[text.len() - BEARER.len()..].eq_ignore_ascii_case(BEARER)
+                && (text.len() == BEARER.len()
+                    || !text[text.len() - BEARER.len() - 1].is_ascii_alphanumeric())
+                && bytes.get(word.end).is_some_and(|&byte| is_blank(byte));
+            if bearer {
+                return true;
+            }
+        }
+        _ => {}
+    }
+    const JWT: usize = 22; // `eyJ`, 10 + `.` + 10 + `.`
+    if text.len() < AWS_KEY_ID {
+        return false;
+    }
+    let classes = text
+        .iter()
+        .fold(0, |classes, &byte| classes | CLASSES[usize::from(byte)]);
+    let alphanumeric_runs = || {
+        runs(text, |byte| byte.is_ascii_alphanumeric())
+            .map(|run| word.start + run.start..word.start + run.end)
+    };
+    let has = |class: u8| classes & class != 0;
+    if has(UPPER) {
+        let aws_key_id = |run: Range<usize>| {
+            let id = &bytes[run];
+            id.len() == AWS_KEY_ID
+                && (id.starts_with(b"AKIA") || id.starts_with(b"ASIA"))
+                && id[4..]
+                    .iter()
+                    .all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit())
+        };
+        if alphanumeric_runs().any(aws_key_id) {
+            return true;
+        }
+        if text.len() >= JWT && has(LOWER) && find(text, 0, b"eyJ").is_some() {
+            return true;
+        }
+    }
+    // Both kinds of high-entropy run hold a digit and a letter; base64 ones
+    // upper and lower case letters.
+    if text.len() < MIN_RUN || !has(DIGIT) {
+        return false;
+    }
+    let base64 = has(UPPER)
+        && has(LOWER)
+        && runs(text, |byte| byte != b'.').any(|run| {
+            random_base64(bytes, word.start + run.start..word.start + run.end).is_some()
+        });
+    base64 || alphanumeric_runs().any(|run| is_secret_hex(bytes, run))
 }
 
 /// Shannon entropy of `run` in bits per character.

@@ -279,3 +279,138 @@ fn example_events_exact_output() {
         "> User-Agent: curl/8.14.1\n> Accept: */*\n> Authorization: Bearer [REDACTED]\n> \n< HTTP/1.1 401 Unauthorized\n"
     );
 }
+
+/// The screening pass never hides a finding: `find_secrets` (screened) and
+/// `scan` (every scanner, always) agree on the example events and on many
+/// generated messages built from the pieces the scanners look for.
+#[test]
+fn screening_never_changes_the_findings() {
+    let mut messages: Vec<String> = include_str!("../../../../examples/events.jsonl")
+        .lines()
+        .map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            let message = event["message"].as_str().or(event["note"].as_str());
+            message.unwrap_or("").to_owned()
+        })
+        .collect();
+    const PIECES: &[&str] = &[
+        " ",
+        " ",
+        " ",
+        "\t",
+        "\n",
+        "=",
+        "=",
+        ":",
+        ": ",
+        "\"",
+        "'",
+        "/",
+        "+",
+        "-",
+        "_",
+        ".",
+        ",",
+        "(",
+        ")",
+        "@",
+        "~",
+        "é",
+        "→",
+        "eyJ",
+        "eyJhbGciOiJIUzI1NiJ9",
+        "eyJhbGciOiJub25lIn0.",
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.",
+        "bearer",
+        "Bearer",
+        "BEARER",
+        "password",
+        "Passwd",
+        "db.password",
+        "token",
+        "access_token",
+        "secret",
+        "SECRET",
+        "apikey",
+        "api_key",
+        "API-KEY",
+        "access_key",
+        "access-key",
+        "AKIA",
+        "ASIA",
+        "IOSFODNN7EXAMPLE",
+        "sha256:",
+        "md5:",
+        "sha",
+        "==",
+        "[REDACTED]",
+        "://",
+        "failed",
+        "pod",
+        "web-0",
+        "x",
+        "Z",
+        "7",
+        "f",
+        "0",
+        "abc123def456ghi",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "5d41402abc4b2a76b9719d911017c592",
+        "3f2a9c0e7b1d4e6f8a0b2c4d6e8f0a1b",
+        "4b825dc642cb6eb9",
+        "84d3155c-1042-4311",
+        "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+        "c2VjcmV0LXZhbHVl",
+    ];
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..60_000 {
+        let mut message = String::new();
+        for _ in 0..1 + next() % 12 {
+            match next() % 4 {
+                0 => {
+                    // A run of random base64 or hex bytes.
+                    let alphabet: &[u8] = if next() % 2 == 0 {
+                        b"0123456789abcdef"
+                    } else {
+                        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_"
+                    };
+                    for _ in 0..next() % 70 {
+                        message.push(char::from(alphabet[next() as usize % alphabet.len()]));
+                    }
+                }
+                _ => message.push_str(PIECES[next() as usize % PIECES.len()]),
+            }
+        }
+        messages.push(message);
+    }
+    let (mut found, mut screened_out) = (0, 0);
+    for message in &messages {
+        let all = scan(message);
+        found += usize::from(!all.is_empty());
+        screened_out += usize::from(!may_hold_secret(message.as_bytes()));
+        assert_eq!(find_secrets(message), all, "{message:?}");
+    }
+    // Neither side of the screen is empty.
+    assert!(found > messages.len() / 10, "{found}");
+    assert!(screened_out > messages.len() / 10, "{screened_out}");
+}
+
+#[test]
+fn the_screen_knows_how_secret_keys_end() {
+    // `worth_a_look` and `word_may_hold_secret` only compare words ending in
+    // these pairs with `SECRET_KEYS`.
+    for name in SECRET_KEYS {
+        let tail = &name[name.len() - 2..];
+        assert!(
+            [&b"rd"[..], b"wd", b"en", b"et", b"ey"].contains(&tail),
+            "{}",
+            String::from_utf8_lossy(name)
+        );
+    }
+}
