@@ -18,6 +18,7 @@ const GUESTS: &[&str] = &[
     "log-flood",
     "wrong-world",
     "counter-enricher",
+    "sandbox-probe",
 ];
 
 fn main() {

@@ -245,3 +245,23 @@ fn load_errors_name_the_stage_the_file_and_the_reason() {
         assert!(error.contains(expected), "expected {expected:?} in {error}");
     }
 }
+
+#[test]
+fn plugins_get_no_environment_files_network_or_stdio() {
+    let (mut chain, _) = one_stage(guests::SANDBOX_PROBE, "");
+    let output = run(&mut chain, &[("BackOff", "a")]);
+    assert_eq!(output.failures, 0);
+    let labels: std::collections::BTreeMap<&str, &str> = output.passed[0]
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(labels["env"], "empty");
+    assert_eq!(labels["fs-root"], "denied");
+    assert_eq!(labels["fs-cwd"], "denied");
+    assert_eq!(labels["net"], "denied");
+    // Writing to stdout "works" but goes nowhere: the host's stdout, where
+    // the stdout sink writes events, never sees it (checked by the golden
+    // replay, whose output holds nothing but events).
+    assert_eq!(labels.len(), 5);
+}
