@@ -214,7 +214,7 @@ impl Stage {
     /// the same order, when this returns.
     ///
     /// A failed batch call (trap, limit, wrong number of results) is retried
-    /// one event at a time on a fresh instance, so that one poisonous event
+    /// one event at a time (on a fresh instance if it trapped), so that one poisonous event
     /// does not take its neighbours down with it; the failure policy then
     /// applies to the events that failed on their own.
     pub fn process(&mut self, items: &mut Vec<Processed>) -> Vec<Decision> {
