@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Sets everything up and runs every check and test: formatting, lints, the
 # guest SDK and default plugins' unit tests, the example plugin built with
-# `cargo component build`, and the host's unit and integration tests.
+# `cargo component build`, and the host's unit and integration tests, the
+# latter against real servers (scripts/test-servers.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+# The real servers the integration tests run against (etcd, kube-apiserver,
+# nats-server, Tansu); cached outside the repository after the first run.
+./scripts/test-servers.sh
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -51,3 +51,5 @@ impl Default for Scratch {
         Self::new()
     }
 }
+
+pub mod servers;
