@@ -6,6 +6,7 @@
 
 pub mod chain;
 pub mod check;
+pub mod checkpoint;
 pub mod clock;
 pub mod config;
 pub mod event;
@@ -15,4 +16,6 @@ pub mod output;
 pub mod pipeline;
 pub mod plugin;
 pub mod replay;
+pub mod run;
 pub mod sink;
+pub mod watch;

@@ -37,6 +37,11 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Watch the configured clusters and publish their events until SIGTERM.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Run Kubernetes Events from a JSON-lines file through the pipeline.
     Replay {
         #[arg(long, short)]
@@ -73,6 +78,27 @@ fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Check { config } => {
             print!("{}", aetherius::check::check(&config)?);
+            Ok(())
+        }
+        Command::Run { config } => {
+            let config = Config::load(&config)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let stats = runtime.block_on(aetherius::run::run(
+                config,
+                aetherius::run::shutdown_signal(),
+            ))?;
+            tracing::info!(
+                received = stats.received,
+                published = stats.published,
+                filtered = stats.filtered,
+                deduplicated = stats.deduplicated,
+                dead_lettered = stats.dead_lettered,
+                plugin_failures = stats.plugin_failures,
+                "stopped"
+            );
             Ok(())
         }
         Command::Replay {

@@ -52,4 +52,5 @@ impl Default for Scratch {
     }
 }
 
+pub mod running;
 pub mod servers;

@@ -2,6 +2,7 @@
 //! core's settings. Unknown fields are errors, and every error names the YAML
 //! path and what was expected.
 
+mod cluster;
 mod plugin;
 mod sink;
 mod units;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use cluster::{CheckpointConfig, ClusterConfig, ConfigMapRef, EventApi};
 pub use plugin::{
     BreakerConfig, FailurePolicy, Limits, PluginConfig, PluginRuntimeConfig, PluginSource,
 };
@@ -39,6 +41,13 @@ pub struct Config {
     /// Where plugins come from and how they are run.
     #[serde(default)]
     pub plugin_runtime: PluginRuntimeConfig,
+    /// The clusters `aetherius run` watches. Empty: one cluster, `default`,
+    /// with the credentials kubectl would use (or the pod's, in a cluster).
+    #[serde(default)]
+    pub clusters: Vec<ClusterConfig>,
+    /// Where watch progress is remembered across restarts.
+    #[serde(default)]
+    pub checkpoint: CheckpointConfig,
     /// The directory relative paths in this file are resolved against; set by
     /// [`Config::load`], not read from YAML.
     #[serde(skip)]
@@ -244,6 +253,42 @@ impl Config {
                 self.plugin_runtime.batch_size
             ));
         }
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, cluster) in self.clusters.iter().enumerate() {
+            let id = &cluster.id;
+            if id.is_empty()
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            {
+                problems.push(format!(
+                    "at `clusters[{i}].id`: `{id}` is not a valid id; expected letters, digits, `-`, `_` or `.`"
+                ));
+            }
+            if !ids.insert(id.as_str()) {
+                problems.push(format!(
+                    "at `clusters[{i}].id`: `{id}` is used by another cluster; ids must be unique"
+                ));
+            }
+            if cluster.in_cluster && (cluster.kubeconfig.is_some() || cluster.context.is_some()) {
+                problems.push(format!(
+                    "at `clusters[{i}].in_cluster`: use either in-cluster credentials or `kubeconfig`/`context`, not both"
+                ));
+            }
+            for (j, ns) in cluster.namespaces.iter().enumerate() {
+                if !cluster::is_dns_label(ns) {
+                    problems.push(format!(
+                        "at `clusters[{i}].namespaces[{j}]`: `{ns}` is not a namespace name"
+                    ));
+                }
+            }
+            if !(1..=10_000).contains(&cluster.page_size) {
+                problems.push(format!(
+                    "at `clusters[{i}].page_size`: {} is out of range; expected 1 to 10000",
+                    cluster.page_size
+                ));
+            }
+        }
         if self.dedup.max_entries == 0 {
             problems.push("at `dedup.max_entries`: must be at least 1".to_owned());
         }
@@ -348,6 +393,39 @@ sinks:
                 "missing {expected:?} in:\n{error}"
             );
         }
+    }
+
+    #[test]
+    fn clusters_parse_and_are_checked() {
+        let yaml = format!(
+            "{MINIMAL}clusters:
+  - {{ id: prod, kubeconfig: kc, context: prod, namespaces: [a, b], api: events.k8s.io/v1 }}
+  - {{ id: prod, in_cluster: true, context: x, namespaces: [Bad_NS] }}
+  - {{ id: 'x y' }}
+"
+        );
+        let error = parse(&yaml).unwrap_err().to_string();
+        for expected in [
+            "at `clusters[1].id`: `prod` is used by another cluster",
+            "at `clusters[1].in_cluster`: use either",
+            "at `clusters[1].namespaces[0]`: `Bad_NS` is not a namespace name",
+            "at `clusters[2].id`: `x y` is not a valid id",
+        ] {
+            assert!(
+                error.contains(expected),
+                "missing {expected:?} in:\n{error}"
+            );
+        }
+        let config = parse(&format!(
+            "{MINIMAL}clusters: [{{ id: a }}]\ncheckpoint: {{ file: cp.json }}\n"
+        ))
+        .unwrap();
+        let cluster = &config.clusters[0];
+        assert_eq!(cluster.api, EventApi::CoreV1);
+        assert_eq!(cluster.max_age, HumanDuration::from_secs(300));
+        assert_eq!(cluster.page_size, 500);
+        assert_eq!(config.checkpoint.file, PathBuf::from("cp.json"));
+        assert_eq!(config.checkpoint.interval, HumanDuration::from_secs(1));
     }
 
     #[test]

@@ -8,12 +8,13 @@ use std::sync::Arc;
 pub use build::{StageError, build_chains};
 
 use crate::chain::{Chain, ChainOutput, Processed};
+use crate::checkpoint::Ack;
 use crate::clock::{Clock, ManualClock, SharedClock};
 use crate::config::{DEAD_LETTER_CHAIN, DedupConfig, OutputFormat};
 use crate::event::{Event, Millis};
 use crate::occurrence::{Admission, Occurrence, OccurrenceCore};
 use crate::output;
-use crate::sink::{Batch, SinkRoute};
+use crate::sink::{Batch, SinkMessage, SinkRoute};
 
 /// Counters of what the pipeline did, for the summary and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -94,6 +95,26 @@ impl Pipeline {
     /// Fingerprints the occurrence core currently remembers.
     pub fn cache_size(&self) -> usize {
         self.core.len()
+    }
+
+    /// Sinks the pipeline feeds.
+    pub fn sink_count(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// Sends `ack` down every sink queue, behind everything processed so far.
+    /// Blocks while a sink's queue is full.
+    pub fn acknowledge(&self, ack: &Arc<Ack>) {
+        for route in &self.routes {
+            if route
+                .sender
+                .blocking_send(SinkMessage::Ack(ack.clone()))
+                .is_err()
+            {
+                // A sink that stopped never acks: the checkpoint stays put.
+                tracing::debug!(sink = %route.name, "sink stopped; checkpoint not acknowledged");
+            }
+        }
     }
 
     /// Processes events in arrival order. Blocks while a sink's queue is full.
@@ -195,7 +216,12 @@ impl Pipeline {
             }
         }
         for (route, batch) in self.routes.iter().zip(batches) {
-            if batch.events > 0 && route.sender.blocking_send(batch).is_err() {
+            if batch.events > 0
+                && route
+                    .sender
+                    .blocking_send(SinkMessage::Batch(batch))
+                    .is_err()
+            {
                 tracing::error!(sink = %route.name, "sink stopped; its events from now on are lost");
             }
         }
@@ -217,7 +243,10 @@ mod tests {
     use crate::event::Severity;
     use crate::event::fixtures::warning;
 
-    fn route(name: &str, min_severity: Option<Severity>) -> (SinkRoute, mpsc::Receiver<Batch>) {
+    fn route(
+        name: &str,
+        min_severity: Option<Severity>,
+    ) -> (SinkRoute, mpsc::Receiver<SinkMessage>) {
         let (sender, receiver) = mpsc::channel(64);
         let route = SinkRoute {
             name: name.into(),
@@ -229,9 +258,12 @@ mod tests {
         (route, receiver)
     }
 
-    fn drain(receiver: &mut mpsc::Receiver<Batch>) -> Vec<serde_json::Value> {
+    fn drain(receiver: &mut mpsc::Receiver<SinkMessage>) -> Vec<serde_json::Value> {
         let mut lines = Vec::new();
-        while let Ok(batch) = receiver.try_recv() {
+        while let Ok(message) = receiver.try_recv() {
+            let SinkMessage::Batch(batch) = message else {
+                continue;
+            };
             for line in batch.bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                 lines.push(serde_json::from_slice(line).unwrap());
             }

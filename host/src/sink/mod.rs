@@ -5,10 +5,12 @@
 mod writer;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::checkpoint::Ack;
 use crate::config::{Config, OutputFormat, SinkKind};
 use crate::event::Severity;
 pub use writer::LineWriter;
@@ -36,6 +38,14 @@ pub struct Batch {
     pub events: usize,
 }
 
+/// What travels down a sink's queue.
+#[derive(Debug)]
+pub enum SinkMessage {
+    Batch(Batch),
+    /// Acknowledged once everything queued before it has been written.
+    Ack(Arc<Ack>),
+}
+
 /// The pipeline's end of a sink: where to send batches and what the sink
 /// wants.
 #[derive(Debug)]
@@ -44,7 +54,7 @@ pub struct SinkRoute {
     pub chain: String,
     pub format: OutputFormat,
     pub min_severity: Option<Severity>,
-    pub sender: mpsc::Sender<Batch>,
+    pub sender: mpsc::Sender<SinkMessage>,
 }
 
 /// What a sink did, reported when it shuts down.
@@ -112,13 +122,21 @@ pub async fn start(config: &Config) -> Result<(Vec<SinkRoute>, SinkTasks), SinkE
 async fn run(
     name: String,
     mut writer: LineWriter,
-    mut receiver: mpsc::Receiver<Batch>,
+    mut receiver: mpsc::Receiver<SinkMessage>,
 ) -> Result<SinkReport, SinkError> {
     let mut report = SinkReport {
         name: name.clone(),
         published: 0,
     };
-    while let Some(batch) = receiver.recv().await {
+    while let Some(message) = receiver.recv().await {
+        let batch = match message {
+            SinkMessage::Batch(batch) => batch,
+            // Every batch before it was written and flushed.
+            SinkMessage::Ack(ack) => {
+                ack.ack();
+                continue;
+            }
+        };
         writer
             .write_batch(&batch.bytes)
             .await

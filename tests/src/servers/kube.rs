@@ -119,6 +119,12 @@ impl KubeCluster {
     /// Writes a kubeconfig that reaches this cluster as the admin, trusting
     /// its CA, with `default` as the namespace.
     pub fn write_kubeconfig(&self, path: &Path) {
+        self.write_kubeconfig_with_token(path, &self.token);
+    }
+
+    /// Writes a kubeconfig that reaches this cluster with `token` (a
+    /// service account's, say), trusting its CA.
+    pub fn write_kubeconfig_with_token(&self, path: &Path, token: &str) {
         let ca_data = run(
             Path::new("openssl"),
             &["base64", "-A", "-in", path_str(&self.ca_cert_path())],
@@ -145,7 +151,6 @@ current-context: aetherius-test
 ",
             server = self.server_url(),
             ca_data = ca_data.trim(),
-            token = self.token,
         );
         std::fs::write(path, kubeconfig)
             .unwrap_or_else(|e| panic!("write a kubeconfig to {}: {e}", path.display()));
@@ -231,6 +236,22 @@ current-context: aetherius-test
     ///
     /// If the API server cannot be reached.
     pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> ApiResponse {
+        self.send(method, path, body.map(|body| (body, "application/json")))
+    }
+
+    /// Like [`request`](Self::request), with a body of the given content
+    /// type, such as `application/merge-patch+json`.
+    pub fn request_with_type(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        content_type: &str,
+    ) -> ApiResponse {
+        self.send(method, path, Some((body, content_type)))
+    }
+
+    fn send(&self, method: &str, path: &str, body: Option<(&str, &str)>) -> ApiResponse {
         let url = format!("{}{path}", self.server_url());
         let auth = format!("Authorization: Bearer {}", self.token);
         let ca = self.ca_cert_path();
@@ -248,13 +269,10 @@ current-context: aetherius-test
             "--write-out",
             "\n%{http_code}",
         ];
-        if let Some(body) = body {
-            args.extend([
-                "--header",
-                "Content-Type: application/json",
-                "--data-binary",
-                body,
-            ]);
+        let content_type;
+        if let Some((body, kind)) = body {
+            content_type = format!("Content-Type: {kind}");
+            args.extend(["--header", &content_type, "--data-binary", body]);
         }
         args.push(&url);
         let output = try_run(Path::new("curl"), &args).unwrap_or_else(|e| {

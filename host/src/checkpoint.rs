@@ -1,0 +1,406 @@
+//! Checkpoints: per watch (cluster and namespace), the resourceVersion up to
+//! which every event has been handed to every sink and every sink has
+//! written it.
+//!
+//! A watcher sends a [`Mark`] after each batch; the pipeline passes it down
+//! every sink queue behind that batch as an [`Ack`]; when the last sink has
+//! written everything before it, the mark reaches the [`Checkpointer`], which
+//! writes what it has at most once per interval and once more on shutdown.
+//! Sinks are FIFO and marks are sent in watch order, so a checkpoint never
+//! gets ahead of an event a sink has not written.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::config::ConfigMapRef;
+
+/// One watch: a cluster and a namespace (`None`: all namespaces).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WatchKey {
+    pub cluster: String,
+    pub namespace: Option<String>,
+}
+
+impl WatchKey {
+    /// The key under the cluster in a checkpoint document.
+    fn scope(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("*")
+    }
+}
+
+impl std::fmt::Display for WatchKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.cluster, self.scope())
+    }
+}
+
+/// "Everything of this watch up to `resource_version` has been handed over."
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    pub key: WatchKey,
+    pub resource_version: String,
+}
+
+/// A mark travelling down the sink queues; complete when every sink acked.
+#[derive(Debug)]
+pub struct Ack {
+    mark: Mark,
+    remaining: AtomicUsize,
+    done: mpsc::UnboundedSender<Mark>,
+}
+
+impl Ack {
+    pub fn new(mark: Mark, sinks: usize, done: mpsc::UnboundedSender<Mark>) -> Arc<Self> {
+        let ack = Arc::new(Self {
+            mark,
+            remaining: AtomicUsize::new(sinks),
+            done,
+        });
+        if sinks == 0 {
+            let _ = ack.done.send(ack.mark.clone());
+        }
+        ack
+    }
+
+    /// One sink has written everything queued before this mark.
+    pub fn ack(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The checkpointer gone means shutdown is past writing: nothing
+            // left to do with the mark.
+            let _ = self.done.send(self.mark.clone());
+        }
+    }
+}
+
+/// A checkpoint document: cluster id → scope (namespace or `*`) →
+/// resourceVersion.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Document {
+    pub version: u32,
+    pub clusters: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Document {
+    pub fn get(&self, key: &WatchKey) -> Option<&str> {
+        self.clusters
+            .get(&key.cluster)?
+            .get(key.scope())
+            .map(String::as_str)
+    }
+
+    fn set(&mut self, mark: &Mark) {
+        self.version = 1;
+        self.clusters
+            .entry(mark.key.cluster.clone())
+            .or_default()
+            .insert(mark.key.scope().to_owned(), mark.resource_version.clone());
+    }
+
+    fn parse(text: &str, location: &str) -> Result<Self, CheckpointError> {
+        serde_json::from_str(text).map_err(|error| CheckpointError::Corrupt {
+            location: location.to_owned(),
+            error: error.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("checkpoint file {}: {error}", path.display())]
+    File {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error(
+        "checkpoint {location} is not a checkpoint document ({error}); move it away to start afresh"
+    )]
+    Corrupt { location: String, error: String },
+    #[error("checkpoint ConfigMap {namespace}/{name}: {error}")]
+    ConfigMap {
+        namespace: String,
+        name: String,
+        error: kube::Error,
+    },
+}
+
+/// Where checkpoints are kept.
+#[derive(Clone)]
+pub enum Store {
+    /// One JSON file for every cluster that keeps its checkpoint there.
+    File(PathBuf),
+    /// A ConfigMap in the watched cluster, key `checkpoint.json`, holding
+    /// that cluster's entries.
+    ConfigMap {
+        client: kube::Client,
+        configmap: ConfigMapRef,
+    },
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "file {}", path.display()),
+            Self::ConfigMap { configmap, .. } => {
+                write!(f, "ConfigMap {}/{}", configmap.namespace, configmap.name)
+            }
+        }
+    }
+}
+
+const CONFIGMAP_KEY: &str = "checkpoint.json";
+
+impl Store {
+    /// Reads the store; a store that does not exist yet is empty.
+    pub async fn load(&self) -> Result<Document, CheckpointError> {
+        match self {
+            Self::File(path) => match tokio::fs::read_to_string(path).await {
+                Ok(text) => Document::parse(&text, &path.display().to_string()),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    Ok(Document::default())
+                }
+                Err(error) => Err(CheckpointError::File {
+                    path: path.clone(),
+                    error,
+                }),
+            },
+            Self::ConfigMap { client, configmap } => {
+                let request = kube::core::Request::new(configmap_collection(configmap))
+                    .get(&configmap.name, &Default::default())
+                    .expect("a GET request always builds");
+                match client.request::<serde_json::Value>(request).await {
+                    Ok(object) => match object["data"][CONFIGMAP_KEY].as_str() {
+                        Some(text) => Document::parse(
+                            text,
+                            &format!("ConfigMap {}/{}", configmap.namespace, configmap.name),
+                        ),
+                        None => Ok(Document::default()),
+                    },
+                    Err(kube::Error::Api(status)) if status.code == 404 => Ok(Document::default()),
+                    Err(error) => Err(configmap_error(configmap, error)),
+                }
+            }
+        }
+    }
+
+    /// Replaces the stored document: atomically for a file (write a sibling,
+    /// fsync, rename), by merge patch (or create) for a ConfigMap.
+    pub async fn save(&self, document: &Document) -> Result<(), CheckpointError> {
+        let text = serde_json::to_string_pretty(document).expect("a document serializes");
+        match self {
+            Self::File(path) => write_atomically(path, text.as_bytes())
+                .await
+                .map_err(|error| CheckpointError::File {
+                    path: path.clone(),
+                    error,
+                }),
+            Self::ConfigMap { client, configmap } => {
+                let collection = kube::core::Request::new(configmap_collection(configmap));
+                let patch = serde_json::json!({ "data": { CONFIGMAP_KEY: text } });
+                let request = collection
+                    .patch(
+                        &configmap.name,
+                        &kube::api::PatchParams::default(),
+                        &kube::api::Patch::Merge(&patch),
+                    )
+                    .expect("a PATCH request always builds");
+                match client.request::<serde_json::Value>(request).await {
+                    Ok(_) => Ok(()),
+                    Err(kube::Error::Api(status)) if status.code == 404 => {
+                        let object = serde_json::json!({
+                            "apiVersion": "v1",
+                            "kind": "ConfigMap",
+                            "metadata": {
+                                "name": configmap.name,
+                                "namespace": configmap.namespace,
+                                "labels": { "app.kubernetes.io/name": "aetherius" },
+                            },
+                            "data": { CONFIGMAP_KEY: text },
+                        });
+                        let request = collection
+                            .create(
+                                &Default::default(),
+                                serde_json::to_vec(&object).expect("serializes"),
+                            )
+                            .expect("a POST request always builds");
+                        client
+                            .request::<serde_json::Value>(request)
+                            .await
+                            .map(drop)
+                            .map_err(|error| configmap_error(configmap, error))
+                    }
+                    Err(error) => Err(configmap_error(configmap, error)),
+                }
+            }
+        }
+    }
+}
+
+fn configmap_collection(configmap: &ConfigMapRef) -> String {
+    format!("/api/v1/namespaces/{}/configmaps", configmap.namespace)
+}
+
+fn configmap_error(configmap: &ConfigMapRef, error: kube::Error) -> CheckpointError {
+    CheckpointError::ConfigMap {
+        namespace: configmap.namespace.clone(),
+        name: configmap.name.clone(),
+        error,
+    }
+}
+
+async fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let file = tokio::fs::File::create(&tmp).await?;
+    let mut file = tokio::io::BufWriter::new(file);
+    tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
+    tokio::io::AsyncWriteExt::flush(&mut file).await?;
+    file.into_inner().sync_all().await?;
+    tokio::fs::rename(&tmp, path).await
+}
+
+/// Collects completed marks and writes them to their stores.
+#[derive(Debug)]
+pub struct Checkpointer {
+    /// Each store with the document last loaded or written.
+    stores: Vec<(Store, Document)>,
+    /// Which store a cluster's checkpoint lives in.
+    store_of: BTreeMap<String, usize>,
+    interval: Duration,
+}
+
+impl Checkpointer {
+    /// `stores`: each store, loaded, with the clusters it keeps.
+    pub fn new(stores: Vec<(Store, Document, Vec<String>)>, interval: Duration) -> Self {
+        let mut store_of = BTreeMap::new();
+        let stores = stores
+            .into_iter()
+            .enumerate()
+            .map(|(i, (store, document, clusters))| {
+                for cluster in clusters {
+                    store_of.insert(cluster, i);
+                }
+                (store, document)
+            })
+            .collect();
+        Self {
+            stores,
+            store_of,
+            interval,
+        }
+    }
+
+    /// Runs until every sender of `marks` is gone, then writes once more.
+    /// A failed write is logged and retried at the next interval.
+    pub async fn run(mut self, mut marks: mpsc::UnboundedReceiver<Mark>) {
+        let mut dirty = vec![false; self.stores.len()];
+        let mut tick = tokio::time::interval(self.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = vec![false; self.stores.len()];
+        loop {
+            tokio::select! {
+                mark = marks.recv() => match mark {
+                    Some(mark) => {
+                        if let Some(&i) = self.store_of.get(&mark.key.cluster) {
+                            self.stores[i].1.set(&mark);
+                            dirty[i] = true;
+                        }
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => self.flush(&mut dirty, &mut failing).await,
+            }
+        }
+        self.flush(&mut dirty, &mut failing).await;
+    }
+
+    async fn flush(&mut self, dirty: &mut [bool], failing: &mut [bool]) {
+        for (i, (store, document)) in self.stores.iter().enumerate() {
+            if !dirty[i] {
+                continue;
+            }
+            match store.save(document).await {
+                Ok(()) => {
+                    dirty[i] = false;
+                    if std::mem::take(&mut failing[i]) {
+                        tracing::info!(store = ?store, "checkpoint written again");
+                    }
+                }
+                Err(error) => {
+                    if !std::mem::replace(&mut failing[i], true) {
+                        tracing::error!(%error, "cannot write the checkpoint; will retry");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mark(cluster: &str, ns: Option<&str>, rv: &str) -> Mark {
+        Mark {
+            key: WatchKey {
+                cluster: cluster.into(),
+                namespace: ns.map(Into::into),
+            },
+            resource_version: rv.into(),
+        }
+    }
+
+    #[test]
+    fn an_ack_completes_when_every_sink_acked() {
+        let (done, mut marks) = mpsc::unbounded_channel();
+        let ack = Ack::new(mark("a", None, "7"), 2, done);
+        ack.ack();
+        assert!(marks.try_recv().is_err());
+        ack.ack();
+        assert_eq!(marks.try_recv().unwrap().resource_version, "7");
+    }
+
+    #[tokio::test]
+    async fn file_store_round_trips_and_writes_on_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/checkpoints.json");
+        let store = Store::File(path.clone());
+        assert_eq!(store.load().await.unwrap(), Document::default());
+
+        let checkpointer = Checkpointer::new(
+            vec![(store.clone(), Document::default(), vec!["a".into()])],
+            Duration::from_secs(3600),
+        );
+        let (done, marks) = mpsc::unbounded_channel();
+        done.send(mark("a", None, "5")).unwrap();
+        done.send(mark("a", Some("web"), "9")).unwrap();
+        done.send(mark("a", None, "12")).unwrap();
+        done.send(mark("elsewhere", None, "1")).unwrap();
+        drop(done);
+        checkpointer.run(marks).await;
+
+        let document = store.load().await.unwrap();
+        assert_eq!(document.get(&mark("a", None, "").key), Some("12"));
+        assert_eq!(document.get(&mark("a", Some("web"), "").key), Some("9"));
+        assert_eq!(document.get(&mark("elsewhere", None, "").key), None);
+        assert!(!path.with_extension("json.tmp").exists());
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_file_is_an_error_not_a_fresh_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints.json");
+        std::fs::write(&path, "not json").unwrap();
+        let error = Store::File(path).load().await.unwrap_err().to_string();
+        assert!(error.contains("move it away"), "{error}");
+    }
+}

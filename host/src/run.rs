@@ -1,0 +1,220 @@
+//! `aetherius run`: watches the configured clusters and publishes their
+//! events until told to stop, then stops watching, drains the chains, flushes
+//! the sinks and writes the checkpoints.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::checkpoint::{Ack, CheckpointError, Checkpointer, Document, Mark, Store, WatchKey};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{ClusterConfig, Config};
+use crate::pipeline::{Pipeline, PipelineClock, PipelineStats, StageError, build_chains};
+use crate::plugin::{PluginError, PluginRuntime};
+use crate::sink::{self, SinkError};
+use crate::watch::{Backoff, ClientError, Input, Watcher, connect, watches_of};
+
+/// Inputs (watch batches) that may wait for the pipeline before watchers
+/// block: back-pressure reaches the API server connection, not memory.
+const INPUT_QUEUE: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Runtime(#[from] PluginError),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Stages(Vec<StageError>),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+/// Runs until `shutdown` completes, then shuts down cleanly and returns what
+/// the pipeline did.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<PipelineStats, RunError> {
+    let clusters = if config.clusters.is_empty() {
+        vec![ClusterConfig::inferred()]
+    } else {
+        config.clusters.clone()
+    };
+    // Everything that can be wrong with the configuration is found before
+    // the first request to a cluster.
+    let mut clients = Vec::with_capacity(clusters.len());
+    for cluster in &clusters {
+        clients.push(connect(cluster, &config).await?);
+    }
+    let file_store = Store::File(config.resolve(&config.checkpoint.file));
+    let file_clusters: Vec<String> = clusters
+        .iter()
+        .filter(|c| c.checkpoint_configmap.is_none())
+        .map(|c| c.id.clone())
+        .collect();
+    let file_document = if file_clusters.is_empty() {
+        Document::default()
+    } else {
+        file_store.load().await?
+    };
+
+    let clock: SharedClock = Arc::new(SystemClock);
+    let (chains, config) = {
+        let clock = clock.clone();
+        tokio::task::spawn_blocking(move || {
+            let runtime = PluginRuntime::new(config.plugin_runtime.cache_dir.clone(), clock)?;
+            let chains = build_chains(&config, &runtime).map_err(RunError::Stages)?;
+            Ok::<_, RunError>((chains, config))
+        })
+        .await
+        .expect("plugin start-up panicked")?
+    };
+    let (routes, sink_tasks) = sink::start(&config).await?;
+    let mut pipeline = Pipeline::new(
+        config.dedup,
+        chains,
+        routes,
+        PipelineClock::Live(clock.clone()),
+        config.plugin_runtime.batch_size,
+    );
+
+    let mut stores = vec![(file_store, file_document.clone(), file_clusters)];
+    let mut configmap_stores = Vec::new();
+    for (cluster, (client, _)) in clusters.iter().zip(&clients) {
+        if let Some(configmap) = &cluster.checkpoint_configmap {
+            let store = Store::ConfigMap {
+                client: client.clone(),
+                configmap: configmap.clone(),
+            };
+            configmap_stores.push((cluster.id.clone(), store.clone()));
+            stores.push((store, Document::default(), vec![cluster.id.clone()]));
+        }
+    }
+    let (marks, marks_receiver) = mpsc::unbounded_channel::<Mark>();
+    let checkpointer =
+        tokio::spawn(Checkpointer::new(stores, config.checkpoint.interval.0).run(marks_receiver));
+
+    let (input, mut inputs) = mpsc::channel::<Input>(INPUT_QUEUE);
+    let worker = {
+        let marks = marks.clone();
+        std::thread::Builder::new()
+            .name("pipeline".into())
+            .spawn(move || {
+                while let Some(Input { events, mark }) = inputs.blocking_recv() {
+                    if !events.is_empty() {
+                        pipeline.process(events);
+                    }
+                    if let Some(mark) = mark {
+                        let ack = Ack::new(mark, pipeline.sink_count(), marks.clone());
+                        pipeline.acknowledge(&ack);
+                    }
+                }
+                pipeline.stats()
+            })
+            .expect("spawn the pipeline thread")
+    };
+
+    let mut watchers = JoinSet::new();
+    for (cluster, (client, server)) in clusters.iter().zip(clients) {
+        let configmap = configmap_stores
+            .iter()
+            .find(|(id, _)| *id == cluster.id)
+            .map(|(_, store)| store.clone());
+        let cluster = cluster.clone();
+        let (input, marks, clock, file_document) = (
+            input.clone(),
+            marks.clone(),
+            clock.clone(),
+            file_document.clone(),
+        );
+        watchers.spawn(async move {
+            let document = match configmap {
+                Some(store) => load_with_retry(&cluster, &store, &marks).await,
+                None => file_document,
+            };
+            drop(marks);
+            let mut watches = JoinSet::new();
+            for namespace in watches_of(&cluster) {
+                let watcher = Watcher::new(
+                    &cluster,
+                    namespace,
+                    client.clone(),
+                    server.clone(),
+                    clock.clone(),
+                    input.clone(),
+                );
+                let checkpoint = document.get(watcher.key()).map(str::to_owned);
+                watches.spawn(watcher.run(checkpoint));
+            }
+            drop(input);
+            while watches.join_next().await.is_some() {}
+        });
+    }
+    drop((input, marks));
+
+    shutdown.await;
+    tracing::info!("shutting down: stopping the watches, draining the pipeline");
+    // Aborted between two hand-overs: a batch is either in the pipeline with
+    // its mark, or was never taken from the API server's stream.
+    watchers.shutdown().await;
+    let stats = tokio::task::spawn_blocking(move || worker.join())
+        .await
+        .expect("join the pipeline thread")
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    let reports = sink_tasks.finish().await;
+    checkpointer.await.expect("the checkpointer panicked");
+    for report in reports? {
+        tracing::info!(sink = %report.name, published = report.published, "sink flushed");
+    }
+    Ok(stats)
+}
+
+/// Reads a cluster's checkpoint from its ConfigMap, retrying while the
+/// cluster cannot be reached, and seeds the checkpointer with it so that a
+/// write for one namespace never erases another's.
+async fn load_with_retry(
+    cluster: &ClusterConfig,
+    store: &Store,
+    marks: &mpsc::UnboundedSender<Mark>,
+) -> Document {
+    let mut backoff = Backoff::default();
+    let mut logged = false;
+    let document = loop {
+        match store.load().await {
+            Ok(document) => break document,
+            Err(error) => {
+                let delay = backoff.next_delay();
+                if !std::mem::replace(&mut logged, true) {
+                    tracing::error!(cluster = %cluster.id, %error, "cannot read the checkpoint; retrying with backoff");
+                }
+                tokio::time::sleep(delay.min(Duration::from_secs(30))).await;
+            }
+        }
+    };
+    for (scope, rv) in document.clusters.get(&cluster.id).into_iter().flatten() {
+        let _ = marks.send(Mark {
+            key: WatchKey {
+                cluster: cluster.id.clone(),
+                namespace: (scope != "*").then(|| scope.clone()),
+            },
+            resource_version: rv.clone(),
+        });
+    }
+    document
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

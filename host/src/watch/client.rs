@@ -1,0 +1,103 @@
+//! A kube client for one configured cluster.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::config::{ClusterConfig, Config};
+
+/// A watch the server should have ended (its timeout is under 5 minutes) but
+/// that stays silent this long is a dead connection: drop it and resume.
+const READ_TIMEOUT: Duration = Duration::from_secs(330);
+
+/// Credentials that cannot even be loaded: a configuration error, reported
+/// before anything is watched.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cluster `{cluster}`: cannot load kubeconfig {}: {error}", path.display())]
+    Kubeconfig {
+        cluster: String,
+        path: PathBuf,
+        error: kube::config::KubeconfigError,
+    },
+    #[error("cluster `{cluster}`: {error}")]
+    KubeconfigContext {
+        cluster: String,
+        error: kube::config::KubeconfigError,
+    },
+    #[error(
+        "cluster `{cluster}`: in-cluster credentials unavailable ({error}); is this running in a pod with a service account?"
+    )]
+    InCluster {
+        cluster: String,
+        error: kube::config::InClusterError,
+    },
+    #[error(
+        "cluster `{cluster}`: no credentials found ({error}); set `kubeconfig`, or `in_cluster: true` in a pod"
+    )]
+    Infer {
+        cluster: String,
+        error: kube::config::InferConfigError,
+    },
+    #[error("cluster `{cluster}`: cannot build a client: {error}")]
+    Client { cluster: String, error: kube::Error },
+}
+
+/// Builds the client of `cluster` and returns it with the server's URL (for
+/// messages). Nothing is sent to the server yet.
+pub async fn connect(
+    cluster: &ClusterConfig,
+    config: &Config,
+) -> Result<(kube::Client, String), ClientError> {
+    let id = || cluster.id.clone();
+    let mut kube_config = if cluster.in_cluster {
+        kube::Config::incluster().map_err(|error| ClientError::InCluster {
+            cluster: id(),
+            error,
+        })?
+    } else if let Some(path) = &cluster.kubeconfig {
+        let path = config.resolve(path);
+        let kubeconfig = Kubeconfig::read_from(&path).map_err(|error| ClientError::Kubeconfig {
+            cluster: id(),
+            path: path.clone(),
+            error,
+        })?;
+        let options = KubeConfigOptions {
+            context: cluster.context.clone(),
+            ..Default::default()
+        };
+        kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|error| ClientError::Kubeconfig {
+                cluster: id(),
+                path,
+                error,
+            })?
+    } else if cluster.context.is_some() {
+        let options = KubeConfigOptions {
+            context: cluster.context.clone(),
+            ..Default::default()
+        };
+        kube::Config::from_kubeconfig(&options)
+            .await
+            .map_err(|error| ClientError::KubeconfigContext {
+                cluster: id(),
+                error,
+            })?
+    } else {
+        kube::Config::infer()
+            .await
+            .map_err(|error| ClientError::Infer {
+                cluster: id(),
+                error,
+            })?
+    };
+    kube_config.read_timeout = Some(READ_TIMEOUT);
+    let server = kube_config.cluster_url.to_string();
+    let client = kube::Client::try_from(kube_config).map_err(|error| ClientError::Client {
+        cluster: id(),
+        error,
+    })?;
+    Ok((client, server.trim_end_matches('/').to_owned()))
+}

@@ -1,0 +1,475 @@
+//! Watching one cluster's Events, in one namespace or all of them: a paged
+//! list, then a watch from where the list (or the checkpoint) left off, with
+//! bookmarks; `410 Gone` relists; every other error is reported once and
+//! retried with backoff.
+//!
+//! Each batch handed to the pipeline is followed by a [`Mark`] of the
+//! resourceVersion reached, which becomes the checkpoint once every sink has
+//! written the batch. A relist hands over only what changed after the last
+//! resourceVersion handed over (or, on a first start, what is younger than
+//! `max_age`), so a relist does not republish the cluster's history.
+
+mod backoff;
+mod client;
+mod errors;
+
+use std::time::Duration;
+
+use futures::{AsyncBufReadExt, StreamExt};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+
+pub use backoff::Backoff;
+pub use client::{ClientError, connect};
+use errors::ErrorReport;
+
+use crate::checkpoint::{Mark, WatchKey};
+use crate::clock::SharedClock;
+use crate::config::{ClusterConfig, EventApi};
+use crate::event::{Event, Millis, normalize};
+
+/// Seconds after which the API server ends a watch (it adds jitter); the
+/// watch is then resumed from the last resourceVersion.
+const WATCH_TIMEOUT_SECS: u32 = 290;
+/// Watch events handed to the pipeline at once, at most.
+const WATCH_BATCH: usize = 256;
+
+/// What a watcher hands to the pipeline: events, then (optionally) how far
+/// they go.
+#[derive(Debug, Default)]
+pub struct Input {
+    pub events: Vec<Event>,
+    pub mark: Option<Mark>,
+}
+
+/// One watch: a cluster and a namespace (or all).
+pub struct Watcher {
+    key: WatchKey,
+    client: kube::Client,
+    server: String,
+    api: EventApi,
+    page_size: u32,
+    max_age_ms: Millis,
+    clock: SharedClock,
+    out: mpsc::Sender<Input>,
+}
+
+/// Why one list or watch attempt ended.
+#[derive(Debug)]
+enum Stop {
+    /// The resourceVersion is too old (410 Gone): relist.
+    Gone,
+    /// The pipeline is gone: shutting down.
+    Closed,
+    /// Anything else: report, back off, try again.
+    Failed(kube::Error),
+}
+
+impl From<kube::Error> for Stop {
+    fn from(error: kube::Error) -> Self {
+        match &error {
+            kube::Error::Api(status) if status.code == 410 => Self::Gone,
+            _ => Self::Failed(error),
+        }
+    }
+}
+
+/// Where the watcher stands.
+#[derive(Debug)]
+struct Position {
+    /// Watch from here; `None`: list first.
+    resource_version: Option<String>,
+    /// The highest resourceVersion handed over, when resourceVersions are
+    /// numbers (etcd revisions, as on every API server we know): a relist
+    /// skips what is not newer.
+    handed_over: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ListPage<'a> {
+    #[serde(borrow)]
+    metadata: ListMeta<'a>,
+    #[serde(borrow, default)]
+    items: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListMeta<'a> {
+    #[serde(default, borrow)]
+    resource_version: Option<&'a str>,
+    #[serde(rename = "continue", default, borrow)]
+    continue_token: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct WatchLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(borrow)]
+    object: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct ObjectMeta {
+    #[serde(default)]
+    metadata: ObjectMetaInner,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ObjectMetaInner {
+    #[serde(default)]
+    resource_version: String,
+}
+
+#[derive(Deserialize)]
+struct WireStatus {
+    #[serde(default)]
+    code: u16,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    reason: String,
+}
+
+impl Watcher {
+    pub fn new(
+        cluster: &ClusterConfig,
+        namespace: Option<String>,
+        client: kube::Client,
+        server: String,
+        clock: SharedClock,
+        out: mpsc::Sender<Input>,
+    ) -> Self {
+        Self {
+            key: WatchKey {
+                cluster: cluster.id.clone(),
+                namespace,
+            },
+            client,
+            server,
+            api: cluster.api,
+            page_size: cluster.page_size,
+            max_age_ms: cluster.max_age.as_millis_i64(),
+            clock,
+            out,
+        }
+    }
+
+    pub fn key(&self) -> &WatchKey {
+        &self.key
+    }
+
+    /// Watches until the pipeline goes away. `checkpoint`: the
+    /// resourceVersion to resume from, if one was stored.
+    pub async fn run(self, checkpoint: Option<String>) {
+        let mut position = Position {
+            handed_over: checkpoint.as_deref().and_then(|rv| rv.parse().ok()),
+            resource_version: checkpoint,
+        };
+        match &position.resource_version {
+            Some(rv) => {
+                tracing::info!(watch = %self.key, resource_version = %rv, "resuming from checkpoint")
+            }
+            None => tracing::info!(
+                watch = %self.key,
+                max_age = %crate::config::HumanDuration(Duration::from_millis(self.max_age_ms as u64)),
+                "no checkpoint: listing, publishing only events younger than max_age"
+            ),
+        }
+        let mut backoff = Backoff::default();
+        let mut report = ErrorReport::default();
+        loop {
+            let started = tokio::time::Instant::now();
+            let outcome = match position.resource_version.clone() {
+                None => self.list(&mut position, &mut report).await,
+                Some(from) => self.watch(&from, &mut position, &mut report).await,
+            };
+            match outcome {
+                Ok(delivered) => {
+                    // A watch the server ended (its timeout, a restart): go
+                    // on from where it stopped. One that ends at once with
+                    // nothing in it is not progress.
+                    if delivered || started.elapsed() >= Duration::from_secs(1) {
+                        backoff.reset();
+                    } else {
+                        tokio::time::sleep(backoff.next_delay()).await;
+                    }
+                }
+                Err(Stop::Gone) => {
+                    tracing::info!(
+                        watch = %self.key,
+                        resource_version = position.resource_version.as_deref().unwrap_or(""),
+                        "resourceVersion expired (410 Gone); relisting"
+                    );
+                    position.resource_version = None;
+                }
+                Err(Stop::Closed) => return,
+                Err(Stop::Failed(error)) => {
+                    let delay = backoff.next_delay();
+                    report.failed(&self.key, &self.server, self.api, &error, delay);
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    /// Lists every Event page by page, hands over the new ones, and sets the
+    /// position to the list's resourceVersion.
+    async fn list(&self, position: &mut Position, report: &mut ErrorReport) -> Result<bool, Stop> {
+        let collection = kube::core::Request::new(self.api.path(self.key.namespace.as_deref()));
+        let not_before = match position.handed_over {
+            Some(_) => None,
+            None => Some(self.clock.now_ms().saturating_sub(self.max_age_ms)),
+        };
+        let mut continue_token: Option<String> = None;
+        let mut list_rv: Option<String> = None;
+        let (mut listed, mut handed) = (0usize, 0usize);
+        loop {
+            let params = kube::api::ListParams {
+                limit: Some(self.page_size),
+                continue_token: continue_token.take(),
+                ..Default::default()
+            };
+            let request = collection
+                .list(&params)
+                .map_err(kube::Error::BuildRequest)?;
+            let text = self.client.request_text(request).await?;
+            report.recovered(&self.key);
+            let page: ListPage = serde_json::from_str(&text).map_err(kube::Error::SerdeError)?;
+            if list_rv.is_none() {
+                list_rv = page.metadata.resource_version.map(str::to_owned);
+            }
+            let mut events = Vec::with_capacity(page.items.len());
+            for item in &page.items {
+                listed += 1;
+                let Some(event) = self.decode(&with_type_meta(item.get(), self.api)) else {
+                    continue;
+                };
+                let newer = match (position.handed_over, event.resource_version.parse::<u64>()) {
+                    (Some(seen), Ok(rv)) => rv > seen,
+                    _ => true,
+                };
+                let young = match (not_before, event.occurred_at()) {
+                    (Some(limit), Some(at)) => at >= limit,
+                    _ => true,
+                };
+                if newer && young {
+                    events.push(event);
+                }
+            }
+            handed += events.len();
+            if !events.is_empty() {
+                self.send(Input { events, mark: None }).await?;
+            }
+            match page.metadata.continue_token {
+                Some(token) if !token.is_empty() => continue_token = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+        let Some(rv) = list_rv else {
+            return Err(Stop::Failed(kube::Error::Service(
+                "the list response carried no resourceVersion".into(),
+            )));
+        };
+        tracing::info!(
+            watch = %self.key,
+            listed,
+            handed_over = handed,
+            resource_version = %rv,
+            "initial list done"
+        );
+        self.hand_over(position, Vec::new(), &rv).await?;
+        position.resource_version = Some(rv);
+        Ok(handed > 0)
+    }
+
+    /// Watches from `from` until the server ends the watch. Returns whether
+    /// anything arrived.
+    async fn watch(
+        &self,
+        from: &str,
+        position: &mut Position,
+        report: &mut ErrorReport,
+    ) -> Result<bool, Stop> {
+        let params = kube::api::WatchParams::default().timeout(WATCH_TIMEOUT_SECS);
+        debug_assert!(params.bookmarks, "kube asks for bookmarks by default");
+        let request = kube::core::Request::new(self.api.path(self.key.namespace.as_deref()))
+            .watch(&params, from)
+            .map_err(kube::Error::BuildRequest)?;
+        let body = self.client.request_stream(request).await?;
+        report.recovered(&self.key);
+        if report.take_first_watch() {
+            tracing::info!(watch = %self.key, resource_version = %from, "watching");
+        } else {
+            tracing::debug!(watch = %self.key, resource_version = %from, "watching");
+        }
+        let mut lines = body.lines().ready_chunks(WATCH_BATCH);
+        let mut delivered = false;
+        while let Some(chunk) = lines.next().await {
+            let mut events = Vec::with_capacity(chunk.len());
+            let mut latest: Option<String> = None;
+            let mut stop = None;
+            for line in chunk {
+                let line = match line {
+                    Ok(line) => line,
+                    Err(error) => {
+                        // The connection broke (an API server restart, a
+                        // network blip): resume from what was handed over.
+                        tracing::debug!(watch = %self.key, %error, "watch stream broke");
+                        stop = Some(Ok(()));
+                        break;
+                    }
+                };
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let parsed: WatchLine = match serde_json::from_str(&line) {
+                    Ok(parsed) => parsed,
+                    Err(error) => {
+                        tracing::warn!(watch = %self.key, %error, "skipping an unreadable watch line");
+                        continue;
+                    }
+                };
+                match parsed.kind {
+                    "ADDED" | "MODIFIED" => {
+                        if let Some(event) = self.decode(parsed.object.get()) {
+                            latest = Some(event.resource_version.clone());
+                            events.push(event);
+                        }
+                    }
+                    "DELETED" | "BOOKMARK" => {
+                        if let Ok(meta) = serde_json::from_str::<ObjectMeta>(parsed.object.get())
+                            && !meta.metadata.resource_version.is_empty()
+                        {
+                            latest = Some(meta.metadata.resource_version);
+                        }
+                    }
+                    "ERROR" => {
+                        let status: WireStatus = serde_json::from_str(parsed.object.get())
+                            .unwrap_or(WireStatus {
+                                code: 0,
+                                message: parsed.object.get().to_owned(),
+                                reason: String::new(),
+                            });
+                        stop = Some(Err(if status.code == 410 {
+                            Stop::Gone
+                        } else {
+                            Stop::Failed(kube::Error::Api(Box::new(kube::core::Status {
+                                code: status.code,
+                                message: status.message,
+                                reason: status.reason,
+                                ..Default::default()
+                            })))
+                        }));
+                        break;
+                    }
+                    other => {
+                        tracing::warn!(watch = %self.key, kind = other, "unknown watch event type")
+                    }
+                }
+            }
+            delivered |= !events.is_empty();
+            if let Some(rv) = latest {
+                self.hand_over(position, events, &rv).await?;
+                position.resource_version = Some(rv);
+            } else if !events.is_empty() {
+                self.send(Input { events, mark: None }).await?;
+            }
+            if let Some(stop) = stop {
+                return stop.map(|()| delivered);
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// Sends events followed by the mark of `rv`.
+    async fn hand_over(
+        &self,
+        position: &mut Position,
+        events: Vec<Event>,
+        rv: &str,
+    ) -> Result<(), Stop> {
+        if let Ok(n) = rv.parse::<u64>() {
+            position.handed_over = Some(position.handed_over.map_or(n, |seen| seen.max(n)));
+        }
+        self.send(Input {
+            events,
+            mark: Some(Mark {
+                key: self.key.clone(),
+                resource_version: rv.to_owned(),
+            }),
+        })
+        .await
+    }
+
+    async fn send(&self, input: Input) -> Result<(), Stop> {
+        self.out.send(input).await.map_err(|_| Stop::Closed)
+    }
+
+    fn decode(&self, json: &str) -> Option<Event> {
+        match normalize(json.as_bytes(), &self.key.cluster) {
+            Ok(event) => Some(event),
+            Err(error) => {
+                tracing::warn!(watch = %self.key, %error, "skipping an object that is not an Event");
+                None
+            }
+        }
+    }
+}
+
+/// List items come without `apiVersion` and `kind`; put them back so that a
+/// listed Event reads (and is published in `raw_data`) exactly like a
+/// watched one.
+fn with_type_meta(item: &str, api: EventApi) -> String {
+    let body = item.trim_start().strip_prefix('{').unwrap_or(item);
+    let separator = if body.trim_start().starts_with('}') {
+        ""
+    } else {
+        ","
+    };
+    format!(
+        "{{\"apiVersion\":\"{}\",\"kind\":\"Event\"{separator}{body}",
+        api.api_version()
+    )
+}
+
+/// Watches of one cluster, one per namespace or one for all.
+pub fn watches_of(cluster: &ClusterConfig) -> Vec<Option<String>> {
+    if cluster.namespaces.is_empty() {
+        vec![None]
+    } else {
+        cluster.namespaces.iter().cloned().map(Some).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_items_get_their_type_back() {
+        let item = r#"{"metadata":{"name":"a","namespace":"n","uid":"u","resourceVersion":"5"},"involvedObject":{"kind":"Pod","name":"p"},"reason":"BackOff","type":"Warning","count":1}"#;
+        let json = with_type_meta(item, EventApi::CoreV1);
+        assert!(json.starts_with(r#"{"apiVersion":"v1","kind":"Event","metadata""#));
+        let event = normalize(json.as_bytes(), "c").unwrap();
+        assert_eq!(event.resource_version, "5");
+        assert_eq!(
+            with_type_meta("{}", EventApi::EventsV1),
+            r#"{"apiVersion":"events.k8s.io/v1","kind":"Event"}"#
+        );
+    }
+
+    #[test]
+    fn one_watch_per_namespace_or_one_for_all() {
+        let mut cluster: ClusterConfig = serde_yaml::from_str("id: a").unwrap();
+        assert_eq!(watches_of(&cluster), vec![None]);
+        cluster.namespaces = vec!["x".into(), "y".into()];
+        assert_eq!(
+            watches_of(&cluster),
+            vec![Some("x".to_owned()), Some("y".to_owned())]
+        );
+    }
+}
