@@ -1,0 +1,345 @@
+//! Watching a real kube-apiserver (DESIGN.md §12): creation→publication
+//! latency at a sustained create rate, restart time, steady RSS, and peak RSS
+//! during the initial list of 20k Events.
+//!
+//! `cargo bench -p aetherius --bench watch` (after `scripts/test-servers.sh`).
+//! Knobs: `WATCH_BENCH_EVENTS` (per rate, default 2000), `WATCH_BENCH_RATES`
+//! (events/s, default `200,500`), `WATCH_BENCH_LIST` (default 20000).
+//!
+//! The release `aetherius` runs as a child with the default chain and a
+//! stdout sink; a thread timestamps each output line the moment it arrives.
+//! An event's latency runs from just before its POST is sent to that moment,
+//! so it includes the API server's write.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aetherius_tests::running::warning_event;
+use aetherius_tests::servers::KubeCluster;
+use aetherius_tests::{Scratch, compile_cache, repo_root};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_aetherius");
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `aetherius run` with stdout lines timestamped as they arrive.
+struct Aetherius {
+    child: Child,
+    /// (arrival, involved object name) per output line.
+    lines: mpsc::Receiver<(Instant, String)>,
+    logs: Arc<Mutex<Vec<(Instant, String)>>>,
+}
+
+impl Aetherius {
+    fn start(config: &Path) -> Self {
+        let mut child = Command::new(BINARY)
+            .args(["--log-format", "json", "run", "--config"])
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start aetherius");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let at = Instant::now();
+                let value: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+                let name = value["labels"]["involved_name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if sender.send((at, name)).is_err() {
+                    break;
+                }
+            }
+        });
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    logs.lock().unwrap().push((Instant::now(), line));
+                }
+            });
+        }
+        Self { child, lines, logs }
+    }
+
+    /// When a log line containing `needle` first appeared.
+    fn wait_log(&self, needle: &str, timeout: Duration) -> Instant {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some((at, _)) = self
+                .logs
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(_, l)| l.contains(needle))
+            {
+                return *at;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no `{needle}` in the logs:\n{}",
+                self.logs
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|(_, l)| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// `VmRSS` and `VmHWM` (peak) in KiB.
+    fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let field = |name: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    fn stop(mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+fn write_config(scratch: &Scratch, kubeconfig: &Path, namespace: &str, page_size: u32) -> PathBuf {
+    let default = std::fs::read_to_string(repo_root().join("config/default.yaml")).unwrap();
+    let head = &default[..default.find("\nsinks:").unwrap()];
+    scratch.write(
+        &format!("config-{namespace}-{page_size}.yaml"),
+        format!(
+            "{head}
+sinks:
+  out: {{ chain: default, stdout: {{}} }}
+plugin_runtime: {{ cache_dir: {cache} }}
+checkpoint: {{ file: {checkpoint} }}
+clusters:
+  - id: bench
+    kubeconfig: {kubeconfig}
+    namespaces: [{namespace}]
+    page_size: {page_size}
+",
+            cache = compile_cache().display(),
+            checkpoint = scratch
+                .path(&format!("checkpoints-{namespace}-{page_size}.json"))
+                .display(),
+            kubeconfig = kubeconfig.display(),
+        ),
+    )
+}
+
+async fn client(kubeconfig: &Path) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+async fn post(client: &kube::Client, namespace: &str, body: String) {
+    let request = kube::core::Request::new(format!("/api/v1/namespaces/{namespace}/events"))
+        .create(&Default::default(), body.into_bytes())
+        .unwrap();
+    client
+        .request::<serde_json::Value>(request)
+        .await
+        .expect("create an event");
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing to filter here.
+    let events = env_usize("WATCH_BENCH_EVENTS", 2000);
+    let list = env_usize("WATCH_BENCH_LIST", 20_000);
+    let rates: Vec<usize> = std::env::var("WATCH_BENCH_RATES")
+        .unwrap_or_else(|_| "200,500".into())
+        .split(',')
+        .filter_map(|r| r.trim().parse().ok())
+        .collect();
+
+    let cluster = KubeCluster::start();
+    let scratch = Scratch::new();
+    let kubeconfig = scratch.path("kubeconfig");
+    cluster.write_kubeconfig(&kubeconfig);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let api = runtime.block_on(client(&kubeconfig));
+    println!(
+        "kube-apiserver v1.20.2 + etcd on 127.0.0.1; aetherius (release), default chain, stdout sink\n"
+    );
+
+    // --- Latency at sustained create rates -------------------------------
+    cluster.create_namespace("latency");
+    let config = write_config(&scratch, &kubeconfig, "latency", 500);
+    let started = Instant::now();
+    let child = Aetherius::start(&config);
+    let watching = child.wait_log("\"watching\"", Duration::from_secs(60));
+    println!(
+        "first start (no checkpoint) to watching: {}",
+        ms(watching - started)
+    );
+    println!(
+        "\n| create rate | events | p50 | p90 | p99 | max | POST round trip p50 / p99 |\n|---|---|---|---|---|---|---|"
+    );
+    let mut steady = (0, 0);
+    for (round, &rate) in rates.iter().enumerate() {
+        let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        let writes: Arc<Mutex<Vec<Duration>>> = Arc::default();
+        runtime.block_on(async {
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut tasks = tokio::task::JoinSet::new();
+            for i in 0..events {
+                tick.tick().await;
+                let pod = format!("r{round}-pod-{i}");
+                let body = warning_event(
+                    "latency",
+                    &format!("r{round}-{i}"),
+                    &pod,
+                    "BackOff",
+                    "Back-off restarting failed container app",
+                    1,
+                    0,
+                );
+                let (api, sent, writes) = (api.clone(), sent.clone(), writes.clone());
+                tasks.spawn(async move {
+                    let start = Instant::now();
+                    sent.lock().unwrap().insert(pod, start);
+                    post(&api, "latency", body).await;
+                    writes.lock().unwrap().push(start.elapsed());
+                });
+            }
+            while tasks.join_next().await.is_some() {}
+        });
+        let mut latencies = Vec::with_capacity(events);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while latencies.len() < events && Instant::now() < deadline {
+            if let Ok((at, name)) = child.lines.recv_timeout(Duration::from_secs(1))
+                && let Some(sent_at) = sent.lock().unwrap().get(&name)
+            {
+                latencies.push(at - *sent_at);
+            }
+        }
+        assert_eq!(latencies.len(), events, "every event published");
+        latencies.sort();
+        let mut writes = writes.lock().unwrap().clone();
+        writes.sort();
+        println!(
+            "| {rate}/s | {events} | {} | {} | {} | {} | {} / {} |",
+            ms(percentile(&latencies, 0.5)),
+            ms(percentile(&latencies, 0.9)),
+            ms(percentile(&latencies, 0.99)),
+            ms(*latencies.last().unwrap()),
+            ms(percentile(&writes, 0.5)),
+            ms(percentile(&writes, 0.99)),
+        );
+        steady = child.memory();
+    }
+    println!(
+        "\nsteady RSS after {} events: {:.1} MiB (peak so far {:.1} MiB)",
+        events * rates.len(),
+        steady.0 as f64 / 1024.0,
+        steady.1 as f64 / 1024.0
+    );
+    child.stop();
+
+    // --- Restart: from a checkpoint to watching ---------------------------
+    let started = Instant::now();
+    let child = Aetherius::start(&config);
+    let watching = child.wait_log("\"watching\"", Duration::from_secs(60));
+    child.wait_log("resuming from checkpoint", Duration::ZERO);
+    println!(
+        "restart (checkpoint present) to watching: {}",
+        ms(watching - started)
+    );
+    child.stop();
+
+    // --- Peak RSS during the initial list of `list` Events ----------------
+    cluster.create_namespace("bulk");
+    let created = Instant::now();
+    runtime.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..list {
+            if tasks.len() >= 16 {
+                tasks.join_next().await;
+            }
+            let api = api.clone();
+            let body = warning_event(
+                "bulk",
+                &format!("bulk-{i}"),
+                &format!("bulk-pod-{i}"),
+                "FailedMount",
+                "MountVolume.SetUp failed for volume \"config\" : configmap \"app-config\" not found",
+                1,
+                0,
+            );
+            tasks.spawn(async move { post(&api, "bulk", body).await });
+        }
+        while tasks.join_next().await.is_some() {}
+    });
+    println!(
+        "\ncreated {list} events in {:.1} s",
+        created.elapsed().as_secs_f64()
+    );
+    println!(
+        "\n| page size | initial list of {list} (all published) | peak RSS | RSS after |\n|---|---|---|---|"
+    );
+    for page_size in [500, 10_000] {
+        let config = write_config(&scratch, &kubeconfig, "bulk", page_size);
+        let started = Instant::now();
+        let child = Aetherius::start(&config);
+        let mut published = 0;
+        while published < list {
+            child
+                .lines
+                .recv_timeout(Duration::from_secs(120))
+                .expect("the listed events are published");
+            published += 1;
+        }
+        let listed = started.elapsed();
+        child.wait_log("\"watching\"", Duration::from_secs(60));
+        let (rss, peak) = child.memory();
+        println!(
+            "| {page_size} | {:.2} s | {:.1} MiB | {:.1} MiB |",
+            listed.as_secs_f64(),
+            peak as f64 / 1024.0,
+            rss as f64 / 1024.0
+        );
+        child.stop();
+    }
+}
