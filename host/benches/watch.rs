@@ -105,8 +105,8 @@ impl Aetherius {
         }
     }
 
-    /// `VmRSS` and `VmHWM` (peak) in KiB.
-    fn memory(&self) -> (u64, u64) {
+    /// Memory in KiB from `/proc/PID/status`.
+    fn memory(&self) -> Memory {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         let field = |name: &str| -> u64 {
             status
@@ -116,7 +116,12 @@ impl Aetherius {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
         };
-        (field("VmRSS:"), field("VmHWM:"))
+        Memory {
+            rss: field("VmRSS:"),
+            peak: field("VmHWM:"),
+            anon: field("RssAnon:"),
+            file: field("RssFile:"),
+        }
     }
 
     fn stop(mut self) {
@@ -124,6 +129,21 @@ impl Aetherius {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
     }
+}
+
+/// KiB.
+#[derive(Debug, Default, Clone, Copy)]
+struct Memory {
+    rss: u64,
+    peak: u64,
+    /// Heap, stacks, Wasm linear memories.
+    anon: u64,
+    /// Pages of the binary (and mapped .cwasm files) in memory.
+    file: u64,
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
 fn write_config(scratch: &Scratch, kubeconfig: &Path, namespace: &str, page_size: u32) -> PathBuf {
@@ -213,10 +233,38 @@ fn main() {
         "first start (no checkpoint) to watching: {}",
         ms(watching - started)
     );
+    let idle = child.memory();
+    println!(
+        "idle RSS, watching, plugins loaded: {} ({} anonymous, {} file-backed)",
+        mib(idle.rss),
+        mib(idle.anon),
+        mib(idle.file)
+    );
+    // Warm-up, not measured: the client's connections, the API server's caches.
+    runtime.block_on(async {
+        for i in 0..100 {
+            let body = warning_event(
+                "latency",
+                &format!("warm-{i}"),
+                &format!("warm-pod-{i}"),
+                "BackOff",
+                "Back-off restarting failed container app",
+                1,
+                0,
+            );
+            post(&api, "latency", body).await;
+        }
+    });
+    for _ in 0..100 {
+        child
+            .lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("warm-up events published");
+    }
     println!(
         "\n| create rate | events | p50 | p90 | p99 | max | POST round trip p50 / p99 |\n|---|---|---|---|---|---|---|"
     );
-    let mut steady = (0, 0);
+    let mut steady = Memory::default();
     for (round, &rate) in rates.iter().enumerate() {
         let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
         let writes: Arc<Mutex<Vec<Duration>>> = Arc::default();
@@ -271,10 +319,12 @@ fn main() {
         steady = child.memory();
     }
     println!(
-        "\nsteady RSS after {} events: {:.1} MiB (peak so far {:.1} MiB)",
+        "\nsteady RSS after {} events: {} ({} anonymous, {} file-backed: the binary's code), peak so far {}",
         events * rates.len(),
-        steady.0 as f64 / 1024.0,
-        steady.1 as f64 / 1024.0
+        mib(steady.rss),
+        mib(steady.anon),
+        mib(steady.file),
+        mib(steady.peak),
     );
     child.stop();
 
@@ -317,7 +367,7 @@ fn main() {
         created.elapsed().as_secs_f64()
     );
     println!(
-        "\n| page size | initial list of {list} (all published) | peak RSS | RSS after |\n|---|---|---|---|"
+        "\n| page size | initial list of {list} (all published) | peak RSS | RSS after | of which anonymous |\n|---|---|---|---|---|"
     );
     for page_size in [500, 10_000] {
         let config = write_config(&scratch, &kubeconfig, "bulk", page_size);
@@ -333,12 +383,13 @@ fn main() {
         }
         let listed = started.elapsed();
         child.wait_log("\"watching\"", Duration::from_secs(60));
-        let (rss, peak) = child.memory();
+        let memory = child.memory();
         println!(
-            "| {page_size} | {:.2} s | {:.1} MiB | {:.1} MiB |",
+            "| {page_size} | {:.2} s | {} | {} | {} |",
             listed.as_secs_f64(),
-            peak as f64 / 1024.0,
-            rss as f64 / 1024.0
+            mib(memory.peak),
+            mib(memory.rss),
+            mib(memory.anon),
         );
         child.stop();
     }

@@ -45,6 +45,41 @@ pub fn check(path: &Path) -> Result<String, CheckError> {
     for (name, sink) in &config.sinks {
         let _ = writeln!(report, "sink {name} <- chain {}", sink.chain);
     }
+    let default_cluster = [crate::config::ClusterConfig::inferred()];
+    let clusters = if config.clusters.is_empty() {
+        &default_cluster[..]
+    } else {
+        &config.clusters[..]
+    };
+    for cluster in clusters {
+        let credentials = match (&cluster.kubeconfig, cluster.in_cluster) {
+            (_, true) => "in-cluster service account".to_owned(),
+            (Some(path), _) => format!("kubeconfig {}", config.resolve(path).display()),
+            (None, _) => "kubeconfig as kubectl finds it, else in-cluster".to_owned(),
+        };
+        let context = cluster
+            .context
+            .as_deref()
+            .map(|c| format!(" (context {c})"))
+            .unwrap_or_default();
+        let namespaces = if cluster.namespaces.is_empty() {
+            "all namespaces".to_owned()
+        } else {
+            format!("namespaces {}", cluster.namespaces.join(", "))
+        };
+        let checkpoint = match &cluster.checkpoint_configmap {
+            Some(cm) => format!("ConfigMap {}/{}", cm.namespace, cm.name),
+            None => config
+                .resolve(&config.checkpoint.file)
+                .display()
+                .to_string(),
+        };
+        let _ = writeln!(
+            report,
+            "cluster {}: {credentials}{context}, {namespaces}, checkpoint in {checkpoint}",
+            cluster.id
+        );
+    }
     let used: Vec<&String> = config.chains.values().flatten().collect();
     for name in config.plugins.keys().filter(|name| !used.contains(name)) {
         let _ = writeln!(

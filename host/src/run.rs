@@ -19,7 +19,7 @@ use crate::watch::{Backoff, ClientError, Input, Watcher, connect, watches_of};
 
 /// Inputs (watch batches) that may wait for the pipeline before watchers
 /// block: back-pressure reaches the API server connection, not memory.
-const INPUT_QUEUE: usize = 16;
+const INPUT_QUEUE: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

@@ -118,7 +118,8 @@ pub struct ConfigMapRef {
 pub struct CheckpointConfig {
     /// The file holding every cluster's checkpoint (except those kept in a
     /// ConfigMap). Relative paths are resolved against the config file's
-    /// directory.
+    /// directory. Default: `$XDG_STATE_HOME/aetherius/checkpoints.json` or
+    /// `~/.local/state/aetherius/checkpoints.json`.
     pub file: PathBuf,
     /// At most one write per store per interval; a clean shutdown always
     /// writes. A crash replays at most this much, and the occurrence ids let
@@ -129,9 +130,27 @@ pub struct CheckpointConfig {
 impl Default for CheckpointConfig {
     fn default() -> Self {
         Self {
-            file: PathBuf::from("/var/lib/aetherius/checkpoints.json"),
+            file: default_checkpoint_file(),
             interval: HumanDuration::from_secs(1),
         }
+    }
+}
+
+/// `$XDG_STATE_HOME/aetherius/checkpoints.json`, else
+/// `~/.local/state/aetherius/checkpoints.json`, else
+/// `/var/lib/aetherius/checkpoints.json`.
+fn default_checkpoint_file() -> PathBuf {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|dir| !dir.is_empty())
+                .map(|home| PathBuf::from(home).join(".local/state"))
+        });
+    match state {
+        Some(dir) => dir.join("aetherius/checkpoints.json"),
+        None => PathBuf::from("/var/lib/aetherius/checkpoints.json"),
     }
 }
 

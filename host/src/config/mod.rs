@@ -143,8 +143,14 @@ impl Config {
         }
     }
 
-    /// Resolves a path from the config file against the file's directory.
+    /// Resolves a path from the config file against the file's directory;
+    /// `~/` is the home directory.
     pub fn resolve(&self, path: &Path) -> PathBuf {
+        if let Ok(rest) = path.strip_prefix("~")
+            && let Some(home) = std::env::var_os("HOME")
+        {
+            return PathBuf::from(home).join(rest);
+        }
         if path.is_absolute() {
             path.to_owned()
         } else {
@@ -288,6 +294,12 @@ impl Config {
                     cluster.page_size
                 ));
             }
+        }
+        if self.checkpoint.interval.0 < std::time::Duration::from_millis(10) {
+            problems.push(format!(
+                "at `checkpoint.interval`: {} is too short; expected at least 10ms",
+                self.checkpoint.interval
+            ));
         }
         if self.dedup.max_entries == 0 {
             problems.push("at `dedup.max_entries`: must be at least 1".to_owned());
