@@ -217,7 +217,8 @@ impl Watcher {
     }
 
     /// Lists every Event page by page, hands over the new ones, and sets the
-    /// position to the list's resourceVersion.
+    /// position to the list's resourceVersion. Returns `true`: a list that
+    /// completes is progress.
     async fn list(&self, position: &mut Position, report: &mut ErrorReport) -> Result<bool, Stop> {
         let collection = kube::core::Request::new(self.api.path(self.key.namespace.as_deref()));
         let not_before = match position.handed_over {
@@ -283,7 +284,9 @@ impl Watcher {
         );
         self.hand_over(position, Vec::new(), &rv).await?;
         position.resource_version = Some(rv);
-        Ok(handed > 0)
+        // A complete list is progress even when it handed nothing over: watch
+        // at once.
+        Ok(true)
     }
 
     /// Watches from `from` until the server ends the watch. Returns whether
