@@ -19,9 +19,14 @@ pub enum LogFormat {
 pub fn init(format: LogFormat) {
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // kube's client logs every failed request at ERROR; the watcher reports
-    // failures itself, once per kind, in words that say what to fix.
-    if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("kube_client")) {
+    // failures itself, once per kind, in words that say what to fix.    // The NATS client logs each reconnection attempt at INFO; the sink says
+    // once that the broker is down and once that it is back.
+    let rust_log = std::env::var("RUST_LOG").unwrap_or_default();
+    if !rust_log.contains("kube_client") {
         filter = filter.add_directive("kube_client=off".parse().expect("a valid directive"));
+    }
+    if !rust_log.contains("async_nats") {
+        filter = filter.add_directive("async_nats=warn".parse().expect("a valid directive"));
     }
     let json = match format {
         LogFormat::Auto => !std::io::stderr().is_terminal(),

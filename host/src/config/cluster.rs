@@ -136,10 +136,9 @@ impl Default for CheckpointConfig {
     }
 }
 
-/// `$XDG_STATE_HOME/aetherius/checkpoints.json`, else
-/// `~/.local/state/aetherius/checkpoints.json`, else
-/// `/var/lib/aetherius/checkpoints.json`.
-fn default_checkpoint_file() -> PathBuf {
+/// Where Aetherius keeps state by default: `$XDG_STATE_HOME/aetherius`, else
+/// `~/.local/state/aetherius`, else `/var/lib/aetherius`.
+pub fn state_dir() -> PathBuf {
     let state = std::env::var_os("XDG_STATE_HOME")
         .filter(|dir| !dir.is_empty())
         .map(PathBuf::from)
@@ -149,9 +148,13 @@ fn default_checkpoint_file() -> PathBuf {
                 .map(|home| PathBuf::from(home).join(".local/state"))
         });
     match state {
-        Some(dir) => dir.join("aetherius/checkpoints.json"),
-        None => PathBuf::from("/var/lib/aetherius/checkpoints.json"),
+        Some(dir) => dir.join("aetherius"),
+        None => PathBuf::from("/var/lib/aetherius"),
     }
+}
+
+fn default_checkpoint_file() -> PathBuf {
+    state_dir().join("checkpoints.json")
 }
 
 /// DNS-1123 label: what Kubernetes accepts as a namespace name.

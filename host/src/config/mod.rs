@@ -12,11 +12,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use cluster::{CheckpointConfig, ClusterConfig, ConfigMapRef, EventApi};
+pub use cluster::{CheckpointConfig, ClusterConfig, ConfigMapRef, EventApi, state_dir};
 pub use plugin::{
     BreakerConfig, FailurePolicy, Limits, PluginConfig, PluginRuntimeConfig, PluginSource,
 };
-pub use sink::{FileSinkConfig, OutputFormat, SinkConfig, SinkKind, StdoutSinkConfig};
+pub use sink::{
+    FileSinkConfig, NatsAuth, NatsSinkConfig, OutputFormat, SinkConfig, SinkKind, SpoolConfig,
+    StdoutSinkConfig, TlsFiles, WhenFull,
+};
 pub use units::{ByteSize, HumanDuration, parse_byte_size, parse_duration};
 
 /// The name of the pseudo-chain that carries dead-lettered events.
@@ -213,13 +216,49 @@ impl Config {
             }
             if let Err(kinds) = sink.kind() {
                 problems.push(if kinds.is_empty() {
-                    format!("at `sinks.{name}`: no output given; expected one of `stdout`, `file`")
+                    format!(
+                        "at `sinks.{name}`: no output given; expected one of `stdout`, `file`, `nats`"
+                    )
                 } else {
                     format!(
                         "at `sinks.{name}`: one output per sink, found {}; make one sink for each",
                         kinds.join(" and ")
                     )
                 });
+            }
+        }
+        for (name, sink) in &self.sinks {
+            if let Some(nats) = &sink.nats {
+                if let Err(error) = crate::sink::Template::parse(&nats.subject) {
+                    problems.push(format!("at `sinks.{name}.nats.subject`: {error}"));
+                }
+                let auth = &nats.auth;
+                let ways = [
+                    auth.token.is_some() || auth.token_file.is_some(),
+                    auth.user.is_some(),
+                    auth.credentials_file.is_some(),
+                ];
+                if ways.iter().filter(|w| **w).count() > 1
+                    || (auth.token.is_some() && auth.token_file.is_some())
+                    || (auth.password.is_some() && auth.password_file.is_some())
+                {
+                    problems.push(format!(
+                        "at `sinks.{name}.nats.auth`: give one of `token`, `token_file`, `user` (with `password` or `password_file`), `credentials_file`"
+                    ));
+                }
+                if (auth.password.is_some() || auth.password_file.is_some()) && auth.user.is_none()
+                {
+                    problems.push(format!(
+                        "at `sinks.{name}.nats.auth`: a password needs `user`"
+                    ));
+                }
+                if let Some(tls) = &nats.tls
+                    && tls.cert_file.is_some() != tls.key_file.is_some()
+                {
+                    problems.push(format!(
+                        "at `sinks.{name}.nats.tls`: `cert_file` and `key_file` go together"
+                    ));
+                }
             }
         }
         for (name, plugin) in &self.plugins {

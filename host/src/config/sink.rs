@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::{ByteSize, HumanDuration};
 use crate::event::Severity;
 
 /// One named sink (`sinks.NAME` in YAML). Exactly one of the output kinds
-/// (`stdout`, `file`) must be given.
+/// (`stdout`, `file`, `nats`) must be given.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
@@ -26,25 +27,76 @@ pub struct SinkConfig {
     /// Append JSON lines to a file.
     #[serde(default)]
     pub file: Option<FileSinkConfig>,
+    /// Publish to NATS (JetStream with acknowledgements by default).
+    #[serde(default)]
+    pub nats: Option<NatsSinkConfig>,
+    /// Where a broker sink's messages wait while the broker is down.
+    #[serde(default)]
+    pub spool: SpoolConfig,
+}
+
+/// A broker sink's disk spool.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// Spool at all (default). Without a spool, a broker that is down holds
+    /// the pipeline until it is back.
+    pub enabled: bool,
+    /// Directory for this sink's spool (default: `spool/SINK` in the state
+    /// directory, next to the checkpoint file).
+    pub dir: Option<PathBuf>,
+    /// Undelivered bytes at most (default 256Mi).
+    pub max_size: ByteSize,
+    /// Retry in memory this long before spooling (default 10s).
+    pub after: HumanDuration,
+    /// When the spool is full: `block` (default; the pipeline and the watch
+    /// wait, nothing is lost, the checkpoint stays put) or `drop-new` (new
+    /// messages are dropped, counted and logged).
+    pub when_full: WhenFull,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: None,
+            max_size: ByteSize(256 << 20),
+            after: HumanDuration::from_secs(10),
+            when_full: WhenFull::Block,
+        }
+    }
+}
+
+/// What a full spool does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WhenFull {
+    #[default]
+    Block,
+    DropNew,
 }
 
 /// The output kinds a sink can have.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SinkKind {
-    Stdout(StdoutSinkConfig),
-    File(FileSinkConfig),
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SinkKind<'a> {
+    Stdout(&'a StdoutSinkConfig),
+    File(&'a FileSinkConfig),
+    Nats(&'a NatsSinkConfig),
 }
 
 impl SinkConfig {
     /// The one output kind this sink has, or the names of all it has (zero
     /// or several), for the error message.
-    pub fn kind(&self) -> Result<SinkKind, Vec<&'static str>> {
+    pub fn kind(&self) -> Result<SinkKind<'_>, Vec<&'static str>> {
         let mut kinds = Vec::new();
         if let Some(stdout) = &self.stdout {
-            kinds.push(SinkKind::Stdout(stdout.clone()));
+            kinds.push(SinkKind::Stdout(stdout));
         }
         if let Some(file) = &self.file {
-            kinds.push(SinkKind::File(file.clone()));
+            kinds.push(SinkKind::File(file));
+        }
+        if let Some(nats) = &self.nats {
+            kinds.push(SinkKind::Nats(nats));
         }
         match kinds.len() {
             1 => Ok(kinds.remove(0)),
@@ -53,6 +105,7 @@ impl SinkConfig {
                 .map(|kind| match kind {
                     SinkKind::Stdout(_) => "stdout",
                     SinkKind::File(_) => "file",
+                    SinkKind::Nats(_) => "nats",
                 })
                 .collect()),
         }
@@ -70,6 +123,86 @@ pub struct StdoutSinkConfig {}
 pub struct FileSinkConfig {
     /// The file to append to (created if missing; relative to the config file).
     pub path: PathBuf,
+}
+
+/// A NATS server (or cluster) to publish to.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsSinkConfig {
+    /// Server URL(s), comma-separated: `nats://host:4222`, `tls://host:4222`.
+    pub url: String,
+    /// Subject template (see `sink::template`): default
+    /// `event.k8s.{cluster}.{severity}`.
+    #[serde(default = "default_subject")]
+    pub subject: String,
+    /// Publish through JetStream and wait for the stream's acknowledgement
+    /// (default). The occurrence id is the `Nats-Msg-Id`, so the stream drops
+    /// a message it already has. `false`: core NATS, fire and forget.
+    #[serde(default = "yes")]
+    pub jetstream: bool,
+    /// How long to wait for a JetStream acknowledgement (default 5s).
+    #[serde(default = "default_ack_timeout")]
+    pub ack_timeout: HumanDuration,
+    /// Client name shown by the server (default `aetherius`).
+    #[serde(default = "default_client_name")]
+    pub name: String,
+    #[serde(default)]
+    pub auth: NatsAuth,
+    /// TLS: given, the connection must use TLS.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+}
+
+/// NATS credentials: at most one way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsAuth {
+    /// A token, or a file holding it (`token_file`, e.g. a mounted Secret).
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    #[serde(default)]
+    pub user: Option<String>,
+    /// With `user`: the password, or a file holding it.
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// A `.creds` file (JWT + NKey seed).
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+}
+
+/// Certificates for TLS.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// CA certificate(s) (PEM) to verify the server with; default: the
+    /// system's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM), for mutual TLS.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+}
+
+fn default_subject() -> String {
+    "event.k8s.{cluster}.{severity}".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_ack_timeout() -> HumanDuration {
+    HumanDuration::from_secs(5)
+}
+
+fn default_client_name() -> String {
+    "aetherius".into()
 }
 
 /// Wire format of a published event.

@@ -14,7 +14,7 @@ use crate::config::{DEAD_LETTER_CHAIN, DedupConfig, OutputFormat};
 use crate::event::{Event, Millis};
 use crate::occurrence::{Admission, Occurrence, OccurrenceCore};
 use crate::output;
-use crate::sink::{Batch, SinkMessage, SinkRoute};
+use crate::sink::{Batch, Record, SinkMessage, SinkRoute};
 
 /// Counters of what the pipeline did, for the summary and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -186,8 +186,7 @@ impl Pipeline {
                 });
                 for (item, line) in passed.iter().zip(lines.iter()) {
                     if route.min_severity.is_none_or(|min| item.severity >= min) {
-                        batch.bytes.extend_from_slice(line);
-                        batch.events += 1;
+                        push(batch, route, item, line);
                         published[slot(item)] = true;
                     }
                 }
@@ -196,12 +195,8 @@ impl Pipeline {
                 dead_lettered[slot(&dead.event)] = true;
                 for (route, batch) in self.routes.iter().zip(&mut batches) {
                     if route.chain == DEAD_LETTER_CHAIN {
-                        batch.bytes.extend_from_slice(&output::encode_dead_letter(
-                            route.format,
-                            dead,
-                            now,
-                        ));
-                        batch.events += 1;
+                        let line = output::encode_dead_letter(route.format, dead, now);
+                        push(batch, route, &dead.event, &line);
                     }
                 }
             }
@@ -225,6 +220,23 @@ impl Pipeline {
                 tracing::error!(sink = %route.name, "sink stopped; its events from now on are lost");
             }
         }
+    }
+}
+
+/// Appends one encoded line (and, for an addressing sink, its record).
+fn push(batch: &mut Batch, route: &SinkRoute, item: &Processed, line: &[u8]) {
+    let start = batch.bytes.len();
+    batch.bytes.extend_from_slice(line);
+    batch.events += 1;
+    if let Some(subject) = &route.subject {
+        batch.records.push(Record {
+            start,
+            end: batch.bytes.len(),
+            id: item.occurrence.id.clone(),
+            subject: subject.render(item),
+            severity: item.severity,
+            cluster: item.occurrence.event.cluster.clone(),
+        });
     }
 }
 
@@ -253,6 +265,7 @@ mod tests {
             chain: "main".into(),
             format: OutputFormat::Standard,
             min_severity,
+            subject: None,
             sender,
         };
         (route, receiver)

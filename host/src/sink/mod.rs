@@ -2,6 +2,10 @@
 //! behind a bounded queue, so a slow sink applies back-pressure to the
 //! pipeline instead of growing memory.
 
+mod delivery;
+mod nats;
+mod spool;
+mod template;
 mod writer;
 
 use std::path::PathBuf;
@@ -13,6 +17,9 @@ use tokio::task::JoinHandle;
 use crate::checkpoint::Ack;
 use crate::config::{Config, OutputFormat, SinkKind};
 use crate::event::Severity;
+pub use nats::{CLUSTER_HEADER, NatsSink, SEVERITY_HEADER};
+pub use spool::Spool;
+pub use template::Template;
 pub use writer::LineWriter;
 
 /// Batches that may wait in a sink's queue before the pipeline blocks.
@@ -29,6 +36,8 @@ pub enum SinkError {
     },
     #[error("sink `{sink}`: write failed: {error}")]
     Write { sink: String, error: std::io::Error },
+    #[error("sink `{sink}`: {error}")]
+    Setup { sink: String, error: String },
 }
 
 /// A batch of encoded JSON lines for one sink.
@@ -36,6 +45,30 @@ pub enum SinkError {
 pub struct Batch {
     pub bytes: Vec<u8>,
     pub events: usize,
+    /// One per line, for sinks that publish events one by one (brokers);
+    /// empty for line sinks.
+    pub records: Vec<Record>,
+}
+
+/// How one line of a batch is addressed on a broker.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Where the line starts and ends (newline included) in `Batch::bytes`.
+    pub start: usize,
+    pub end: usize,
+    /// The occurrence id: the message id brokers deduplicate on.
+    pub id: String,
+    /// The rendered subject (or topic).
+    pub subject: String,
+    pub severity: Severity,
+    pub cluster: String,
+}
+
+impl Batch {
+    /// The line of `record`, newline included.
+    pub fn line(&self, record: &Record) -> &[u8] {
+        &self.bytes[record.start..record.end]
+    }
 }
 
 /// What travels down a sink's queue.
@@ -54,6 +87,8 @@ pub struct SinkRoute {
     pub chain: String,
     pub format: OutputFormat,
     pub min_severity: Option<Severity>,
+    /// For sinks that address each event: the subject (or topic) template.
+    pub subject: Option<Template>,
     pub sender: mpsc::Sender<SinkMessage>,
 }
 
@@ -62,6 +97,17 @@ pub struct SinkRoute {
 pub struct SinkReport {
     pub name: String,
     pub published: u64,
+    /// Messages the broker refused for good (too large, say).
+    pub rejected: u64,
+    /// Publish attempts repeated after a failure.
+    pub retried: u64,
+    /// Messages written to the disk spool, delivered from it, and dropped
+    /// because it was full (`when_full: drop-new`).
+    pub spooled: u64,
+    pub drained: u64,
+    pub spool_dropped: u64,
+    /// Refused messages handed to the dead-letter sinks.
+    pub dead_lettered: u64,
 }
 
 /// The running sink tasks.
@@ -84,38 +130,108 @@ impl SinkTasks {
     }
 }
 
+/// Where a sink task writes.
+enum Output {
+    Lines(LineWriter),
+    Broker(Box<delivery::Broker>, Option<delivery::SpoolSettings>),
+}
+
 /// Opens every sink of `config` and starts its task. Must be called within a
 /// tokio runtime.
 pub async fn start(config: &Config) -> Result<(Vec<SinkRoute>, SinkTasks), SinkError> {
     let mut routes = Vec::new();
     let mut tasks = Vec::new();
-    for (name, sink) in &config.sinks {
+    let mut channels: Vec<_> = config
+        .sinks
+        .keys()
+        .map(|_| mpsc::channel(QUEUE_BATCHES))
+        .collect();
+    // Where broker sinks send what their broker refuses.
+    let dead_letters: Vec<(String, mpsc::Sender<SinkMessage>)> = config
+        .sinks
+        .iter()
+        .zip(&channels)
+        .filter(|((_, sink), _)| sink.chain == crate::config::DEAD_LETTER_CHAIN)
+        .map(|((name, _), (sender, _))| (name.clone(), sender.clone()))
+        .collect();
+    for (name, sink) in config.sinks.iter().rev() {
+        let (sender, receiver) = channels.pop().expect("one channel per sink");
         let Ok(kind) = sink.kind() else {
             unreachable!("Config::load rejects sinks without exactly one output")
         };
-        let writer = match kind {
-            SinkKind::Stdout(_) => LineWriter::stdout(),
-            SinkKind::File(file) => {
-                let path = config.resolve(&file.path);
-                LineWriter::append(&path)
-                    .await
-                    .map_err(|error| SinkError::Open {
-                        sink: name.clone(),
-                        path,
-                        error,
-                    })?
+        let mut subject = None;
+        let output =
+            match kind {
+                SinkKind::Stdout(_) => Output::Lines(LineWriter::stdout()),
+                SinkKind::File(file) => {
+                    let path = config.resolve(&file.path);
+                    Output::Lines(LineWriter::append(&path).await.map_err(|error| {
+                        SinkError::Open {
+                            sink: name.clone(),
+                            path,
+                            error,
+                        }
+                    })?)
+                }
+                SinkKind::Nats(nats) => {
+                    subject =
+                        Some(
+                            Template::parse(&nats.subject).map_err(|error| SinkError::Setup {
+                                sink: name.clone(),
+                                error,
+                            })?,
+                        );
+                    let spool = sink.spool.enabled.then(|| delivery::SpoolSettings {
+                        dir: sink
+                            .spool
+                            .dir
+                            .as_ref()
+                            .map(|dir| config.resolve(dir))
+                            .unwrap_or_else(|| crate::config::state_dir().join("spool").join(name)),
+                        max_bytes: sink.spool.max_size.0,
+                        after: sink.spool.after.0,
+                        when_full: sink.spool.when_full,
+                    });
+                    Output::Broker(
+                        Box::new(delivery::Broker::Nats(
+                            NatsSink::connect(name, nats, config).await?,
+                        )),
+                        spool,
+                    )
+                }
+            };
+        tasks.push(match output {
+            Output::Lines(writer) => tokio::spawn(run(name.clone(), writer, receiver)),
+            Output::Broker(broker, spool) => {
+                // A dead-letter sink does not forward what it cannot
+                // publish: two of them would wait on each other at shutdown.
+                let dead_letters = if sink.chain == crate::config::DEAD_LETTER_CHAIN {
+                    Vec::new()
+                } else {
+                    dead_letters.clone()
+                };
+                tokio::spawn(delivery::run(
+                    name.clone(),
+                    *broker,
+                    spool,
+                    dead_letters,
+                    receiver,
+                ))
             }
-        };
-        let (sender, receiver) = mpsc::channel(QUEUE_BATCHES);
-        tasks.push(tokio::spawn(run(name.clone(), writer, receiver)));
+        });
         routes.push(SinkRoute {
             name: name.clone(),
             chain: sink.chain.clone(),
             format: sink.format,
             min_severity: sink.min_severity,
+            subject,
             sender,
         });
     }
+    // In config order, as before.
+    routes.reverse();
+    tasks.reverse();
+    drop(dead_letters);
     Ok((routes, SinkTasks { tasks }))
 }
 
@@ -126,7 +242,7 @@ async fn run(
 ) -> Result<SinkReport, SinkError> {
     let mut report = SinkReport {
         name: name.clone(),
-        published: 0,
+        ..SinkReport::default()
     };
     while let Some(message) = receiver.recv().await {
         let batch = match message {
