@@ -1,0 +1,159 @@
+//! Sustained publish throughput of the sinks: `aetherius replay` (release)
+//! of N distinct Warning events through a chain that keeps them all, to a
+//! file sink and to a real nats-server with JetStream (file storage, each
+//! message acknowledged), and to core NATS.
+//!
+//! `cargo bench -p aetherius --bench sinks` (after `scripts/test-servers.sh`).
+//! `SINK_BENCH_EVENTS` (default 50000).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use aetherius_tests::servers::NatsServer;
+use aetherius_tests::{Scratch, compile_cache};
+use async_nats::jetstream::{self, stream};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_aetherius");
+
+fn events(scratch: &Scratch, count: usize) -> std::path::PathBuf {
+    let mut text = String::with_capacity(count * 400);
+    for i in 0..count {
+        let event = serde_json::json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": { "name": format!("web-{i}.1"), "namespace": "shop", "uid": format!("uid-{i}"), "resourceVersion": format!("{}", i + 1) },
+            "involvedObject": { "kind": "Pod", "name": format!("web-{i}"), "namespace": "shop" },
+            "reason": "BackOff", "message": format!("Back-off restarting failed container app in pod web-{i}"),
+            "type": "Warning", "count": 1,
+            "firstTimestamp": "2026-11-27T10:00:00Z", "lastTimestamp": "2026-11-27T10:00:00Z",
+        });
+        text.push_str(&event.to_string());
+        text.push('\n');
+    }
+    scratch.write("events.jsonl", text)
+}
+
+/// Replays `input` with one sink (`sink_yaml` under `sinks.out`) and returns
+/// the wall time.
+fn replay(scratch: &Scratch, input: &Path, name: &str, sink_yaml: &str) -> Duration {
+    let config = scratch.write(
+        &format!("{name}.yaml"),
+        format!(
+            "plugins:
+  warnings: {{ source: 'builtin:type-filter', config: {{ allow: [Warning] }} }}
+  severity: {{ source: 'builtin:severity-mapper' }}
+chains:
+  main: [warnings, severity]
+sinks:
+  out:
+    chain: main
+{sink_yaml}
+plugin_runtime: {{ cache_dir: {cache} }}
+",
+            cache = compile_cache().display()
+        ),
+    );
+    let started = Instant::now();
+    let output = Command::new(BINARY)
+        .args(["replay", "--config"])
+        .arg(&config)
+        .arg("--input")
+        .arg(input)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run aetherius");
+    let elapsed = started.elapsed();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    elapsed
+}
+
+fn main() {
+    let count: usize = std::env::var("SINK_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let scratch = Scratch::new();
+    let input = events(&scratch, count);
+    let nats = NatsServer::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let js = runtime.block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let js = jetstream::new(client);
+        js.get_or_create_stream(stream::Config {
+            name: "EVENTS".into(),
+            subjects: vec!["event.k8s.>".into()],
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        js
+    });
+
+    println!(
+        "{count} distinct Warning events, chain: type filter + severity mapper, replay (release)\n"
+    );
+    println!("| sink | wall time | events/s |\n|---|---|---|");
+    let row = |name: &str, elapsed: Duration| {
+        println!(
+            "| {name} | {:.2} s | {:.0} |",
+            elapsed.as_secs_f64(),
+            count as f64 / elapsed.as_secs_f64()
+        );
+    };
+    let file = scratch.path("out.jsonl");
+    row(
+        "file",
+        replay(
+            &scratch,
+            &input,
+            "file",
+            &format!("    file: {{ path: {} }}", file.display()),
+        ),
+    );
+    let spool = scratch.path("spool");
+    row(
+        "NATS JetStream (acked, file storage)",
+        replay(
+            &scratch,
+            &input,
+            "jetstream",
+            &format!(
+                "    nats: {{ url: '{}' }}\n    spool: {{ dir: {} }}",
+                nats.url(),
+                spool.display()
+            ),
+        ),
+    );
+    let stored = runtime.block_on(async {
+        js.get_stream("EVENTS")
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .state
+            .messages
+    });
+    assert_eq!(stored as usize, count, "every event stored once");
+    row(
+        "NATS core (no acknowledgement)",
+        replay(
+            &scratch,
+            &input,
+            "core",
+            &format!(
+                "    nats: {{ url: '{}', jetstream: false, subject: 'bench.{{severity}}' }}\n    spool: {{ dir: {} }}",
+                nats.url(),
+                spool.display()
+            ),
+        ),
+    );
+}
