@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 use crate::clock::ManualClock;
 use crate::config::Config;
 use crate::event::{Event, normalize};
-use crate::pipeline::{Pipeline, PipelineClock, PipelineStats, StageError, build_chains};
-use crate::plugin::{PluginError, PluginRuntime};
+use crate::pipeline::{LoadError, Pipeline, PipelineClock, PipelineStats, StageError, load_chains};
+use crate::plugin::PluginError;
 use crate::sink::{self, SinkError};
 
 /// Events read per batch handed to the pipeline thread.
@@ -74,23 +74,20 @@ pub enum ReplayError {
     Sink(#[from] SinkError),
 }
 
+impl From<LoadError> for ReplayError {
+    fn from(error: LoadError) -> Self {
+        match error {
+            LoadError::Runtime(error) => Self::Runtime(error),
+            LoadError::Stages(errors) => Self::Stages(errors),
+        }
+    }
+}
+
 /// Runs a replay to the end of the input and returns its summary.
 pub async fn replay(config: Config, options: ReplayOptions) -> Result<ReplaySummary, ReplayError> {
     let input = open_input(&options.input).await?;
     let clock = ManualClock::new(i64::MIN);
-    // Compile and start the plugins on a thread of their own: Wasm calls are
-    // synchronous and must not block the async runtime.
-    let (chains, config) = {
-        let clock = clock.clone();
-        tokio::task::spawn_blocking(move || {
-            let runtime =
-                PluginRuntime::new(config.plugin_runtime.cache_dir.clone(), Arc::new(clock))?;
-            let chains = build_chains(&config, &runtime).map_err(ReplayError::Stages)?;
-            Ok::<_, ReplayError>((chains, config))
-        })
-        .await
-        .expect("plugin start-up panicked")?
-    };
+    let (chains, config) = load_chains(config, Arc::new(clock.clone())).await?;
     let (routes, sink_tasks) = sink::start(&config).await?;
     let mut pipeline = Pipeline::new(
         config.dedup,

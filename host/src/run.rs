@@ -12,8 +12,8 @@ use tokio::task::JoinSet;
 use crate::checkpoint::{Ack, CheckpointError, Checkpointer, Document, Mark, Store, WatchKey};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{ClusterConfig, Config};
-use crate::pipeline::{Pipeline, PipelineClock, PipelineStats, StageError, build_chains};
-use crate::plugin::{PluginError, PluginRuntime};
+use crate::pipeline::{LoadError, Pipeline, PipelineClock, PipelineStats, StageError, load_chains};
+use crate::plugin::PluginError;
 use crate::sink::{self, SinkError};
 use crate::watch::{Backoff, ClientError, Input, Watcher, connect, watches_of};
 
@@ -33,6 +33,15 @@ pub enum RunError {
     Stages(Vec<StageError>),
     #[error(transparent)]
     Sink(#[from] SinkError),
+}
+
+impl From<LoadError> for RunError {
+    fn from(error: LoadError) -> Self {
+        match error {
+            LoadError::Runtime(error) => Self::Runtime(error),
+            LoadError::Stages(errors) => Self::Stages(errors),
+        }
+    }
 }
 
 /// Runs until `shutdown` completes, then shuts down cleanly and returns what
@@ -65,16 +74,7 @@ pub async fn run(
     };
 
     let clock: SharedClock = Arc::new(SystemClock);
-    let (chains, config) = {
-        let clock = clock.clone();
-        tokio::task::spawn_blocking(move || {
-            let runtime = PluginRuntime::new(config.plugin_runtime.cache_dir.clone(), clock)?;
-            let chains = build_chains(&config, &runtime).map_err(RunError::Stages)?;
-            Ok::<_, RunError>((chains, config))
-        })
-        .await
-        .expect("plugin start-up panicked")?
-    };
+    let (chains, config) = load_chains(config, clock.clone()).await?;
     let (routes, sink_tasks) = sink::start(&config).await?;
     let mut pipeline = Pipeline::new(
         config.dedup,

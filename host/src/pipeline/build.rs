@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::chain::Chain;
+use crate::clock::SharedClock;
 use crate::config::{Config, PluginSource};
 use crate::plugin::{LoadedPlugin, PluginError, PluginRuntime};
 
@@ -18,6 +19,30 @@ pub struct StageError {
 
 /// Every chain some sink takes, with its stages started, in name order.
 /// Reports every broken plugin, not just the first.
+/// Why the chains could not be started.
+#[derive(Debug)]
+pub enum LoadError {
+    Runtime(PluginError),
+    Stages(Vec<StageError>),
+}
+
+/// Starts the plugin runtime and builds the chains of `config` on a
+/// blocking thread (Wasm compilation must not block the async runtime);
+/// hands the config back with them.
+pub async fn load_chains(
+    config: Config,
+    clock: SharedClock,
+) -> Result<(Vec<Chain>, Config), LoadError> {
+    tokio::task::spawn_blocking(move || {
+        let runtime = PluginRuntime::new(config.plugin_runtime.cache_dir.clone(), clock)
+            .map_err(LoadError::Runtime)?;
+        let chains = build_chains(&config, &runtime).map_err(LoadError::Stages)?;
+        Ok((chains, config))
+    })
+    .await
+    .expect("plugin start-up panicked")
+}
+
 pub fn build_chains(
     config: &Config,
     runtime: &PluginRuntime,

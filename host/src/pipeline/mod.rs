@@ -5,7 +5,7 @@ mod build;
 
 use std::sync::Arc;
 
-pub use build::{StageError, build_chains};
+pub use build::{LoadError, StageError, build_chains, load_chains};
 
 use crate::chain::{Chain, ChainOutput, Processed};
 use crate::checkpoint::Ack;
