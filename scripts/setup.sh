@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Installs what building and testing Aetherius needs, reusing what is there:
 # the wasm32-wasip2 Rust target, cargo-component (cached in ~/.cargo/bin; a
-# cold install takes ~11 minutes on 2 cores), and the C toolchain.
+# cold install takes ~11 minutes on 2 cores), and the C toolchain with the
+# headers the bundled librdkafka builds against (zlib, OpenSSL).
 set -euo pipefail
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
-if ! command -v cc >/dev/null 2>&1; then
-    log "installing a C toolchain (apt)"
-    apt-get update -qq && apt-get install -y -qq build-essential pkg-config
+# The Kafka sink's librdkafka is built from source by rdkafka-sys.
+BUILD_PACKAGES=(build-essential pkg-config zlib1g-dev libssl-dev)
+missing=()
+for package in "${BUILD_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    log "installing ${missing[*]} (apt)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then

@@ -180,6 +180,28 @@ fn check_accepts_the_shipped_default() {
     assert!(text(&output.stdout).contains("chain default:"));
 }
 
+/// The TLS and SASL properties of a typical managed Kafka pass through to
+/// librdkafka, which was built with OpenSSL (SCRAM needs it too).
+#[test]
+fn check_accepts_kafka_tls_and_sasl_options() {
+    let scratch = Scratch::new();
+    let password = scratch.write("password", "s3cret\n");
+    let path = scratch.write(
+        "config.yaml",
+        format!(
+            "plugins:\n  a: {{ source: 'builtin:type-filter' }}\nchains:\n  main: [a]\nsinks:\n  out:\n    chain: main\n    kafka:\n      brokers: 'kafka:9093'\n      options: {{ security.protocol: sasl_ssl, sasl.mechanism: SCRAM-SHA-512, sasl.username: aetherius, ssl.ca.location: /etc/ssl/certs/ca-certificates.crt, compression.type: lz4 }}\n      option_files: {{ sasl.password: {} }}\n",
+            password.display()
+        ),
+    );
+    let output = aetherius(&["check", "--config", path.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("sink out <- chain main: Kafka kafka:9093"),
+        "{}",
+        text(&output.stdout)
+    );
+}
+
 fn check_fails_with(yaml: &str, expected: &[&str]) {
     let scratch = Scratch::new();
     let path = scratch.write("config.yaml", yaml);
@@ -228,6 +250,22 @@ fn check_names_the_problem_in_broken_configs() {
             "wrong_world.wasm",
             "implements none of the plugin worlds",
         ],
+    );
+    let chain = "plugins:\n  a: { source: 'builtin:type-filter' }\nchains:\n  main: [a]\n";
+    check_fails_with(
+        &format!(
+            "{chain}sinks:\n  out: {{ chain: main, kafka: {{ brokers: 'k:9092', options: {{ compresion.type: lz4 }} }} }}\n"
+        ),
+        &[
+            "sink `out`: Kafka producer",
+            "No such configuration property: \"compresion.type\"",
+        ],
+    );
+    check_fails_with(
+        &format!(
+            "{chain}sinks:\n  out: {{ chain: main, kafka: {{ brokers: 'k:9092', options: {{ enable.idempotence: false }} }} }}\n"
+        ),
+        &["at `sinks.out.kafka.options.enable.idempotence`: always set by Aetherius"],
     );
     check_fails_with(
         "chains:\n  main: [ghost]\nsinks:\n  out: { chain: other, stdout: {} }\n",

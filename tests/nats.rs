@@ -3,26 +3,26 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use aetherius_tests::publishing::{
+    self, BackgroundReplay, assert_valid, config_with_sinks, distinct_events, golden,
+    spooled_lines, standard_event_schema, with_dead_letter_file,
+};
 use aetherius_tests::servers::NatsServer;
-use aetherius_tests::{Scratch, compile_cache, repo_root};
+use aetherius_tests::{Scratch, repo_root};
 use async_nats::jetstream::{self, stream};
 use serde_json::Value;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_aetherius");
 
-/// A config: the default plugins and chain, one NATS sink.
+/// A config: the default plugins and chain, one NATS sink `bus` with a
+/// spool in the scratch dir (`extra_sink_yaml` goes under `spool:`).
 fn config(scratch: &Scratch, nats: &NatsServer, extra_sink_yaml: &str) -> PathBuf {
-    let default = std::fs::read_to_string(repo_root().join("config/default.yaml")).unwrap();
-    let head = &default[..default.find("\nsinks:").unwrap()];
-    scratch.write(
-        "config.yaml",
-        format!(
-            "{head}
-sinks:
-  bus:
+    config_with_sinks(
+        scratch,
+        &format!(
+            "  bus:
     chain: default
     nats:
       url: {url}
@@ -31,31 +31,15 @@ sinks:
     spool:
       dir: {spool}
       after: 1s
-{extra_sink_yaml}
-plugin_runtime: {{ cache_dir: {cache} }}
-checkpoint: {{ file: {checkpoint}, interval: 50ms }}
-",
+{extra_sink_yaml}",
             url = nats.url(),
-            cache = compile_cache().display(),
             spool = scratch.path("spool").display(),
-            checkpoint = scratch.path("checkpoints.json").display(),
         ),
     )
 }
 
-/// Runs `aetherius replay` to the end; returns its stderr.
 fn replay(config: &Path, input: &Path) -> String {
-    let output = Command::new(BINARY)
-        .args(["--log-format", "json", "replay", "--config"])
-        .arg(config)
-        .arg("--input")
-        .arg(input)
-        .env("RUST_LOG", "info")
-        .output()
-        .expect("run aetherius replay");
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "replay failed:\n{stderr}");
-    stderr
+    publishing::replay(Path::new(BINARY), config, input)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -101,22 +85,6 @@ async fn read_stream(js: &jetstream::Context) -> Vec<(String, String, Value)> {
     messages
 }
 
-fn schema() -> jsonschema::Validator {
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("schema/standard-event.schema.json")).unwrap(),
-    )
-    .unwrap();
-    jsonschema::validator_for(&schema).expect("a valid JSON Schema")
-}
-
-fn golden() -> Vec<Value> {
-    std::fs::read_to_string(repo_root().join("tests/golden/default-replay.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn every_occurrence_reaches_jetstream_once_on_its_subject_and_matches_the_schema() {
     let nats = NatsServer::start();
@@ -134,17 +102,10 @@ fn every_occurrence_reaches_jetstream_once_on_its_subject_and_matches_the_schema
         golden.len(),
         "as many as the file sink publishes"
     );
-    let validator = schema();
+    let validator = standard_event_schema();
     let mut ids = BTreeSet::new();
     for ((subject, id, payload), expected) in messages.iter().zip(&golden) {
-        let errors: Vec<String> = validator
-            .iter_errors(payload)
-            .map(|e| e.to_string())
-            .collect();
-        assert!(
-            errors.is_empty(),
-            "{payload} violates the schema: {errors:?}"
-        );
+        assert_valid(&validator, payload);
         assert_eq!(
             *subject,
             format!("event.k8s.replay.{}", payload["severity"].as_str().unwrap())
@@ -167,26 +128,42 @@ fn every_occurrence_reaches_jetstream_once_on_its_subject_and_matches_the_schema
     assert_eq!(runtime.block_on(read_stream(&js)).len(), golden.len());
 }
 
-/// `count` distinct BackOff Warning events, one per line.
-fn distinct_events(scratch: &Scratch, count: usize, big_message_at: Option<usize>) -> PathBuf {
-    let mut lines = String::new();
-    for i in 0..count {
-        let message = if Some(i) == big_message_at {
-            "x".repeat(700 * 1024)
-        } else {
-            format!("Back-off restarting failed container app in pod web-{i}")
-        };
-        let event = serde_json::json!({
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": { "name": format!("web-{i}.1"), "namespace": "shop", "uid": format!("uid-{i}"), "resourceVersion": format!("{}", i + 1) },
-            "involvedObject": { "kind": "Pod", "name": format!("web-{i}"), "namespace": "shop" },
-            "reason": "BackOff", "message": message, "type": "Warning", "count": 1,
-            "firstTimestamp": "2026-11-27T10:00:00Z", "lastTimestamp": "2026-11-27T10:00:00Z",
-        });
-        lines.push_str(&event.to_string());
-        lines.push('\n');
+#[test]
+fn with_format_cloudevents_each_message_is_a_valid_structured_cloudevent() {
+    let nats = NatsServer::start();
+    let runtime = runtime();
+    let js = runtime.block_on(create_stream(&nats));
+    let scratch = Scratch::new();
+    let config = config_with_sinks(
+        &scratch,
+        &format!(
+            "  bus:\n    chain: default\n    format: cloudevents\n    nats: {{ url: '{}' }}\n    spool: {{ dir: {} }}",
+            nats.url(),
+            scratch.path("spool").display()
+        ),
+    );
+    replay(&config, &repo_root().join("examples/events.jsonl"));
+
+    let mut stream = runtime.block_on(js.get_stream("EVENTS")).unwrap();
+    let count = runtime.block_on(stream.info()).unwrap().state.messages;
+    let golden = golden();
+    assert_eq!(count as usize, golden.len());
+    let validator = publishing::cloudevent_schema();
+    for (sequence, expected) in (1..=count).zip(&golden) {
+        let message = runtime.block_on(stream.get_raw_message(sequence)).unwrap();
+        let event: Value = serde_json::from_slice(&message.payload).unwrap();
+        assert_valid(&validator, &event);
+        assert_eq!(event["id"], expected["id"]);
+        assert_eq!(event["data"], *expected, "data is the StandardEvent");
+        assert_eq!(
+            message.headers.get("Content-Type").map(|v| v.as_str()),
+            Some("application/cloudevents+json")
+        );
+        assert_eq!(
+            message.subject.as_str(),
+            format!("event.k8s.replay.{}", event["severity"].as_str().unwrap())
+        );
     }
-    scratch.write("events.jsonl", lines)
 }
 
 #[test]
@@ -199,38 +176,18 @@ fn without_a_spool_a_broker_outage_holds_the_pipeline_and_loses_nothing() {
     let input = distinct_events(&scratch, 1000, None);
 
     nats.stop();
-    let log = scratch.path("replay.log");
-    let mut child = Command::new(BINARY)
-        .args(["--log-format", "json", "replay", "--config"])
-        .arg(&config)
-        .arg("--input")
-        .arg(&input)
-        .env("RUST_LOG", "info,aetherius=debug")
-        .stderr(std::fs::File::create(&log).unwrap())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut replay = BackgroundReplay::start(
+        Path::new(BINARY),
+        &config,
+        &input,
+        scratch.path("replay.log"),
+    );
     // It waits for the broker rather than dropping or exiting.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_to_string(&log)
-        .unwrap()
-        .contains("cannot publish to NATS")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "{}",
-            std::fs::read_to_string(&log).unwrap()
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "replay ended while NATS was down"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    replay.wait_until("the outage is noticed", |logs| {
+        logs.contains("cannot publish to NATS")
+    });
     nats.restart();
-    let status = child.wait().unwrap();
-    let logs = std::fs::read_to_string(&log).unwrap();
-    assert!(status.success(), "{logs}");
+    let logs = replay.finish();
     assert_eq!(
         logs.matches("\"ERROR\"").count(),
         1,
@@ -258,23 +215,7 @@ fn a_message_the_server_refuses_is_logged_and_does_not_block_the_others() {
     let js = runtime.block_on(create_stream(&nats));
     let scratch = Scratch::new();
     let config = config(&scratch, &nats, "");
-    let dead = scratch.path("dead-letter.jsonl");
-    // No secret guard: scanning a 700 KiB message exceeds its fuel, and it
-    // is fail-closed.
-    let yaml = std::fs::read_to_string(&config).unwrap();
-    let (head, sinks) = yaml.split_once("\nsinks:").unwrap();
-    let yaml = format!(
-        "{head}\n  small: [warnings-only, severity]\nsinks:{}",
-        sinks.replacen("chain: default", "chain: small", 1)
-    );
-    let yaml = yaml.replace(
-        "plugin_runtime:",
-        &format!(
-            "  failures:\n    chain: dead-letter\n    file: {{ path: {} }}\nplugin_runtime:",
-            dead.display()
-        ),
-    );
-    std::fs::write(&config, yaml).unwrap();
+    let dead = with_dead_letter_file(&scratch, &config);
     // One event whose StandardEvent (message twice: annotation and raw)
     // exceeds the server's 1 MiB max_payload.
     let input = distinct_events(&scratch, 20, Some(7));
@@ -356,7 +297,8 @@ fn a_broker_outage_spools_to_disk_and_the_next_start_delivers_it() {
 
 #[test]
 fn a_crash_while_events_are_spooled_loses_nothing() {
-    use aetherius_tests::running::{Running, warning_event};
+    use aetherius_tests::publishing::{create_backoff_events, watch_cluster};
+    use aetherius_tests::running::Running;
     use aetherius_tests::servers::KubeCluster;
 
     let cluster = KubeCluster::start();
@@ -365,29 +307,9 @@ fn a_crash_while_events_are_spooled_loses_nothing() {
     let runtime = runtime();
     runtime.block_on(create_stream(&nats));
     let scratch = Scratch::new();
-    let kubeconfig = scratch.path("kubeconfig");
-    cluster.write_kubeconfig(&kubeconfig);
     let config = config(&scratch, &nats, "");
-    let mut yaml = std::fs::read_to_string(&config).unwrap();
-    yaml.push_str(&format!(
-        "clusters:\n  - {{ id: test, kubeconfig: {} }}\n",
-        kubeconfig.display()
-    ));
-    std::fs::write(&config, yaml).unwrap();
-    let create = |range: std::ops::Range<u32>| {
-        for i in range {
-            let body = warning_event(
-                "shop",
-                &format!("e-{i}"),
-                &format!("pod-{i}"),
-                "BackOff",
-                "Back-off restarting failed container app",
-                1,
-                0,
-            );
-            cluster.create_event("shop", &body);
-        }
-    };
+    watch_cluster(&scratch, &config, &cluster, "test");
+    let create = |range| create_backoff_events(&cluster, "shop", range);
 
     let mut run = Running::start(Path::new(BINARY), &config);
     run.wait_until_watching(1);
@@ -431,19 +353,195 @@ fn a_crash_while_events_are_spooled_loses_nothing() {
     assert_eq!(messages.len(), 130, "JetStream holds each once");
 }
 
-/// Lines in the spool's segment files.
-fn spooled_lines(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "spool"))
-        .map(|e| {
-            std::fs::read_to_string(e.path())
-                .unwrap_or_default()
-                .lines()
-                .count()
-        })
-        .sum()
+/// The counters of the `sink finished` line in replay's logs.
+fn sink_report(logs: &str) -> Value {
+    let line = logs
+        .lines()
+        .find(|l| l.contains("sink finished"))
+        .unwrap_or_else(|| panic!("no `sink finished` line:\n{logs}"));
+    serde_json::from_str::<Value>(line).unwrap()["fields"].clone()
+}
+
+#[test]
+fn a_full_spool_with_drop_new_drops_counts_and_says_so_once() {
+    let mut nats = NatsServer::start();
+    let runtime = runtime();
+    runtime.block_on(create_stream(&nats));
+    let scratch = Scratch::new();
+    let config = config(
+        &scratch,
+        &nats,
+        "      max_size: 64Ki\n      when_full: drop-new",
+    );
+    let input = distinct_events(&scratch, 1000, None);
+
+    nats.stop();
+    let logs = replay(&config, &input);
+    assert_eq!(
+        logs.matches("the spool is full; dropping new messages")
+            .count(),
+        1,
+        "{logs}"
+    );
+    let report = sink_report(&logs);
+    let spooled = report["spooled"].as_u64().unwrap();
+    let dropped = report["spool_dropped"].as_u64().unwrap();
+    assert!(spooled > 0 && dropped > 0, "{report}");
+    assert_eq!(spooled + dropped, 1000, "{report}");
+    assert_eq!(spooled_lines(&scratch.path("spool")) as u64, spooled);
+
+    nats.restart();
+    let logs = replay(&config, Path::new("/dev/null"));
+    assert_eq!(sink_report(&logs)["drained"].as_u64(), Some(spooled));
+    let js = runtime.block_on(create_stream(&nats));
+    let messages = runtime.block_on(read_stream(&js));
+    assert_eq!(messages.len() as u64, spooled, "what was spooled arrives");
+}
+
+#[test]
+fn a_full_spool_with_block_holds_the_pipeline_until_the_broker_is_back() {
+    let mut nats = NatsServer::start();
+    let runtime = runtime();
+    runtime.block_on(create_stream(&nats));
+    let scratch = Scratch::new();
+    let config = config(
+        &scratch,
+        &nats,
+        "      max_size: 64Ki\n      when_full: block",
+    );
+    let input = distinct_events(&scratch, 1000, None);
+
+    nats.stop();
+    let mut replay = BackgroundReplay::start(
+        Path::new(BINARY),
+        &config,
+        &input,
+        scratch.path("replay.log"),
+    );
+    let spool = scratch.path("spool");
+    replay.wait_until("spooling", |_| spooled_lines(&spool) > 0);
+    // Blocked, not dropping: the spool stays within one batch of its bound
+    // and the replay cannot finish while NATS is down.
+    let spooled = spooled_lines(&spool);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(replay.is_running(), "replay ended while NATS was down");
+    assert_eq!(spooled_lines(&spool), spooled, "the spool did not grow");
+
+    nats.restart();
+    let logs = replay.finish();
+    let report = sink_report(&logs);
+    assert_eq!(report["spool_dropped"].as_u64(), Some(0), "{report}");
+    let js = runtime.block_on(create_stream(&nats));
+    let messages = runtime.block_on(read_stream(&js));
+    let names: BTreeSet<String> = messages
+        .iter()
+        .map(|(_, _, p)| p["labels"]["involved_name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names.len(), 1000, "all 1,000 arrived");
+    assert_eq!(messages.len(), 1000, "none twice");
+}
+
+/// Connects the test's own client with `options` and makes the stream.
+async fn create_stream_with(url: &str, options: async_nats::ConnectOptions) -> jetstream::Context {
+    let client = options.connect(url).await.expect("connect to NATS");
+    let js = jetstream::new(client);
+    js.get_or_create_stream(stream::Config {
+        name: "EVENTS".into(),
+        subjects: vec!["event.k8s.>".into()],
+        ..Default::default()
+    })
+    .await
+    .expect("create the stream");
+    js
+}
+
+fn auth_config(scratch: &Scratch, name: &str, url: &str, auth_yaml: &str) -> PathBuf {
+    let config = config_with_sinks(
+        scratch,
+        &format!(
+            "  bus:\n    chain: default\n    nats:\n      url: {url}\n      ack_timeout: 1s\n{auth_yaml}\n    spool: {{ dir: {}, after: 1s }}",
+            scratch.path(&format!("spool-{name}")).display()
+        ),
+    );
+    let renamed = scratch.path(&format!("{name}.yaml"));
+    std::fs::rename(config, &renamed).unwrap();
+    renamed
+}
+
+#[test]
+fn token_over_tls_and_user_password_connections_publish_and_bad_credentials_say_so() {
+    use aetherius_tests::servers::TestCertificates;
+
+    let scratch = Scratch::new();
+    let certs = TestCertificates::generate(scratch.dir.path());
+    let runtime = runtime();
+    let input = repo_root().join("examples/events.jsonl");
+    let expected = golden().len();
+
+    // A token from a file, over TLS verified against the test CA.
+    let nats = NatsServer::start_with(&[
+        "--auth",
+        "s3cret-token",
+        "--tls",
+        "--tlscert",
+        certs.cert.to_str().unwrap(),
+        "--tlskey",
+        certs.key.to_str().unwrap(),
+    ]);
+    let url = format!("tls://127.0.0.1:{}", nats.port());
+    let js = runtime.block_on(create_stream_with(
+        &url,
+        async_nats::ConnectOptions::with_token("s3cret-token".into())
+            .require_tls(true)
+            .add_root_certificates(certs.ca.clone()),
+    ));
+    let token = scratch.write("token", "s3cret-token\n");
+    let config = auth_config(
+        &scratch,
+        "tls",
+        &url,
+        &format!(
+            "      auth: {{ token_file: {} }}\n      tls: {{ ca_file: {} }}",
+            token.display(),
+            certs.ca.display()
+        ),
+    );
+    replay(&config, &input);
+    assert_eq!(runtime.block_on(read_stream(&js)).len(), expected);
+
+    // User and password from a file.
+    let nats = NatsServer::start_with(&["--user", "aetherius", "--pass", "pa55word"]);
+    let js = runtime.block_on(create_stream_with(
+        &nats.url(),
+        async_nats::ConnectOptions::with_user_and_password("aetherius".into(), "pa55word".into()),
+    ));
+    let password = scratch.write("password", "pa55word\n");
+    let config = auth_config(
+        &scratch,
+        "user",
+        &nats.url(),
+        &format!(
+            "      auth: {{ user: aetherius, password_file: {} }}",
+            password.display()
+        ),
+    );
+    replay(&config, &input);
+    assert_eq!(runtime.block_on(read_stream(&js)).len(), expected);
+
+    // A wrong password: nothing published, the reason logged at ERROR.
+    let config = auth_config(
+        &scratch,
+        "wrong",
+        &nats.url(),
+        "      auth: { user: aetherius, password: wrong }",
+    );
+    let logs = replay(&config, &input);
+    let errors: Vec<&str> = logs.lines().filter(|l| l.contains("\"ERROR\"")).collect();
+    assert_eq!(errors.len(), 1, "logged once:\n{logs}");
+    assert!(
+        errors[0].contains("authorization violation"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(runtime.block_on(read_stream(&js)).len(), expected);
 }

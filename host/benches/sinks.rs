@@ -1,7 +1,8 @@
 //! Sustained publish throughput of the sinks: `aetherius replay` (release)
 //! of N distinct Warning events through a chain that keeps them all, to a
 //! file sink and to a real nats-server with JetStream (file storage, each
-//! message acknowledged), and to core NATS.
+//! message acknowledged), to core NATS, and to a Kafka-protocol broker
+//! (Tansu, in-memory storage) through the idempotent producer with acks=all.
 //!
 //! `cargo bench -p aetherius --bench sinks` (after `scripts/test-servers.sh`).
 //! `SINK_BENCH_EVENTS` (default 50000).
@@ -10,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use aetherius_tests::servers::NatsServer;
+use aetherius_tests::servers::{NatsServer, Tansu};
 use aetherius_tests::{Scratch, compile_cache};
 use async_nats::jetstream::{self, stream};
 
@@ -156,4 +157,21 @@ fn main() {
             ),
         ),
     );
+    let kafka = Tansu::start();
+    kafka.create_topics(&["bench"]);
+    row(
+        "Kafka (idempotent producer, acks=all)",
+        replay(
+            &scratch,
+            &input,
+            "kafka",
+            &format!(
+                "    kafka: {{ brokers: '{}', topic: bench }}\n    spool: {{ dir: {} }}",
+                kafka.bootstrap(),
+                spool.display()
+            ),
+        ),
+    );
+    let stored = kafka.read_topic("bench").len();
+    assert_eq!(stored, count, "every event stored once");
 }

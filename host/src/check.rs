@@ -6,9 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::clock::SystemClock;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, SinkKind};
 use crate::pipeline::{StageError, build_chains};
 use crate::plugin::{PluginError, PluginRuntime};
+use crate::sink::KafkaSink;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
@@ -16,6 +17,11 @@ pub enum CheckError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Runtime(#[from] PluginError),
+    #[error("{}: {}", .path, .error)]
+    Sink {
+        path: String,
+        error: crate::sink::SinkError,
+    },
     #[error("{}: {} plugin problem(s):\n  {}", .path, .errors.len(), .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
     Stages {
         path: String,
@@ -43,7 +49,23 @@ pub fn check(path: &Path) -> Result<String, CheckError> {
         }
     }
     for (name, sink) in &config.sinks {
-        let _ = writeln!(report, "sink {name} <- chain {}", sink.chain);
+        let output = match sink.kind() {
+            Ok(SinkKind::Stdout(_)) => "stdout".to_owned(),
+            Ok(SinkKind::File(file)) => format!("file {}", config.resolve(&file.path).display()),
+            Ok(SinkKind::Nats(nats)) => format!("NATS {} subject {}", nats.url, nats.subject),
+            Ok(SinkKind::Kafka(kafka)) => {
+                KafkaSink::validate(name, kafka, &config).map_err(|error| CheckError::Sink {
+                    path: path.display().to_string(),
+                    error,
+                })?;
+                format!(
+                    "Kafka {} topic {} key {}",
+                    kafka.brokers, kafka.topic, kafka.key
+                )
+            }
+            Err(_) => unreachable!("Config::load rejects sinks without exactly one output"),
+        };
+        let _ = writeln!(report, "sink {name} <- chain {}: {output}", sink.chain);
     }
     let default_cluster = [crate::config::ClusterConfig::inferred()];
     let clusters = if config.clusters.is_empty() {

@@ -19,14 +19,17 @@ pub enum LogFormat {
 pub fn init(format: LogFormat) {
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // kube's client logs every failed request at ERROR; the watcher reports
-    // failures itself, once per kind, in words that say what to fix.    // The NATS client logs each reconnection attempt at INFO; the sink says
-    // once that the broker is down and once that it is back.
+    // failures itself, once per kind, in words that say what to fix.
+    // The NATS client logs each reconnection attempt at INFO and each
+    // refused one (bad credentials) at ERROR; the sink says once that the
+    // broker is down, why, and once that it is back. (librdkafka's own logs
+    // go to target `librdkafka` at DEBUG, for the same reason.)
     let rust_log = std::env::var("RUST_LOG").unwrap_or_default();
     if !rust_log.contains("kube_client") {
         filter = filter.add_directive("kube_client=off".parse().expect("a valid directive"));
     }
     if !rust_log.contains("async_nats") {
-        filter = filter.add_directive("async_nats=warn".parse().expect("a valid directive"));
+        filter = filter.add_directive("async_nats=off".parse().expect("a valid directive"));
     }
     let json = match format {
         LogFormat::Auto => !std::io::stderr().is_terminal(),

@@ -114,7 +114,9 @@ pub async fn replay(config: Config, options: ReplayOptions) -> Result<ReplaySumm
         .await
         .expect("join the pipeline thread")
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-    sink_tasks.finish().await?;
+    for report in sink_tasks.finish().await? {
+        report.log();
+    }
     let (read, errors) = read?;
     Ok(ReplaySummary {
         read,

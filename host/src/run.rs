@@ -170,7 +170,7 @@ pub async fn run(
     let reports = sink_tasks.finish().await;
     checkpointer.await.expect("the checkpointer panicked");
     for report in reports? {
-        tracing::info!(sink = %report.name, published = report.published, "sink flushed");
+        report.log();
     }
     Ok(stats)
 }

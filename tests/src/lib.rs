@@ -52,5 +52,6 @@ impl Default for Scratch {
     }
 }
 
+pub mod publishing;
 pub mod running;
 pub mod servers;

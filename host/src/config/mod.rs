@@ -17,8 +17,8 @@ pub use plugin::{
     BreakerConfig, FailurePolicy, Limits, PluginConfig, PluginRuntimeConfig, PluginSource,
 };
 pub use sink::{
-    FileSinkConfig, NatsAuth, NatsSinkConfig, OutputFormat, SinkConfig, SinkKind, SpoolConfig,
-    StdoutSinkConfig, TlsFiles, WhenFull,
+    FileSinkConfig, KAFKA_MANAGED_OPTIONS, KafkaSinkConfig, NatsAuth, NatsSinkConfig, OutputFormat,
+    Scalar, SinkConfig, SinkKind, SpoolConfig, StdoutSinkConfig, TlsFiles, WhenFull,
 };
 pub use units::{ByteSize, HumanDuration, parse_byte_size, parse_duration};
 
@@ -217,7 +217,7 @@ impl Config {
             if let Err(kinds) = sink.kind() {
                 problems.push(if kinds.is_empty() {
                     format!(
-                        "at `sinks.{name}`: no output given; expected one of `stdout`, `file`, `nats`"
+                        "at `sinks.{name}`: no output given; expected one of `stdout`, `file`, `nats`, `kafka`"
                     )
                 } else {
                     format!(
@@ -258,6 +258,37 @@ impl Config {
                     problems.push(format!(
                         "at `sinks.{name}.nats.tls`: `cert_file` and `key_file` go together"
                     ));
+                }
+            }
+        }
+        for (name, sink) in &self.sinks {
+            let Some(kafka) = &sink.kafka else { continue };
+            for (field, template) in [("topic", &kafka.topic), ("key", &kafka.key)] {
+                if let Err(error) = crate::sink::Template::parse(template) {
+                    problems.push(format!("at `sinks.{name}.kafka.{field}`: {error}"));
+                }
+            }
+            if kafka.brokers.trim().is_empty() {
+                problems.push(format!(
+                    "at `sinks.{name}.kafka.brokers`: give at least one `host:port`"
+                ));
+            }
+            if kafka.delivery_timeout.0 < std::time::Duration::from_millis(1) {
+                problems.push(format!(
+                    "at `sinks.{name}.kafka.delivery_timeout`: must be at least 1ms"
+                ));
+            }
+            for key in kafka.options.keys().chain(kafka.option_files.keys()) {
+                if let Some((_, field)) = KAFKA_MANAGED_OPTIONS.iter().find(|(k, _)| k == key) {
+                    problems.push(if field.is_empty() {
+                        format!(
+                            "at `sinks.{name}.kafka.options.{key}`: always set by Aetherius (idempotent producer, acks=all); remove it"
+                        )
+                    } else {
+                        format!(
+                            "at `sinks.{name}.kafka.options.{key}`: set by Aetherius; use `kafka.{field}`"
+                        )
+                    });
                 }
             }
         }
@@ -477,6 +508,40 @@ sinks:
         assert_eq!(cluster.page_size, 500);
         assert_eq!(config.checkpoint.file, PathBuf::from("cp.json"));
         assert_eq!(config.checkpoint.interval, HumanDuration::from_secs(1));
+    }
+
+    #[test]
+    fn kafka_sinks_parse_with_defaults_and_keep_their_guarantees() {
+        let yaml = MINIMAL.replace(
+            "stdout: {}",
+            "kafka: { brokers: 'k:9092', options: { compression.type: lz4, batch.num.messages: 100, socket.nagle.disable: true } }",
+        );
+        let config = parse(&yaml).unwrap();
+        let Ok(SinkKind::Kafka(kafka)) = config.sinks["out"].kind() else {
+            panic!("a Kafka sink");
+        };
+        assert_eq!(kafka.topic, "event.k8s.{cluster}.{severity}");
+        assert_eq!(kafka.key, "{fingerprint}");
+        assert_eq!(kafka.delivery_timeout, HumanDuration::from_secs(10));
+        assert_eq!(kafka.options["batch.num.messages"], Scalar("100".into()));
+        assert_eq!(kafka.options["socket.nagle.disable"], Scalar("true".into()));
+
+        let yaml = MINIMAL.replace(
+            "stdout: {}",
+            "kafka: { brokers: 'k:9092', topic: 'x.{bogus}', options: { acks: 1, linger.ms: 100 } }",
+        );
+        let error = parse(&yaml).unwrap_err().to_string();
+        assert!(error.contains("`sinks.out.kafka.topic`"), "{error}");
+        assert!(
+            error.contains("`sinks.out.kafka.options.acks`: always set"),
+            "{error}"
+        );
+        assert!(
+            error.contains(
+                "`sinks.out.kafka.options.linger.ms`: set by Aetherius; use `kafka.linger`"
+            ),
+            "{error}"
+        );
     }
 
     #[test]

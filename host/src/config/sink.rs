@@ -1,5 +1,6 @@
 //! Sinks as declared in YAML.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -8,7 +9,7 @@ use super::{ByteSize, HumanDuration};
 use crate::event::Severity;
 
 /// One named sink (`sinks.NAME` in YAML). Exactly one of the output kinds
-/// (`stdout`, `file`, `nats`) must be given.
+/// (`stdout`, `file`, `nats`, `kafka`) must be given.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
@@ -30,6 +31,9 @@ pub struct SinkConfig {
     /// Publish to NATS (JetStream with acknowledgements by default).
     #[serde(default)]
     pub nats: Option<NatsSinkConfig>,
+    /// Publish to Kafka (idempotent producer, `acks=all`).
+    #[serde(default)]
+    pub kafka: Option<KafkaSinkConfig>,
     /// Where a broker sink's messages wait while the broker is down.
     #[serde(default)]
     pub spool: SpoolConfig,
@@ -82,6 +86,7 @@ pub enum SinkKind<'a> {
     Stdout(&'a StdoutSinkConfig),
     File(&'a FileSinkConfig),
     Nats(&'a NatsSinkConfig),
+    Kafka(&'a KafkaSinkConfig),
 }
 
 impl SinkConfig {
@@ -98,6 +103,9 @@ impl SinkConfig {
         if let Some(nats) = &self.nats {
             kinds.push(SinkKind::Nats(nats));
         }
+        if let Some(kafka) = &self.kafka {
+            kinds.push(SinkKind::Kafka(kafka));
+        }
         match kinds.len() {
             1 => Ok(kinds.remove(0)),
             _ => Err(kinds
@@ -106,6 +114,7 @@ impl SinkConfig {
                     SinkKind::Stdout(_) => "stdout",
                     SinkKind::File(_) => "file",
                     SinkKind::Nats(_) => "nats",
+                    SinkKind::Kafka(_) => "kafka",
                 })
                 .collect()),
         }
@@ -153,6 +162,86 @@ pub struct NatsSinkConfig {
     pub tls: Option<TlsFiles>,
 }
 
+/// A Kafka cluster to publish to. The producer is idempotent with
+/// `acks=all`: the brokers write each message once per attempt and in order
+/// per partition, and acknowledge it only when every in-sync replica has it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSinkConfig {
+    /// Bootstrap brokers, comma-separated: `kafka-0:9092,kafka-1:9092`.
+    pub brokers: String,
+    /// Topic template (fields as for NATS subjects): default
+    /// `event.k8s.{cluster}.{severity}`. The topics must exist unless the
+    /// brokers create them on first use.
+    #[serde(default = "default_subject")]
+    pub topic: String,
+    /// Message key template: default `{fingerprint}`, so that every
+    /// occurrence of one event lands on the same partition, in order.
+    #[serde(default = "default_key")]
+    pub key: String,
+    /// How long the producer may keep trying one message (librdkafka's
+    /// `message.timeout.ms`) before the sink retries it itself and, after
+    /// `spool.after`, spools it (default 10s).
+    #[serde(default = "default_delivery_timeout")]
+    pub delivery_timeout: HumanDuration,
+    /// How long the producer waits to fill a batch (`linger.ms`, default 5ms).
+    #[serde(default = "default_linger")]
+    pub linger: HumanDuration,
+    /// Client id shown by the brokers (default `aetherius`).
+    #[serde(default = "default_client_name")]
+    pub client_id: String,
+    /// Further librdkafka producer properties, passed through as they are:
+    /// TLS (`security.protocol: ssl`, `ssl.ca.location`, ...), SASL
+    /// (`sasl.mechanism`, `sasl.username`, `sasl.password`), compression, ...
+    /// See <https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md>.
+    #[serde(default)]
+    pub options: BTreeMap<String, Scalar>,
+    /// Properties whose value is the (trimmed) content of a file, e.g.
+    /// `sasl.password: /var/run/secrets/kafka/password` from a mounted
+    /// Secret (relative to the config file).
+    #[serde(default)]
+    pub option_files: BTreeMap<String, PathBuf>,
+}
+
+/// Producer properties Aetherius sets itself; `options` must not.
+pub const KAFKA_MANAGED_OPTIONS: &[(&str, &str)] = &[
+    ("bootstrap.servers", "brokers"),
+    ("metadata.broker.list", "brokers"),
+    ("client.id", "client_id"),
+    ("message.timeout.ms", "delivery_timeout"),
+    ("delivery.timeout.ms", "delivery_timeout"),
+    ("linger.ms", "linger"),
+    ("queue.buffering.max.ms", "linger"),
+    ("enable.idempotence", ""),
+    ("acks", ""),
+    ("request.required.acks", ""),
+];
+
+/// A YAML scalar taken as text: `9092`, `true` and `"gzip"` all work.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "ScalarValue")]
+pub struct Scalar(pub String);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ScalarValue {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl From<ScalarValue> for Scalar {
+    fn from(value: ScalarValue) -> Self {
+        Self(match value {
+            ScalarValue::Bool(b) => b.to_string(),
+            ScalarValue::Int(i) => i.to_string(),
+            ScalarValue::Float(f) => f.to_string(),
+            ScalarValue::Text(t) => t,
+        })
+    }
+}
+
 /// NATS credentials: at most one way.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,6 +280,18 @@ pub struct TlsFiles {
 
 fn default_subject() -> String {
     "event.k8s.{cluster}.{severity}".into()
+}
+
+fn default_key() -> String {
+    "{fingerprint}".into()
+}
+
+fn default_delivery_timeout() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+
+fn default_linger() -> HumanDuration {
+    HumanDuration::from_millis(5)
 }
 
 fn yes() -> bool {

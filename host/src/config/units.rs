@@ -15,6 +15,10 @@ impl HumanDuration {
         Self(Duration::from_secs(secs))
     }
 
+    pub const fn from_millis(millis: u64) -> Self {
+        Self(Duration::from_millis(millis))
+    }
+
     pub fn as_millis_i64(self) -> i64 {
         i64::try_from(self.0.as_millis()).unwrap_or(i64::MAX)
     }

@@ -234,6 +234,7 @@ fn push(batch: &mut Batch, route: &SinkRoute, item: &Processed, line: &[u8]) {
             end: batch.bytes.len(),
             id: item.occurrence.id.clone(),
             subject: subject.render(item),
+            key: route.key.as_ref().map(|key| key.render(item)),
             severity: item.severity,
             cluster: item.occurrence.event.cluster.clone(),
         });
@@ -266,6 +267,7 @@ mod tests {
             format: OutputFormat::Standard,
             min_severity,
             subject: None,
+            key: None,
             sender,
         };
         (route, receiver)

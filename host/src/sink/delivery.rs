@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::kafka::KafkaSink;
 use super::nats::NatsSink;
 use super::spool::Spool;
 use super::{Batch, SinkError, SinkMessage, SinkReport};
@@ -36,31 +37,36 @@ pub enum Outcome {
 
 /// A broker a sink publishes to.
 pub enum Broker {
-    Nats(NatsSink),
+    Nats(Box<NatsSink>),
+    Kafka(KafkaSink),
 }
 
 impl Broker {
-    async fn publish(&self, batch: &Batch, which: &[usize]) -> Vec<Outcome> {
+    async fn publish(&mut self, batch: &Batch, which: &[usize]) -> Vec<Outcome> {
         match self {
             Self::Nats(nats) => nats.publish(batch, which).await,
+            Self::Kafka(kafka) => kafka.publish(batch, which).await,
         }
     }
 
     fn server(&self) -> &str {
         match self {
             Self::Nats(nats) => nats.server(),
+            Self::Kafka(kafka) => kafka.server(),
         }
     }
 
     fn kind(&self) -> &'static str {
         match self {
             Self::Nats(_) => "NATS",
+            Self::Kafka(_) => "Kafka",
         }
     }
 
     async fn close(self) {
         match self {
             Self::Nats(nats) => nats.close().await,
+            Self::Kafka(kafka) => kafka.close().await,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! pipeline instead of growing memory.
 
 mod delivery;
+mod kafka;
 mod nats;
 mod spool;
 mod template;
@@ -17,6 +18,7 @@ use tokio::task::JoinHandle;
 use crate::checkpoint::Ack;
 use crate::config::{Config, OutputFormat, SinkKind};
 use crate::event::Severity;
+pub use kafka::{KAFKA_CLUSTER_HEADER, KAFKA_ID_HEADER, KAFKA_SEVERITY_HEADER, KafkaSink};
 pub use nats::{CLUSTER_HEADER, NatsSink, SEVERITY_HEADER};
 pub use spool::Spool;
 pub use template::Template;
@@ -60,6 +62,8 @@ pub struct Record {
     pub id: String,
     /// The rendered subject (or topic).
     pub subject: String,
+    /// The rendered message key (Kafka).
+    pub key: Option<String>,
     pub severity: Severity,
     pub cluster: String,
 }
@@ -87,8 +91,10 @@ pub struct SinkRoute {
     pub chain: String,
     pub format: OutputFormat,
     pub min_severity: Option<Severity>,
-    /// For sinks that address each event: the subject (or topic) template.
+    /// For sinks that address each event: the subject (or topic) template,
+    /// and the key template of those that key messages.
     pub subject: Option<Template>,
+    pub key: Option<Template>,
     pub sender: mpsc::Sender<SinkMessage>,
 }
 
@@ -108,6 +114,23 @@ pub struct SinkReport {
     pub spool_dropped: u64,
     /// Refused messages handed to the dead-letter sinks.
     pub dead_lettered: u64,
+}
+
+impl SinkReport {
+    /// Logs the counters at INFO (`sink finished`).
+    pub fn log(&self) {
+        tracing::info!(
+            sink = %self.name,
+            published = self.published,
+            rejected = self.rejected,
+            retried = self.retried,
+            spooled = self.spooled,
+            drained = self.drained,
+            spool_dropped = self.spool_dropped,
+            dead_lettered = self.dead_lettered,
+            "sink finished"
+        );
+    }
 }
 
 /// The running sink tasks.
@@ -160,6 +183,24 @@ pub async fn start(config: &Config) -> Result<(Vec<SinkRoute>, SinkTasks), SinkE
             unreachable!("Config::load rejects sinks without exactly one output")
         };
         let mut subject = None;
+        let mut key = None;
+        let template = |text: &str| {
+            Template::parse(text).map_err(|error| SinkError::Setup {
+                sink: name.clone(),
+                error,
+            })
+        };
+        let spool = sink.spool.enabled.then(|| delivery::SpoolSettings {
+            dir: sink
+                .spool
+                .dir
+                .as_ref()
+                .map(|dir| config.resolve(dir))
+                .unwrap_or_else(|| crate::config::state_dir().join("spool").join(name)),
+            max_bytes: sink.spool.max_size.0,
+            after: sink.spool.after.0,
+            when_full: sink.spool.when_full,
+        });
         let output =
             match kind {
                 SinkKind::Stdout(_) => Output::Lines(LineWriter::stdout()),
@@ -174,28 +215,24 @@ pub async fn start(config: &Config) -> Result<(Vec<SinkRoute>, SinkTasks), SinkE
                     })?)
                 }
                 SinkKind::Nats(nats) => {
-                    subject =
-                        Some(
-                            Template::parse(&nats.subject).map_err(|error| SinkError::Setup {
-                                sink: name.clone(),
-                                error,
-                            })?,
-                        );
-                    let spool = sink.spool.enabled.then(|| delivery::SpoolSettings {
-                        dir: sink
-                            .spool
-                            .dir
-                            .as_ref()
-                            .map(|dir| config.resolve(dir))
-                            .unwrap_or_else(|| crate::config::state_dir().join("spool").join(name)),
-                        max_bytes: sink.spool.max_size.0,
-                        after: sink.spool.after.0,
-                        when_full: sink.spool.when_full,
-                    });
+                    subject = Some(template(&nats.subject)?);
                     Output::Broker(
-                        Box::new(delivery::Broker::Nats(
-                            NatsSink::connect(name, nats, config).await?,
-                        )),
+                        Box::new(delivery::Broker::Nats(Box::new(
+                            NatsSink::connect(name, nats, sink.format, config).await?,
+                        ))),
+                        spool,
+                    )
+                }
+                SinkKind::Kafka(kafka) => {
+                    subject = Some(template(&kafka.topic)?);
+                    key = Some(template(&kafka.key)?);
+                    Output::Broker(
+                        Box::new(delivery::Broker::Kafka(KafkaSink::connect(
+                            name,
+                            kafka,
+                            sink.format,
+                            config,
+                        )?)),
                         spool,
                     )
                 }
@@ -225,6 +262,7 @@ pub async fn start(config: &Config) -> Result<(Vec<SinkRoute>, SinkTasks), SinkE
             format: sink.format,
             min_severity: sink.min_severity,
             subject,
+            key,
             sender,
         });
     }

@@ -7,6 +7,7 @@
 //! message the server refuses for what it is (larger than `max_payload`, a
 //! subject it cannot take) is `Rejected`, never retried.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -15,7 +16,7 @@ use bytes::Bytes;
 
 use super::delivery::Outcome;
 use super::{Batch, Record, SinkError};
-use crate::config::{Config, NatsSinkConfig};
+use crate::config::{Config, NatsSinkConfig, OutputFormat};
 
 /// Header carrying the occurrence's severity.
 pub const SEVERITY_HEADER: &str = "Aetherius-Severity";
@@ -28,6 +29,9 @@ pub struct NatsSink {
     client: async_nats::Client,
     jetstream: Option<jetstream::Context>,
     server: String,
+    content_type: &'static str,
+    /// Why the client last failed to connect, to explain failed publishes.
+    last_error: Arc<Mutex<Option<String>>>,
     /// Bound on one publish attempt: while the client is disconnected its
     /// send buffer fills up and a publish would wait for the reconnection.
     attempt_timeout: Duration,
@@ -50,6 +54,7 @@ impl NatsSink {
     pub async fn connect(
         name: &str,
         config: &NatsSinkConfig,
+        format: OutputFormat,
         base: &Config,
     ) -> Result<Self, SinkError> {
         let setup = |error: String| SinkError::Setup {
@@ -62,7 +67,22 @@ impl NatsSink {
                 .map(|text| text.trim().to_owned())
                 .map_err(|e| setup(format!("cannot read {}: {e}", path.display())))
         };
+        let last_error = Arc::new(Mutex::new(None));
+        let events = last_error.clone();
         let mut options = async_nats::ConnectOptions::new()
+            .event_callback(move |event| {
+                let last_error = events.clone();
+                async move {
+                    tracing::debug!(%event, "NATS client");
+                    let error = match event {
+                        async_nats::Event::ClientError(error) => Some(error.to_string()),
+                        async_nats::Event::ServerError(error) => Some(error.to_string()),
+                        async_nats::Event::Connected => None,
+                        _ => return,
+                    };
+                    *last_error.lock().expect("not poisoned") = error;
+                }
+            })
             .name(&config.name)
             .retry_on_initial_connect()
             .max_reconnects(None)
@@ -114,6 +134,11 @@ impl NatsSink {
             client,
             jetstream,
             server: config.url.clone(),
+            last_error,
+            content_type: match format {
+                OutputFormat::Standard => "application/json",
+                OutputFormat::Cloudevents => "application/cloudevents+json",
+            },
             attempt_timeout: config.ack_timeout.0 + Duration::from_secs(1),
         })
     }
@@ -126,19 +151,34 @@ impl NatsSink {
     /// One attempt at publishing the records `which` of `batch`: one
     /// outcome each, in order.
     pub async fn publish(&self, batch: &Batch, which: &[usize]) -> Vec<Outcome> {
-        match tokio::time::timeout(self.attempt_timeout, self.publish_unbounded(batch, which)).await
-        {
-            Ok(outcomes) => outcomes,
-            Err(_) => which
-                .iter()
-                .map(|_| {
-                    Outcome::Failed(format!(
-                        "no answer from {} within {:?}",
-                        self.server, self.attempt_timeout
-                    ))
-                })
-                .collect(),
-        }
+        let outcomes =
+            match tokio::time::timeout(self.attempt_timeout, self.publish_unbounded(batch, which))
+                .await
+            {
+                Ok(outcomes) => outcomes,
+                Err(_) => which
+                    .iter()
+                    .map(|_| {
+                        Outcome::Failed(format!(
+                            "no answer from {} within {:?}",
+                            self.server, self.attempt_timeout
+                        ))
+                    })
+                    .collect(),
+            };
+        // Why the client cannot connect says more than a timeout.
+        let Some(error) = self.last_error.lock().expect("not poisoned").clone() else {
+            return outcomes;
+        };
+        outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
+                Outcome::Failed(why) => {
+                    Outcome::Failed(format!("{why} (last connection error: {error})"))
+                }
+                other => other,
+            })
+            .collect()
     }
 
     async fn publish_unbounded(&self, batch: &Batch, which: &[usize]) -> Vec<Outcome> {
@@ -147,7 +187,7 @@ impl NatsSink {
                 // Send them all, then await the acknowledgements together.
                 let mut acks = Vec::with_capacity(which.len());
                 for &i in which {
-                    let (subject, headers, payload) = message(batch, &batch.records[i]);
+                    let (subject, headers, payload) = self.message(batch, &batch.records[i]);
                     acks.push(
                         match jetstream
                             .publish_with_headers(subject, headers, payload)
@@ -173,7 +213,7 @@ impl NatsSink {
             None => {
                 let mut outcomes = Vec::with_capacity(which.len());
                 for &i in which {
-                    let (subject, headers, payload) = message(batch, &batch.records[i]);
+                    let (subject, headers, payload) = self.message(batch, &batch.records[i]);
                     outcomes.push(
                         match self
                             .client
@@ -227,14 +267,16 @@ fn classify_jetstream(error: &jetstream::context::PublishError) -> Outcome {
     }
 }
 
-/// Subject, headers and payload of one record.
-fn message(batch: &Batch, record: &Record) -> (String, HeaderMap, Bytes) {
-    let mut headers = HeaderMap::new();
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, record.id.as_str());
-    headers.insert(SEVERITY_HEADER, record.severity.as_str());
-    headers.insert(CLUSTER_HEADER, record.cluster.as_str());
-    headers.insert("Content-Type", "application/json");
-    let line = batch.line(record);
-    let payload = Bytes::copy_from_slice(line.strip_suffix(b"\n").unwrap_or(line));
-    (record.subject.clone(), headers, payload)
+impl NatsSink {
+    /// Subject, headers and payload of one record.
+    fn message(&self, batch: &Batch, record: &Record) -> (String, HeaderMap, Bytes) {
+        let mut headers = HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, record.id.as_str());
+        headers.insert(SEVERITY_HEADER, record.severity.as_str());
+        headers.insert(CLUSTER_HEADER, record.cluster.as_str());
+        headers.insert("Content-Type", self.content_type);
+        let line = batch.line(record);
+        let payload = Bytes::copy_from_slice(line.strip_suffix(b"\n").unwrap_or(line));
+        (record.subject.clone(), headers, payload)
+    }
 }

@@ -8,6 +8,7 @@
 //! checkpoint allowed past it. A line torn by a crash is dropped at open:
 //! its append never returned, so its checkpoint never moved.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -26,6 +27,8 @@ const SEGMENT_BYTES: u64 = 16 << 20;
 struct Line<'a> {
     id: &'a str,
     subject: &'a str,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    key: Option<Cow<'a, str>>,
     severity: Severity,
     cluster: &'a str,
     #[serde(borrow)]
@@ -153,6 +156,7 @@ impl Spool {
                 &Line {
                     id: &record.id,
                     subject: &record.subject,
+                    key: record.key.as_deref().map(Cow::Borrowed),
                     severity: record.severity,
                     cluster: &record.cluster,
                     event,
@@ -230,6 +234,7 @@ impl Spool {
                     end: batch.bytes.len(),
                     id: line.id.to_owned(),
                     subject: line.subject.to_owned(),
+                    key: line.key.map(Cow::into_owned),
                     severity: line.severity,
                     cluster: line.cluster.to_owned(),
                 });
@@ -320,6 +325,7 @@ mod tests {
                 end: batch.bytes.len(),
                 id: format!("e{i}"),
                 subject: format!("s.{i}"),
+                key: (i % 2 == 0).then(|| format!("k\"{i}")),
                 severity: Severity::High,
                 cluster: "c".into(),
             });

@@ -28,9 +28,11 @@ mod kube;
 mod nats;
 mod process;
 mod tansu;
+mod tls;
 
 pub use binaries::{ServerBinary, cache_dir, servers_env};
 pub use etcd::Etcd;
 pub use kube::{ApiResponse, KubeCluster};
 pub use nats::NatsServer;
-pub use tansu::Tansu;
+pub use tansu::{KafkaMessage, Tansu};
+pub use tls::TestCertificates;

@@ -13,6 +13,8 @@ pub struct NatsServer {
     // Field order is drop order: the server stops before its store is removed.
     process: Option<ServerProcess>,
     port: u16,
+    /// More command-line options (auth, TLS), kept across restarts.
+    extra_args: Vec<String>,
     dir: tempfile::TempDir,
 }
 
@@ -25,6 +27,12 @@ impl NatsServer {
     /// If the binary is missing (run `scripts/test-servers.sh`) or the server
     /// does not start; the message carries the end of its log.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// As [`start`](Self::start), with more nats-server options: `--auth
+    /// TOKEN`, `--user U --pass P`, `--tls --tlscert F --tlskey F`, ...
+    pub fn start_with(extra_args: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("aetherius-nats.")
             .tempdir()
@@ -32,6 +40,7 @@ impl NatsServer {
         let mut server = Self {
             process: None,
             port: free_port(),
+            extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
             dir,
         };
         server.restart();
@@ -67,7 +76,7 @@ impl NatsServer {
         if let Some(process) = self.process.take() {
             process.stop();
         }
-        let args = [
+        let mut args = vec![
             "--addr=127.0.0.1".to_owned(),
             format!("--port={}", self.port),
             // Stable across restarts, as JetStream's metadata records it.
@@ -78,6 +87,7 @@ impl NatsServer {
                 self.dir.path().join("jetstream").display()
             ),
         ];
+        args.extend(self.extra_args.iter().cloned());
         let mut process = ServerProcess::spawn(
             "nats-server",
             &ServerBinary::NatsServer.path(),

@@ -1,7 +1,16 @@
 //! Tansu, a broker speaking the Kafka protocol, with in-memory storage on
 //! loopback. (Apache Kafka itself cannot be installed on these machines.)
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::binaries::ServerBinary;
 use super::process::{ServerProcess, free_port, loopback};
@@ -9,13 +18,14 @@ use super::process::{ServerProcess, free_port, loopback};
 /// How long Tansu gets to accept clients; it takes well under a second.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A running Tansu broker; its topics live in memory and die with it.
+/// A running Tansu broker; its topics live in memory and die with it (also
+/// across [`restart`](Tansu::restart): create them again).
 pub struct Tansu {
     // Field order is drop order: the broker stops before its dir is removed.
-    process: ServerProcess,
+    process: Option<ServerProcess>,
     port: u16,
     /// Its working directory and log; held so that they live as long as it.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Tansu {
@@ -31,8 +41,34 @@ impl Tansu {
             .prefix("aetherius-tansu.")
             .tempdir()
             .expect("create a temp dir for tansu");
-        let port = free_port();
-        let listener = format!("tcp://127.0.0.1:{port}");
+        let mut tansu = Self {
+            process: None,
+            port: free_port(),
+            dir,
+        };
+        tansu.restart();
+        tansu
+    }
+
+    /// Stops the broker (its topics and messages are gone with it).
+    ///
+    /// # Panics
+    ///
+    /// If it is not running.
+    pub fn stop(&mut self) {
+        self.process
+            .take()
+            .expect("Tansu::stop: tansu is not running")
+            .stop();
+    }
+
+    /// Starts the broker again (stopping it first if it runs) on the same
+    /// port, empty, and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        if let Some(process) = self.process.take() {
+            process.stop();
+        }
+        let listener = format!("tcp://127.0.0.1:{}", self.port);
         let args = [
             "broker".to_owned(),
             "--cluster-id=aetherius-test".to_owned(),
@@ -41,21 +77,18 @@ impl Tansu {
             format!("--advertised-listener-url={listener}"),
             "--storage-engine=memory://tansu/".to_owned(),
         ];
+        let dir = self.dir.path();
         // Tansu reads a `.env` in its working directory; the empty temp dir
         // keeps a stray one from changing its settings.
         let mut process = ServerProcess::spawn(
             "tansu",
             &ServerBinary::Tansu.path(),
             &args,
-            dir.path(),
-            &dir.path().join("tansu.log"),
+            dir,
+            &dir.join("tansu.log"),
         );
-        process.wait_for_port(loopback(port), START_TIMEOUT);
-        Self {
-            process,
-            port,
-            _dir: dir,
-        }
+        process.wait_for_port(loopback(self.port), START_TIMEOUT);
+        self.process = Some(process);
     }
 
     /// The bootstrap address for Kafka clients, `127.0.0.1:PORT`.
@@ -63,10 +96,109 @@ impl Tansu {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Creates topics of one partition each.
+    ///
+    /// # Panics
+    ///
+    /// If the broker does not create one.
+    pub fn create_topics(&self, names: &[&str]) {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .create()
+            .expect("create a Kafka admin client");
+        let topics: Vec<NewTopic> = names
+            .iter()
+            .map(|name| NewTopic::new(name, 1, TopicReplication::Fixed(1)))
+            .collect();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let results = runtime
+            .block_on(admin.create_topics(&topics, &options))
+            .unwrap_or_else(|e| panic!("create topics {names:?}: {e}; log:\n{}", self.log_tail()));
+        for result in results {
+            if let Err((topic, code)) = result {
+                panic!("create topic {topic}: {code}");
+            }
+        }
+    }
+
+    /// Every message of the one-partition `topic`, from the beginning, in
+    /// order.
+    ///
+    /// # Panics
+    ///
+    /// If the topic cannot be read within 30 seconds.
+    pub fn read_topic(&self, topic: &str) -> Vec<KafkaMessage> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            // Not joined (assign, below), but librdkafka wants one.
+            .set("group.id", "aetherius-test-reader")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .create()
+            .expect("create a Kafka consumer");
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, 0, Offset::Beginning)
+            .expect("assign partition 0");
+        consumer.assign(&assignment).expect("assign");
+        let mut messages = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // Until the end of the partition, as the broker reports it.
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "read {} messages of {topic} and no end in sight",
+                messages.len()
+            );
+            let message = match consumer.poll(Duration::from_millis(200)) {
+                None => continue,
+                Some(Err(KafkaError::PartitionEOF(_))) => break,
+                Some(Err(e)) => panic!("read {topic}: {e}"),
+                Some(Ok(message)) => message,
+            };
+            let headers = message
+                .headers()
+                .map(|headers| {
+                    headers
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.key.to_owned(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            messages.push(KafkaMessage {
+                key: message
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).into_owned()),
+                headers,
+                payload: serde_json::from_slice(message.payload().unwrap_or_default())
+                    .unwrap_or(serde_json::Value::Null),
+            });
+        }
+        messages
+    }
+
     /// The end of Tansu's log, for failure messages.
     pub fn log_tail(&self) -> String {
-        self.process.log_tail()
+        super::process::log_tail(&self.dir.path().join("tansu.log"), 4096)
     }
+}
+
+/// One message read from a topic.
+#[derive(Debug, Clone)]
+pub struct KafkaMessage {
+    pub key: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    /// The payload as JSON (`null` if it is not).
+    pub payload: serde_json::Value,
 }
 
 #[cfg(test)]
