@@ -88,6 +88,9 @@ apt_install() {
 }
 
 apt_install etcd-server etcd-client nats-server curl openssl ca-certificates
+# kubectl for the deploy/ tests: Debian's (1.20, the test API server's
+# version) unless one is installed already (a newer one works too).
+command -v kubectl >/dev/null 2>&1 || apt_install kubernetes-client
 
 # --- kube-apiserver ----------------------------------------------------------
 

@@ -11,9 +11,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -53,17 +53,21 @@ pub struct Ack {
     mark: Mark,
     remaining: AtomicUsize,
     done: mpsc::UnboundedSender<Mark>,
+    /// Its entry among the pending hand-overs (the checkpoint lag).
+    pending: u64,
 }
 
 impl Ack {
     pub fn new(mark: Mark, sinks: usize, done: mpsc::UnboundedSender<Mark>) -> Arc<Self> {
+        let pending = Pending::add(&mark.key.cluster);
         let ack = Arc::new(Self {
             mark,
             remaining: AtomicUsize::new(sinks),
             done,
+            pending,
         });
         if sinks == 0 {
-            let _ = ack.done.send(ack.mark.clone());
+            ack.complete();
         }
         ack
     }
@@ -71,11 +75,57 @@ impl Ack {
     /// One sink has written everything queued before this mark.
     pub fn ack(&self) {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // The checkpointer gone means shutdown is past writing: nothing
-            // left to do with the mark.
-            let _ = self.done.send(self.mark.clone());
+            self.complete();
         }
     }
+
+    fn complete(&self) {
+        Pending::remove(&self.mark.key.cluster, self.pending);
+        // The checkpointer gone means shutdown is past writing: nothing
+        // left to do with the mark.
+        let _ = self.done.send(self.mark.clone());
+    }
+}
+
+/// Hand-overs whose acks are not complete, per cluster, by when they were
+/// made: the checkpoint lag.
+struct Pending;
+
+static PENDING: Mutex<BTreeMap<String, BTreeMap<u64, Instant>>> = Mutex::new(BTreeMap::new());
+static NEXT_PENDING: AtomicU64 = AtomicU64::new(0);
+
+impl Pending {
+    fn add(cluster: &str) -> u64 {
+        let id = NEXT_PENDING.fetch_add(1, Ordering::Relaxed);
+        let mut pending = PENDING.lock().expect("not poisoned");
+        match pending.get_mut(cluster) {
+            Some(acks) => acks.insert(id, Instant::now()),
+            None => pending
+                .entry(cluster.to_owned())
+                .or_default()
+                .insert(id, Instant::now()),
+        };
+        id
+    }
+
+    fn remove(cluster: &str, id: u64) {
+        if let Some(acks) = PENDING.lock().expect("not poisoned").get_mut(cluster) {
+            acks.remove(&id);
+        }
+    }
+}
+
+/// For every cluster that has handed something over: the age of its oldest
+/// hand-over not yet acknowledged by every sink (zero when caught up).
+pub fn lag_by_cluster() -> Vec<(String, Duration)> {
+    let pending = PENDING.lock().expect("not poisoned");
+    pending
+        .iter()
+        .map(|(cluster, acks)| {
+            let oldest = acks.values().min().map_or(Duration::ZERO, Instant::elapsed);
+            (cluster.clone(), oldest)
+        })
+        .collect()
 }
 
 /// A checkpoint document: cluster id → scope (namespace or `*`) →
@@ -330,12 +380,14 @@ impl Checkpointer {
             }
             match store.save(document).await {
                 Ok(()) => {
+                    crate::metrics::CHECKPOINT_WRITES.inc(&["ok"]);
                     dirty[i] = false;
                     if std::mem::take(&mut failing[i]) {
                         tracing::info!(store = ?store, "checkpoint written again");
                     }
                 }
                 Err(error) => {
+                    crate::metrics::CHECKPOINT_WRITES.inc(&["error"]);
                     if !std::mem::replace(&mut failing[i], true) {
                         tracing::error!(%error, "cannot write the checkpoint; will retry");
                     }

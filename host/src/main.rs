@@ -86,10 +86,14 @@ fn run(command: Command) -> anyhow::Result<()> {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            let stats = runtime.block_on(aetherius::run::run(
+            let result = runtime.block_on(aetherius::run::run(
                 config,
                 aetherius::run::shutdown_signal(),
-            ))?;
+            ));
+            // Past the grace period a stuck sink or pipeline thread must
+            // not hold the exit.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            let stats = result?;
             tracing::info!(
                 received = stats.received,
                 published = stats.published,

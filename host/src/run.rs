@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use crate::checkpoint::{Ack, CheckpointError, Checkpointer, Document, Mark, Store, WatchKey};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{ClusterConfig, Config};
+use crate::metrics;
 use crate::pipeline::{LoadError, Pipeline, PipelineClock, PipelineStats, StageError, load_chains};
 use crate::plugin::PluginError;
 use crate::sink::{self, SinkError};
@@ -33,6 +34,12 @@ pub enum RunError {
     Stages(Vec<StageError>),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error(transparent)]
+    Server(#[from] crate::server::ServerError),
+    #[error(
+        "shutting down took longer than server.shutdown_grace ({0}); exiting with work undone (nothing is lost: the checkpoint was not moved past it)"
+    )]
+    GraceExceeded(crate::config::HumanDuration),
 }
 
 impl From<LoadError> for RunError {
@@ -55,6 +62,22 @@ pub async fn run(
     } else {
         config.clusters.clone()
     };
+    // Probes answer from the start; /ready waits for every watch and sink.
+    let server = if config.server.listen.is_empty() {
+        None
+    } else {
+        let listener = crate::server::bind(&config.server.listen).await?;
+        Some(tokio::spawn(crate::server::serve(listener)))
+    };
+    let _server = AbortOnDrop(server);
+    metrics::BUILD_INFO.set(&[env!("CARGO_PKG_VERSION")], 1.0);
+    for cluster in &clusters {
+        metrics::LEADER.set(&[&cluster.id], 1.0);
+        for namespace in watches_of(cluster) {
+            metrics::WATCH_SYNCED.set(&[&cluster.id, namespace.as_deref().unwrap_or("")], 0.0);
+        }
+    }
+    let grace = config.server.shutdown_grace;
     // Everything that can be wrong with the configuration is found before
     // the first request to a cluster.
     let mut clients = Vec::with_capacity(clusters.len());
@@ -159,20 +182,37 @@ pub async fn run(
     drop((input, marks));
 
     shutdown.await;
-    tracing::info!("shutting down: stopping the watches, draining the pipeline");
-    // Aborted between two hand-overs: a batch is either in the pipeline with
-    // its mark, or was never taken from the API server's stream.
-    watchers.shutdown().await;
-    let stats = tokio::task::spawn_blocking(move || worker.join())
-        .await
-        .expect("join the pipeline thread")
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-    let reports = sink_tasks.finish().await;
-    checkpointer.await.expect("the checkpointer panicked");
-    for report in reports? {
-        report.log();
+    tracing::info!(grace = %grace, "shutting down: stopping the watches, draining the pipeline");
+    let stop = async move {
+        // Aborted between two hand-overs: a batch is either in the pipeline with
+        // its mark, or was never taken from the API server's stream.
+        watchers.shutdown().await;
+        let stats = tokio::task::spawn_blocking(move || worker.join())
+            .await
+            .expect("join the pipeline thread")
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let reports = sink_tasks.finish().await;
+        checkpointer.await.expect("the checkpointer panicked");
+        for report in reports? {
+            report.log();
+        }
+        Ok(stats)
+    };
+    match tokio::time::timeout(grace.0, stop).await {
+        Ok(result) => result,
+        Err(_) => Err(RunError::GraceExceeded(grace)),
     }
-    Ok(stats)
+}
+
+/// Stops the HTTP endpoint when `run` returns, however it returns.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
 }
 
 /// Reads a cluster's checkpoint from its ConfigMap, retrying while the

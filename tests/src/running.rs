@@ -18,17 +18,35 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `binary run --config config` with JSON logs on stderr.
+    /// Starts `binary run --config config` with JSON logs on stderr. A
+    /// config without a `server:` section gets one serving on an ephemeral
+    /// loopback port (see [`http_address`](Self::http_address)), so that
+    /// tests running at once do not fight over the default port.
     pub fn start(binary: &Path, config: &Path) -> Self {
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .args(["--log-format", "json", "run", "--config"])
-            .arg(config)
+            .arg(config);
+        Self::spawn(command, config)
+    }
+
+    fn spawn(mut command: Command, config: &Path) -> Self {
+        let yaml = std::fs::read_to_string(config)
+            .unwrap_or_else(|e| panic!("read {}: {e}", config.display()));
+        if !yaml.lines().any(|l| l.starts_with("server:")) {
+            std::fs::write(
+                config,
+                format!("{yaml}\nserver: {{ listen: '127.0.0.1:0' }}\n"),
+            )
+            .unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
+        }
+        let mut child = command
             .env("RUST_LOG", "info,aetherius=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+            .unwrap_or_else(|e| panic!("start {command:?}: {e}"));
         let stderr = child.stderr.take().expect("stderr was piped");
         let logs = Arc::new(Mutex::new(Vec::new()));
         let reader = {
@@ -44,6 +62,65 @@ impl Running {
             logs,
             reader: Some(reader),
         }
+    }
+
+    /// Starts `binary run --config config` as it runs in a pod: in its own
+    /// mount namespace (needs root) where `secrets` (token, ca.crt,
+    /// namespace) is mounted at /var/run/secrets/kubernetes.io/serviceaccount,
+    /// with KUBERNETES_SERVICE_HOST and _PORT pointing at `cluster`.
+    pub fn start_in_pod(
+        binary: &Path,
+        config: &Path,
+        secrets: &Path,
+        cluster: &KubeCluster,
+    ) -> Self {
+        let url = cluster.server_url();
+        let (host, port) = url
+            .trim_start_matches("https://")
+            .rsplit_once(':')
+            .unwrap_or_else(|| panic!("no port in {url}"));
+        let script = "mount -t tmpfs tmpfs /run \
+            && mkdir -p /run/secrets/kubernetes.io/serviceaccount \
+            && cp \"$1\"/* /run/secrets/kubernetes.io/serviceaccount/ \
+            && shift && exec \"$@\"";
+        let mut command = Command::new("unshare");
+        command
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+                "sh",
+            ])
+            .arg(secrets)
+            .arg(binary)
+            .args(["--log-format", "json", "run", "--config"])
+            .arg(config)
+            .env("KUBERNETES_SERVICE_HOST", host)
+            .env("KUBERNETES_SERVICE_PORT", port);
+        Self::spawn(command, config)
+    }
+
+    /// Where it serves `/metrics`, `/health` and `/ready`, from its log.
+    ///
+    /// # Panics
+    ///
+    /// If it does not say within 30 seconds.
+    pub fn http_address(&mut self) -> std::net::SocketAddr {
+        let needle = "serving /metrics, /health and /ready";
+        self.wait_for_logs(&[needle], 1, Duration::from_secs(30));
+        let line = self
+            .logs()
+            .into_iter()
+            .find(|l| l.contains(needle))
+            .expect("waited for it");
+        let line: serde_json::Value = serde_json::from_str(&line).expect("JSON logs");
+        line["fields"]["address"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line}"))
     }
 
     /// Every log line so far.
@@ -100,17 +177,22 @@ impl Running {
     /// # Panics
     ///
     /// If it does not exit within 30 s or exits unsuccessfully.
-    pub fn stop(mut self) -> Vec<String> {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.wait(Duration::from_secs(30));
-        let logs = self.finish_logs();
+    pub fn stop(self) -> Vec<String> {
+        let (status, logs) = self.terminate();
         assert!(
             status.success(),
             "aetherius exited with {status} on SIGTERM:\n{}",
             logs.join("\n")
         );
         logs
+    }
+
+    /// SIGTERM, then waits (30 s at most) for it to exit, however it exits.
+    pub fn terminate(mut self) -> (ExitStatus, Vec<String>) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.wait(Duration::from_secs(30));
+        (status, self.finish_logs())
     }
 
     /// SIGKILL: a crash, nothing flushed beyond what was already written.
@@ -253,6 +335,51 @@ pub fn rfc3339(unix: i64) -> String {
 }
 
 impl KubeCluster {
+    /// Runs `kubectl ARGS` as the admin (a kubeconfig written for the call).
+    /// Returns whether it succeeded and its stdout and stderr.
+    ///
+    /// # Panics
+    ///
+    /// If `kubectl` is not installed (`scripts/test-servers.sh` installs it).
+    pub fn kubectl(&self, args: &[&str]) -> (bool, String) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        self.write_kubeconfig(&kubeconfig);
+        let output = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run kubectl (scripts/test-servers.sh installs it): {e}"));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    }
+
+    /// A token for the service account `namespace/name` from the
+    /// TokenRequest API, valid for an hour.
+    ///
+    /// # Panics
+    ///
+    /// Unless the API server issued one.
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> String {
+        let path = format!("/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token");
+        let body = serde_json::json!({
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": { "expirationSeconds": 3600 },
+        });
+        let response = self.request("POST", &path, Some(&body.to_string()));
+        assert_eq!(response.status, 201, "POST {path}: {}", response.body);
+        response.json()["status"]["token"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
+    }
+
     /// Creates a namespace (as the admin).
     ///
     /// # Panics
@@ -307,6 +434,38 @@ impl KubeCluster {
         assert_eq!(response.status, 200, "patch event: {}", response.body);
         response.json()
     }
+}
+
+/// GET `path` from `address`: the status code and the body.
+///
+/// # Panics
+///
+/// If nothing answers or the answer is not HTTP.
+pub fn http_get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("connect to {address}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("set a read timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send the request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .unwrap_or_else(|e| panic!("read the answer to GET {path}: {e}"));
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("not HTTP: {response:?}"));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    (status, body.to_owned())
 }
 
 #[cfg(test)]

@@ -51,10 +51,37 @@ pub struct Config {
     /// Where watch progress is remembered across restarts.
     #[serde(default)]
     pub checkpoint: CheckpointConfig,
+    /// The HTTP endpoint of `aetherius run` (metrics and probes) and how it
+    /// stops.
+    #[serde(default)]
+    pub server: ServerConfig,
     /// The directory relative paths in this file are resolved against; set by
     /// [`Config::load`], not read from YAML.
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// `server:` — the HTTP endpoint and shutdown.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Where `/metrics`, `/health` and `/ready` are served (default
+    /// `0.0.0.0:9464`). Empty: no HTTP endpoint.
+    pub listen: String,
+    /// On SIGTERM, how long stopping the watches, draining the chains,
+    /// flushing the sinks and writing the checkpoints may take before the
+    /// process exits anyway (default 25s: within Kubernetes' default 30s
+    /// termination grace period).
+    pub shutdown_grace: HumanDuration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:9464".into(),
+            shutdown_grace: HumanDuration::from_secs(25),
+        }
+    }
 }
 
 /// Settings of the occurrence core.

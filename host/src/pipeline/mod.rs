@@ -13,8 +13,8 @@ use crate::clock::{Clock, ManualClock, SharedClock};
 use crate::config::{DEAD_LETTER_CHAIN, DedupConfig, OutputFormat};
 use crate::event::{Event, Millis};
 use crate::occurrence::{Admission, Occurrence, OccurrenceCore};
-use crate::output;
 use crate::sink::{Batch, Record, SinkMessage, SinkRoute};
+use crate::{metrics, output};
 
 /// Counters of what the pipeline did, for the summary and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -127,6 +127,9 @@ impl Pipeline {
             PipelineClock::Live(_) => None,
         };
         for event in events {
+            // The core takes the event; its cluster is kept for the label.
+            let cluster = event.cluster.clone();
+            metrics::EVENTS_RECEIVED.inc(&[&cluster]);
             if let Some(clock) = &replay_clock {
                 let time = event
                     .occurred_at()
@@ -141,19 +144,24 @@ impl Pipeline {
             }
             match self.core.admit(event) {
                 Admission::New(occurrence) => chunk.push(occurrence),
-                Admission::Duplicate => self.stats.deduplicated += 1,
+                Admission::Duplicate => {
+                    self.stats.deduplicated += 1;
+                    metrics::EVENTS_DEDUPLICATED.inc(&[&cluster]);
+                }
             }
             if chunk.len() >= self.batch_size {
                 self.process_chunk(std::mem::take(&mut chunk));
             }
         }
         self.process_chunk(chunk);
+        metrics::DEDUP_CACHE_SIZE.set(&[], self.core.len() as f64);
     }
 
     fn process_chunk(&mut self, occurrences: Vec<Arc<Occurrence>>) {
         if occurrences.is_empty() {
             return;
         }
+        let started = std::time::Instant::now();
         let now = self.clock.now_ms();
         let mut batches: Vec<Batch> = self.routes.iter().map(|_| Batch::default()).collect();
         let mut published = vec![false; occurrences.len()];
@@ -172,6 +180,7 @@ impl Pipeline {
                 ..
             } = chain.run(items);
             self.stats.plugin_failures += failures as u64;
+            metrics::EVENTS_ERRORS.add(&["plugin"], failures as u64);
             // Encode once per format, whatever the number of sinks.
             let mut encoded: [Option<Vec<Vec<u8>>>; 2] = [None, None];
             for (route, batch) in self.routes.iter().zip(&mut batches) {
@@ -202,14 +211,24 @@ impl Pipeline {
             }
         }
         for (i, was_published) in published.iter().enumerate() {
+            let cluster = [occurrences[i].event.cluster.as_str()];
             if *was_published {
                 self.stats.published += 1;
+                metrics::EVENTS_PROCESSED.inc(&cluster);
             } else if dead_lettered[i] {
                 self.stats.dead_lettered += 1;
+                metrics::EVENTS_ERRORS.inc(&["dead_letter"]);
             } else {
                 self.stats.filtered += 1;
+                metrics::EVENTS_FILTERED.inc(&cluster);
             }
         }
+        let count = occurrences.len() as u64;
+        metrics::PROCESSING_SECONDS.observe_n(
+            &[],
+            started.elapsed().as_secs_f64() / count as f64,
+            count,
+        );
         for (route, batch) in self.routes.iter().zip(batches) {
             if batch.events > 0
                 && route

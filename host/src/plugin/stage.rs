@@ -146,6 +146,8 @@ impl Stage {
             plugin,
         };
         stage.instance = Some(stage.instantiate()?);
+        crate::metrics::PLUGIN_CALLS.touch(&[name]);
+        crate::metrics::PLUGIN_BREAKER_OPEN.set(&[name], 0.0);
         Ok(stage)
     }
 
@@ -221,6 +223,16 @@ impl Stage {
         if items.is_empty() {
             return Vec::new();
         }
+        let decisions = self.process_unmetered(items);
+        for decision in &decisions {
+            if let Decision::Failed(failure) = decision {
+                crate::metrics::PLUGIN_FAILURES.inc(&[&*self.name, failure.kind.as_str()]);
+            }
+        }
+        decisions
+    }
+
+    fn process_unmetered(&mut self, items: &mut Vec<Processed>) -> Vec<Decision> {
         match self.call_checked(items) {
             Ok(decisions) => decisions,
             Err(failure) if items.len() == 1 => vec![Decision::Failed(failure)],
@@ -244,6 +256,8 @@ impl Stage {
     /// One call, through the circuit breaker, with the result validated.
     fn call_checked(&mut self, items: &mut Vec<Processed>) -> Result<Vec<Decision>, Failure> {
         let now = self.clock.now_ms();
+        let name = self.name.clone();
+        let label = [&*name];
         if !self.breaker.allows(now) {
             return Err(Failure {
                 kind: FailureKind::BreakerOpen,
@@ -251,6 +265,7 @@ impl Stage {
             });
         }
         let count = items.len();
+        let started = std::time::Instant::now();
         let result = self.call(items).and_then(|raw| {
             if raw.len() == count {
                 Ok(validate_all(raw))
@@ -261,12 +276,19 @@ impl Stage {
                 })
             }
         });
+        crate::metrics::PLUGIN_CALLS.inc(&label);
+        crate::metrics::PLUGIN_CALL_SECONDS.observe(&label, started.elapsed().as_secs_f64());
         let transition = match &result {
             Ok(decisions) if decisions.iter().all(|d| !matches!(d, Decision::Failed(_))) => {
                 self.breaker.record_success()
             }
             _ => self.breaker.record_failure(now),
         };
+        match transition {
+            Some(Transition::Opened) => crate::metrics::PLUGIN_BREAKER_OPEN.set(&label, 1.0),
+            Some(Transition::Closed) => crate::metrics::PLUGIN_BREAKER_OPEN.set(&label, 0.0),
+            None => {}
+        }
         match transition {
             Some(Transition::Opened) => tracing::error!(
                 stage = %self.name,

@@ -18,8 +18,9 @@ use tokio::time::Instant;
 use super::kafka::KafkaSink;
 use super::nats::NatsSink;
 use super::spool::Spool;
-use super::{Batch, SinkError, SinkMessage, SinkReport};
+use super::{Batch, SinkCount, SinkError, SinkMessage, SinkReport};
 use crate::config::WhenFull;
+use crate::metrics;
 use crate::watch::Backoff;
 
 /// Records read from the spool per drain attempt.
@@ -123,10 +124,7 @@ pub async fn run(
         None => None,
     };
     let mut deliverer = Deliverer {
-        report: SinkReport {
-            name: name.clone(),
-            ..SinkReport::default()
-        },
+        report: SinkReport::new(&name),
         name,
         broker,
         dead_letters,
@@ -135,6 +133,7 @@ pub async fn run(
         failing_since: None,
         dropping: false,
     };
+    deliverer.spool_gauge();
     let mut next_drain = Instant::now();
     loop {
         if deliverer.spooling() {
@@ -182,6 +181,13 @@ pub async fn run(
 }
 
 impl Deliverer {
+    /// `aetherius_sink_spool_bytes`, after the spool changed.
+    fn spool_gauge(&self) {
+        if let Some((spool, _)) = &self.spool {
+            metrics::SINK_SPOOL_BYTES.set(&[&self.name], spool.pending_bytes() as f64);
+        }
+    }
+
     fn spooling(&self) -> bool {
         self.spool
             .as_ref()
@@ -245,8 +251,11 @@ impl Deliverer {
             tracing::error!(sink = %self.name, %error, "cannot record spool progress");
             return Err(self.backoff.next_delay());
         }
-        self.report.drained += batch.records.len() as u64;
-        if spool.is_empty() {
+        let drained = spool.is_empty();
+        self.report
+            .add(SinkCount::Drained, batch.records.len() as u64);
+        self.spool_gauge();
+        if drained {
             tracing::info!(sink = %self.name, "spool drained");
         }
         Ok(())
@@ -264,9 +273,9 @@ impl Deliverer {
         let mut reason = None;
         for (&i, outcome) in which.iter().zip(outcomes) {
             match outcome {
-                Outcome::Published => self.report.published += 1,
+                Outcome::Published => self.report.add(SinkCount::Published, 1),
                 Outcome::Rejected(why) => {
-                    self.report.rejected += 1;
+                    self.report.add(SinkCount::Rejected, 1);
                     let record = &batch.records[i];
                     tracing::error!(
                         sink = %self.name,
@@ -288,9 +297,10 @@ impl Deliverer {
             }
         }
         if let Some(reason) = reason {
-            self.report.retried += retry.len() as u64;
+            self.report.add(SinkCount::Retried, retry.len() as u64);
             if self.failing_since.is_none() {
                 self.failing_since = Some(Instant::now());
+                metrics::SINK_UP.set(&[&self.name], 0.0);
                 tracing::error!(
                     sink = %self.name,
                     server = %self.broker.server(),
@@ -341,13 +351,14 @@ impl Deliverer {
             if sender.send(SinkMessage::Batch(letter)).await.is_err() {
                 tracing::warn!(sink = %self.name, dead_letter_sink = %sink, "the dead-letter sink stopped");
             } else {
-                self.report.dead_lettered += 1;
+                self.report.add(SinkCount::DeadLettered, 1);
             }
         }
     }
 
     fn recovered(&mut self) {
         self.backoff.reset();
+        metrics::SINK_UP.set(&[&self.name], 1.0);
         if let Some(since) = self.failing_since.take() {
             tracing::info!(
                 sink = %self.name,
@@ -371,7 +382,8 @@ impl Deliverer {
             if spool.has_room(bytes) || spool.is_empty() {
                 match tokio::task::block_in_place(|| spool.append(batch, which)) {
                     Ok(()) => {
-                        self.report.spooled += which.len() as u64;
+                        self.report.add(SinkCount::Spooled, which.len() as u64);
+                        self.spool_gauge();
                         return;
                     }
                     Err(error) => {
@@ -383,7 +395,7 @@ impl Deliverer {
             }
             match settings.when_full {
                 WhenFull::DropNew => {
-                    self.report.spool_dropped += which.len() as u64;
+                    self.report.add(SinkCount::SpoolDropped, which.len() as u64);
                     if !std::mem::replace(&mut self.dropping, true) {
                         tracing::error!(
                             sink = %self.name,

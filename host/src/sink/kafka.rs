@@ -60,6 +60,8 @@ pub struct KafkaSink {
     settings: ClientConfig,
     producer: FutureProducer<Quiet>,
     last_error: LastError,
+    /// The task watching whether the brokers answer (see [`probe`]).
+    probe: tokio::task::JoinHandle<()>,
     brokers: String,
     content_type: &'static str,
     /// Bound on one publish attempt: librdkafka's own delivery timeout and a
@@ -88,11 +90,13 @@ impl KafkaSink {
     ) -> Result<Self, SinkError> {
         let settings = client_config(name, config, base)?;
         let (producer, last_error) = create(name, &settings)?;
+        let probe = probe(name, producer.clone());
         Ok(Self {
             name: name.to_owned(),
             settings,
             producer,
             last_error,
+            probe,
             brokers: config.brokers.clone(),
             content_type: match format {
                 OutputFormat::Standard => "application/json",
@@ -218,6 +222,7 @@ impl KafkaSink {
     /// Waits (a little) until what was produced has been delivered, then
     /// stops the producer's threads.
     pub async fn close(self) {
+        self.probe.abort();
         let timeout = self.attempt_timeout;
         let producer = self.producer;
         let _ = tokio::task::spawn_blocking(move || {
@@ -226,6 +231,33 @@ impl KafkaSink {
         })
         .await;
     }
+}
+
+/// Marks the sink up (`aetherius_sink_up`) once the brokers answer a
+/// metadata request, and again after the delivery loop marked it down, so
+/// that readiness follows the brokers even while no event flows.
+fn probe(name: &str, producer: FutureProducer<Quiet>) -> tokio::task::JoinHandle<()> {
+    let name = name.to_owned();
+    crate::metrics::SINK_UP.set(&[&name], 0.0);
+    tokio::spawn(async move {
+        loop {
+            if crate::metrics::SINK_UP.get(&[&name]) != Some(1.0) {
+                let producer = producer.clone();
+                let answered = tokio::task::spawn_blocking(move || {
+                    producer
+                        .client()
+                        .fetch_metadata(None, Duration::from_secs(5))
+                        .is_ok()
+                })
+                .await
+                .unwrap_or(false);
+                if answered {
+                    crate::metrics::SINK_UP.set(&[&name], 1.0);
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    })
 }
 
 /// The producer's properties: ours, then `options` and `option_files`.

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use crate::checkpoint::Ack;
 use crate::config::{Config, OutputFormat, SinkKind};
 use crate::event::Severity;
+use crate::metrics;
 pub use kafka::{KAFKA_CLUSTER_HEADER, KAFKA_ID_HEADER, KAFKA_SEVERITY_HEADER, KafkaSink};
 pub use nats::{CLUSTER_HEADER, NatsSink, SEVERITY_HEADER};
 pub use spool::Spool;
@@ -116,7 +117,53 @@ pub struct SinkReport {
     pub dead_lettered: u64,
 }
 
+/// What a sink counts; each also feeds its `aetherius_sink_*_total` metric.
+#[derive(Debug, Clone, Copy)]
+pub enum SinkCount {
+    Published,
+    Rejected,
+    Retried,
+    Spooled,
+    Drained,
+    SpoolDropped,
+    DeadLettered,
+}
+
 impl SinkReport {
+    fn new(name: &str) -> Self {
+        let labels = [name];
+        for metric in [
+            &metrics::SINK_PUBLISHED,
+            &metrics::SINK_FAILED,
+            &metrics::SINK_REJECTED,
+            &metrics::SINK_SPOOLED,
+            &metrics::SINK_DRAINED,
+            &metrics::SINK_SPOOL_DROPPED,
+            &metrics::SINK_DEAD_LETTERED,
+        ] {
+            metric.touch(&labels);
+        }
+        Self {
+            name: name.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// Counts `n` messages.
+    pub fn add(&mut self, what: SinkCount, n: u64) {
+        let (field, metric) = match what {
+            SinkCount::Published => (&mut self.published, &metrics::SINK_PUBLISHED),
+            SinkCount::Rejected => (&mut self.rejected, &metrics::SINK_REJECTED),
+            SinkCount::Retried => (&mut self.retried, &metrics::SINK_FAILED),
+            SinkCount::Spooled => (&mut self.spooled, &metrics::SINK_SPOOLED),
+            SinkCount::Drained => (&mut self.drained, &metrics::SINK_DRAINED),
+            SinkCount::SpoolDropped => (&mut self.spool_dropped, &metrics::SINK_SPOOL_DROPPED),
+            SinkCount::DeadLettered => (&mut self.dead_lettered, &metrics::SINK_DEAD_LETTERED),
+        };
+        *field += n;
+        metric.add(&[&self.name], n);
+    }
+
     /// Logs the counters at INFO (`sink finished`).
     pub fn log(&self) {
         tracing::info!(
@@ -278,10 +325,8 @@ async fn run(
     mut writer: LineWriter,
     mut receiver: mpsc::Receiver<SinkMessage>,
 ) -> Result<SinkReport, SinkError> {
-    let mut report = SinkReport {
-        name: name.clone(),
-        ..SinkReport::default()
-    };
+    let mut report = SinkReport::new(&name);
+    metrics::SINK_UP.set(&[&name], 1.0);
     while let Some(message) = receiver.recv().await {
         let batch = match message {
             SinkMessage::Batch(batch) => batch,
@@ -298,7 +343,7 @@ async fn run(
                 sink: name.clone(),
                 error,
             })?;
-        report.published += batch.events as u64;
+        report.add(SinkCount::Published, batch.events as u64);
     }
     writer
         .flush()

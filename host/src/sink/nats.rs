@@ -69,11 +69,23 @@ impl NatsSink {
         };
         let last_error = Arc::new(Mutex::new(None));
         let events = last_error.clone();
+        let sink = name.to_owned();
+        // Down until the client has connected; the delivery loop also marks
+        // it down while publishing fails and up when it succeeds.
+        crate::metrics::SINK_UP.set(&[name], 0.0);
         let mut options = async_nats::ConnectOptions::new()
             .event_callback(move |event| {
                 let last_error = events.clone();
+                let sink = sink.clone();
                 async move {
                     tracing::debug!(%event, "NATS client");
+                    match event {
+                        async_nats::Event::Connected => crate::metrics::SINK_UP.set(&[&sink], 1.0),
+                        async_nats::Event::Disconnected => {
+                            crate::metrics::SINK_UP.set(&[&sink], 0.0)
+                        }
+                        _ => {}
+                    }
                     let error = match event {
                         async_nats::Event::ClientError(error) => Some(error.to_string()),
                         async_nats::Event::ServerError(error) => Some(error.to_string()),

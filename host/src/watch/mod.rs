@@ -181,14 +181,19 @@ impl Watcher {
         }
         let mut backoff = Backoff::default();
         let mut report = ErrorReport::default();
+        self.set_synced(false);
         loop {
             let started = tokio::time::Instant::now();
+            let watching = position.resource_version.is_some();
             let outcome = match position.resource_version.clone() {
                 None => self.list(&mut position, &mut report).await,
                 Some(from) => self.watch(&from, &mut position, &mut report).await,
             };
             match outcome {
                 Ok(delivered) => {
+                    if watching {
+                        self.restarted("closed");
+                    }
                     // A watch the server ended (its timeout, a restart): go
                     // on from where it stopped. One that ends at once with
                     // nothing in it is not progress.
@@ -204,10 +209,13 @@ impl Watcher {
                         resource_version = position.resource_version.as_deref().unwrap_or(""),
                         "resourceVersion expired (410 Gone); relisting"
                     );
+                    self.restarted("expired");
                     position.resource_version = None;
                 }
                 Err(Stop::Closed) => return,
                 Err(Stop::Failed(error)) => {
+                    self.set_synced(false);
+                    self.restarted("error");
                     let delay = backoff.next_delay();
                     report.failed(&self.key, &self.server, self.api, &error, delay);
                     tokio::time::sleep(delay).await;
@@ -284,6 +292,7 @@ impl Watcher {
         );
         self.hand_over(position, Vec::new(), &rv).await?;
         position.resource_version = Some(rv);
+        self.set_synced(true);
         // A complete list is progress even when it handed nothing over: watch
         // at once.
         Ok(true)
@@ -304,6 +313,7 @@ impl Watcher {
             .map_err(kube::Error::BuildRequest)?;
         let body = self.client.request_stream(request).await?;
         report.recovered(&self.key);
+        self.set_synced(true);
         if report.take_first_watch() {
             tracing::info!(watch = %self.key, resource_version = %from, "watching");
         } else {
@@ -408,6 +418,19 @@ impl Watcher {
         .await
     }
 
+    /// `aetherius_watch_synced` (and so `/ready`) for this watch.
+    fn set_synced(&self, synced: bool) {
+        let namespace = self.key.namespace.as_deref().unwrap_or("");
+        crate::metrics::WATCH_SYNCED.set(
+            &[&self.key.cluster, namespace],
+            if synced { 1.0 } else { 0.0 },
+        );
+    }
+
+    fn restarted(&self, reason: &str) {
+        crate::metrics::WATCH_RESTARTS.inc(&[&self.key.cluster, reason]);
+    }
+
     async fn send(&self, input: Input) -> Result<(), Stop> {
         self.out.send(input).await.map_err(|_| Stop::Closed)
     }
@@ -416,6 +439,7 @@ impl Watcher {
         match normalize(json.as_bytes(), &self.key.cluster) {
             Ok(event) => Some(event),
             Err(error) => {
+                crate::metrics::EVENTS_ERRORS.inc(&["decode"]);
                 tracing::warn!(watch = %self.key, %error, "skipping an object that is not an Event");
                 None
             }

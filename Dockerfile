@@ -1,0 +1,30 @@
+# Multi-stage build of the aetherius binary; the final image is Debian slim
+# with the binary, CA certificates and OpenSSL (the Kafka sink's TLS), run as
+# a non-root user.
+#
+#   docker build -t aetherius:0.1.0 .
+#
+# The built-in plugins are Wasm components built by host/build.rs (plain
+# `cargo build --target wasm32-wasip2`) and embedded in the binary.
+
+FROM rust:1.95-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential pkg-config zlib1g-dev libssl-dev \
+ && rm -rf /var/lib/apt/lists/*
+RUN rustup target add wasm32-wasip2
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p aetherius \
+ && cp target/release/aetherius /aetherius
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 zlib1g \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --gid 65532 aetherius \
+ && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent aetherius
+COPY --from=build /aetherius /usr/local/bin/aetherius
+USER 65532:65532
+EXPOSE 9464
+ENTRYPOINT ["/usr/local/bin/aetherius"]
+CMD ["run", "--config", "/etc/aetherius/config/config.yaml"]

@@ -1,0 +1,194 @@
+//! Every metric Aetherius exports: name, help and labels, in one place.
+//! `docs/metrics.md` lists them (a test keeps the two in step). Labels carry
+//! clusters, namespaces, plugins, sinks and fixed kinds — never an object
+//! name, so the number of series stays bounded.
+
+use super::registry::{Counter, Gauge, Histogram, Metric};
+
+/// Seconds: 10 µs … 1 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
+];
+
+// The pipeline (the design document's counters).
+
+pub static EVENTS_RECEIVED: Counter = Counter::new(
+    "k8s_events_received_total",
+    "Events read from the API servers, before duplicate suppression.",
+    &["cluster"],
+);
+pub static EVENTS_DEDUPLICATED: Counter = Counter::new(
+    "k8s_events_deduplicated_total",
+    "Events suppressed as repeats of an occurrence already seen (same object, same count).",
+    &["cluster"],
+);
+pub static EVENTS_PROCESSED: Counter = Counter::new(
+    "k8s_events_processed_total",
+    "Occurrences published to at least one sink.",
+    &["cluster"],
+);
+pub static EVENTS_FILTERED: Counter = Counter::new(
+    "k8s_events_filtered_total",
+    "Occurrences no sink published: dropped by a filter or a fail-closed stage, or below every sink's min_severity.",
+    &["cluster"],
+);
+pub static EVENTS_ERRORS: Counter = Counter::new(
+    "k8s_events_error_total",
+    "Things that went wrong with an event, by kind: plugin (a stage failed on it and its failure policy applied), dead_letter (handed to the dead-letter sinks), decode (an object from the API server that is not a readable Event).",
+    &["kind"],
+);
+pub static PROCESSING_SECONDS: Histogram = Histogram::new(
+    "k8s_events_processing_seconds",
+    "Time to run one occurrence through the chains and encode it (each batch's average per occurrence).",
+    &[],
+    LATENCY_BUCKETS,
+);
+pub static DEDUP_CACHE_SIZE: Gauge = Gauge::new(
+    "k8s_events_dedup_cache_size",
+    "Fingerprints the duplicate suppression remembers.",
+    &[],
+);
+
+// Plugins.
+
+pub static PLUGIN_CALLS: Counter = Counter::new(
+    "aetherius_plugin_calls_total",
+    "Calls into a plugin stage (each with a batch of events), the circuit breaker's skips excluded.",
+    &["plugin"],
+);
+pub static PLUGIN_CALL_SECONDS: Histogram = Histogram::new(
+    "aetherius_plugin_call_seconds",
+    "Duration of one call into a plugin stage.",
+    &["plugin"],
+    LATENCY_BUCKETS,
+);
+pub static PLUGIN_FAILURES: Counter = Counter::new(
+    "aetherius_plugin_failures_total",
+    "Events a plugin stage failed on, by kind: trap, out_of_fuel, out_of_memory, invalid_output, breaker_open.",
+    &["plugin", "kind"],
+);
+pub static PLUGIN_BREAKER_OPEN: Gauge = Gauge::new(
+    "aetherius_plugin_breaker_open",
+    "1 while the stage's circuit breaker is open: its failure policy applies without calling the plugin.",
+    &["plugin"],
+);
+
+// Sinks.
+
+pub static SINK_PUBLISHED: Counter = Counter::new(
+    "aetherius_sink_published_total",
+    "Messages the sink delivered (written and flushed, or acknowledged by the broker).",
+    &["sink"],
+);
+pub static SINK_FAILED: Counter = Counter::new(
+    "aetherius_sink_failed_total",
+    "Messages a publish attempt failed for; they are retried (and spooled after spool.after).",
+    &["sink"],
+);
+pub static SINK_REJECTED: Counter = Counter::new(
+    "aetherius_sink_rejected_total",
+    "Messages the broker refused for good (too large, invalid subject or topic); never retried.",
+    &["sink"],
+);
+pub static SINK_DEAD_LETTERED: Counter = Counter::new(
+    "aetherius_sink_dead_lettered_total",
+    "Refused messages handed to the dead-letter sinks.",
+    &["sink"],
+);
+pub static SINK_SPOOLED: Counter = Counter::new(
+    "aetherius_sink_spooled_total",
+    "Messages written to the sink's disk spool while its broker was down.",
+    &["sink"],
+);
+pub static SINK_DRAINED: Counter = Counter::new(
+    "aetherius_sink_drained_total",
+    "Messages delivered from the disk spool.",
+    &["sink"],
+);
+pub static SINK_SPOOL_DROPPED: Counter = Counter::new(
+    "aetherius_sink_spool_dropped_total",
+    "Messages dropped because the spool was full (when_full: drop-new).",
+    &["sink"],
+);
+pub static SINK_SPOOL_BYTES: Gauge = Gauge::new(
+    "aetherius_sink_spool_bytes",
+    "Undelivered bytes in the sink's disk spool.",
+    &["sink"],
+);
+pub static SINK_UP: Gauge = Gauge::new(
+    "aetherius_sink_up",
+    "1 while the sink's broker takes messages (always 1 for stdout and file sinks), 0 while publishing fails.",
+    &["sink"],
+);
+
+// Watching and checkpoints.
+
+pub static WATCH_SYNCED: Gauge = Gauge::new(
+    "aetherius_watch_synced",
+    "1 once the watch's initial list is done and while the API server answers; 0 before and while it fails. namespace is empty for a watch of all namespaces.",
+    &["cluster", "namespace"],
+);
+pub static WATCH_RESTARTS: Counter = Counter::new(
+    "aetherius_watch_restarts_total",
+    "Watches started again, by reason: expired (410 Gone, relisted), closed (the API server ended the stream), error (a request failed).",
+    &["cluster", "reason"],
+);
+pub static CHECKPOINT_LAG: Gauge = Gauge::new(
+    "aetherius_checkpoint_lag_seconds",
+    "Age of the oldest hand-over not yet acknowledged by every sink (0 when caught up): how far the checkpoint is behind the watch.",
+    &["cluster"],
+);
+pub static CHECKPOINT_WRITES: Counter = Counter::new(
+    "aetherius_checkpoint_writes_total",
+    "Checkpoint writes, by result: ok or error.",
+    &["result"],
+);
+
+// The process.
+
+pub static LEADER: Gauge = Gauge::new(
+    "aetherius_leader",
+    "1 while this replica watches the cluster (without leader election, always).",
+    &["cluster"],
+);
+pub static READY: Gauge = Gauge::new(
+    "aetherius_ready",
+    "1 while /ready answers 200: every watch synced and every sink up.",
+    &[],
+);
+pub static BUILD_INFO: Gauge = Gauge::new(
+    "aetherius_build_info",
+    "Always 1; the version is in the label.",
+    &["version"],
+);
+
+/// Every metric, in the order `/metrics` shows them.
+pub static ALL: &[Metric] = &[
+    Metric::Counter(&EVENTS_RECEIVED),
+    Metric::Counter(&EVENTS_DEDUPLICATED),
+    Metric::Counter(&EVENTS_PROCESSED),
+    Metric::Counter(&EVENTS_FILTERED),
+    Metric::Counter(&EVENTS_ERRORS),
+    Metric::Histogram(&PROCESSING_SECONDS),
+    Metric::Gauge(&DEDUP_CACHE_SIZE),
+    Metric::Counter(&PLUGIN_CALLS),
+    Metric::Histogram(&PLUGIN_CALL_SECONDS),
+    Metric::Counter(&PLUGIN_FAILURES),
+    Metric::Gauge(&PLUGIN_BREAKER_OPEN),
+    Metric::Counter(&SINK_PUBLISHED),
+    Metric::Counter(&SINK_FAILED),
+    Metric::Counter(&SINK_REJECTED),
+    Metric::Counter(&SINK_DEAD_LETTERED),
+    Metric::Counter(&SINK_SPOOLED),
+    Metric::Counter(&SINK_DRAINED),
+    Metric::Counter(&SINK_SPOOL_DROPPED),
+    Metric::Gauge(&SINK_SPOOL_BYTES),
+    Metric::Gauge(&SINK_UP),
+    Metric::Gauge(&WATCH_SYNCED),
+    Metric::Counter(&WATCH_RESTARTS),
+    Metric::Gauge(&CHECKPOINT_LAG),
+    Metric::Counter(&CHECKPOINT_WRITES),
+    Metric::Gauge(&LEADER),
+    Metric::Gauge(&READY),
+    Metric::Gauge(&BUILD_INFO),
+];

@@ -1,0 +1,248 @@
+//! The manifests in deploy/ against a real kube-apiserver: they pass a
+//! server-side dry run, the config they carry checks, and the binary run
+//! with in-cluster credentials under the shipped RBAC works — and that RBAC
+//! grants nothing it does not use.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aetherius_tests::publishing::create_backoff_events;
+use aetherius_tests::running::{Running, wait_for_output};
+use aetherius_tests::servers::KubeCluster;
+use aetherius_tests::{Scratch, compile_cache, repo_root};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_aetherius");
+
+/// Kinds whose CRDs a bare API server does not have: validated as YAML.
+const CRD_BACKED: &[&str] = &["ServiceMonitor"];
+
+fn deploy(name: &str) -> PathBuf {
+    repo_root().join("deploy").join(name)
+}
+
+fn documents(path: &Path) -> Vec<serde_yaml::Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+        .filter(|doc: &serde_yaml::Value| !doc.is_null())
+        .collect()
+}
+
+/// The manifests `kubectl apply -k deploy/` applies, in its order.
+fn kustomized() -> Vec<String> {
+    let kustomization = &documents(&deploy("kustomization.yaml"))[0];
+    kustomization["resources"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn every_manifest_passes_a_server_side_dry_run() {
+    let cluster = KubeCluster::start();
+    let mut manifests: Vec<String> = std::fs::read_dir(repo_root().join("deploy"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".yaml") && n != "kustomization.yaml")
+        .collect();
+    manifests.sort();
+    let applied = kustomized();
+    for name in &manifests {
+        let kinds: Vec<String> = documents(&deploy(name))
+            .iter()
+            .map(|d| d["kind"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert!(
+            applied.contains(name) || kinds.iter().all(|k| CRD_BACKED.contains(&k.as_str())),
+            "{name} is neither in kustomization.yaml nor CRD-backed"
+        );
+    }
+
+    // The namespace first: the others live in it.
+    let (ok, output) = cluster.kubectl(&[
+        "apply",
+        "--dry-run=server",
+        "-f",
+        deploy("namespace.yaml").to_str().unwrap(),
+    ]);
+    assert!(ok, "{output}");
+    assert!(output.contains("server dry run"), "{output}");
+    cluster.create_namespace("aetherius");
+    for name in &applied {
+        let (ok, output) = cluster.kubectl(&[
+            "apply",
+            "--dry-run=server",
+            "-f",
+            deploy(name).to_str().unwrap(),
+        ]);
+        assert!(ok, "{name}: {output}");
+        assert!(output.contains("server dry run"), "{name}: {output}");
+    }
+
+    // The ServiceMonitor scrapes the Service's metrics port.
+    let monitor = &documents(&deploy("servicemonitor.yaml"))[0];
+    assert_eq!(
+        monitor["apiVersion"].as_str(),
+        Some("monitoring.coreos.com/v1")
+    );
+    assert_eq!(monitor["metadata"]["namespace"].as_str(), Some("aetherius"));
+    let service = &documents(&deploy("service.yaml"))[0];
+    assert_eq!(
+        monitor["spec"]["endpoints"][0]["port"],
+        service["spec"]["ports"][0]["name"]
+    );
+    assert_eq!(
+        monitor["spec"]["selector"]["matchLabels"],
+        service["metadata"]["labels"]
+    );
+
+    // What the Deployment promises.
+    let deployment = &documents(&deploy("deployment.yaml"))[0];
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(
+        container["resources"]["requests"]["memory"].as_str(),
+        Some("128Mi")
+    );
+    assert_eq!(
+        container["resources"]["limits"]["memory"].as_str(),
+        Some("256Mi")
+    );
+    assert_eq!(
+        container["livenessProbe"]["httpGet"]["path"].as_str(),
+        Some("/health")
+    );
+    assert_eq!(
+        container["readinessProbe"]["httpGet"]["path"].as_str(),
+        Some("/ready")
+    );
+    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+    assert_eq!(
+        container["securityContext"]["readOnlyRootFilesystem"].as_bool(),
+        Some(true)
+    );
+}
+
+/// The config in deploy/configmap.yaml, with its pod paths moved into
+/// `scratch`.
+fn shipped_config(scratch: &Scratch) -> String {
+    let configmap = &documents(&deploy("configmap.yaml"))[0];
+    let yaml = configmap["data"]["config.yaml"].as_str().unwrap();
+    std::fs::create_dir_all(scratch.path("plugins")).unwrap();
+    yaml.replace(
+        "/etc/aetherius/plugins",
+        scratch.path("plugins").to_str().unwrap(),
+    )
+    .replace("/var/cache/aetherius", compile_cache().to_str().unwrap())
+}
+
+#[test]
+fn the_shipped_config_checks() {
+    let scratch = Scratch::new();
+    let config = scratch.write("config.yaml", shipped_config(&scratch));
+    let output = std::process::Command::new(BINARY)
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        report.contains("cluster local: in-cluster service account"),
+        "{report}"
+    );
+}
+
+#[test]
+fn in_cluster_credentials_under_the_shipped_rbac_work_and_suffice() {
+    let cluster = KubeCluster::start();
+    for name in ["namespace.yaml", "serviceaccount.yaml", "rbac.yaml"] {
+        let (ok, output) = cluster.kubectl(&["apply", "-f", deploy(name).to_str().unwrap()]);
+        assert!(ok, "{name}: {output}");
+    }
+    cluster.create_namespace("shop");
+
+    // What the kubelet mounts into the pod.
+    let scratch = Scratch::new();
+    let secrets = scratch.path("serviceaccount");
+    std::fs::create_dir(&secrets).unwrap();
+    std::fs::write(
+        secrets.join("token"),
+        cluster.service_account_token("aetherius", "aetherius"),
+    )
+    .unwrap();
+    std::fs::write(secrets.join("ca.crt"), cluster.ca_cert_pem()).unwrap();
+    std::fs::write(secrets.join("namespace"), "aetherius").unwrap();
+    let output = scratch.path("events.jsonl");
+    let yaml = shipped_config(&scratch)
+        .replace(
+            "stdout: {}",
+            &format!("file: {{ path: {} }}", output.display()),
+        )
+        .replace("listen: 0.0.0.0:9464", "listen: 127.0.0.1:0");
+    let config = scratch.write("config.yaml", yaml);
+
+    let mut run = Running::start_in_pod(Path::new(BINARY), &config, &secrets, &cluster);
+    run.wait_until_watching(1);
+    create_backoff_events(&cluster, "shop", 0..5);
+    let published = wait_for_output(&output, 5, Duration::from_secs(60));
+    assert_eq!(published.len(), 5);
+    assert!(published.iter().all(|e| e["cluster_id"] == "local"));
+    let logs = run.stop();
+    let errors: Vec<&String> = logs.iter().filter(|l| l.contains("\"ERROR\"")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // The checkpoint went to the ConfigMap the Role names.
+    let (ok, checkpoint) = cluster.kubectl(&[
+        "-n",
+        "aetherius",
+        "get",
+        "configmap",
+        "aetherius-checkpoint",
+        "-o",
+        "jsonpath={.data.checkpoint\\.json}",
+    ]);
+    assert!(ok, "{checkpoint}");
+    assert!(checkpoint.contains("\"local\""), "{checkpoint}");
+
+    // Nothing beyond what it uses.
+    let can = |args: &[&str]| {
+        let mut all = vec![
+            "auth",
+            "can-i",
+            "--as=system:serviceaccount:aetherius:aetherius",
+        ];
+        all.extend_from_slice(args);
+        cluster.kubectl(&all).1.trim().to_owned()
+    };
+    for allowed in [
+        &["watch", "events", "--all-namespaces"][..],
+        &["list", "events.events.k8s.io", "--all-namespaces"],
+        &["-n", "aetherius", "patch", "configmap/aetherius-checkpoint"],
+        &["-n", "aetherius", "create", "configmaps"],
+    ] {
+        assert_eq!(can(allowed), "yes", "{allowed:?}");
+    }
+    for denied in [
+        &["create", "events", "-n", "shop"][..],
+        &["delete", "events", "-n", "shop"],
+        &["list", "pods", "--all-namespaces"],
+        &["get", "secrets", "-n", "aetherius"],
+        &["-n", "aetherius", "patch", "configmap/aetherius-config"],
+        &[
+            "-n",
+            "aetherius",
+            "delete",
+            "configmap/aetherius-checkpoint",
+        ],
+        &["-n", "shop", "create", "configmaps"],
+        &["list", "configmaps", "-n", "aetherius"],
+    ] {
+        assert_eq!(can(denied), "no", "{denied:?}");
+    }
+}

@@ -1,0 +1,229 @@
+//! Operating `aetherius run`: `/metrics`, `/health` and `/ready` while it
+//! watches a real kube-apiserver and publishes to a real nats-server, and
+//! `/ready` turning when either goes away and back.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aetherius_tests::publishing::{config_with_sinks, create_backoff_events, watch_cluster};
+use aetherius_tests::running::{Running, http_get};
+use aetherius_tests::servers::{KubeCluster, NatsServer};
+use aetherius_tests::{Scratch, repo_root};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_aetherius");
+
+/// Polls `/ready` until it answers `status`; returns the body.
+fn wait_for_ready(address: SocketAddr, status: u16, run: &Running) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (got, body) = http_get(address, "/ready");
+        if got == status {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/ready stayed {got} ({body}), wanted {status}; logs:\n{}",
+            run.logs().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The value of the sample `name{labels}` (labels as written in the
+/// exposition, e.g. `cluster="test"`; empty for none).
+fn sample(metrics: &str, name: &str, labels: &str) -> Option<f64> {
+    let prefix = if labels.is_empty() {
+        format!("{name} ")
+    } else {
+        format!("{name}{{{labels}}} ")
+    };
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Every metric name in docs/metrics.md.
+fn documented_metrics() -> Vec<String> {
+    std::fs::read_to_string(repo_root().join("docs/metrics.md"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once('`').map(|(name, _)| name.to_owned()))
+        .collect()
+}
+
+#[test]
+fn metrics_and_probes_say_what_an_operator_needs() {
+    let mut cluster = KubeCluster::start();
+    cluster.create_namespace("shop");
+    let mut nats = NatsServer::start();
+    let scratch = Scratch::new();
+    let config = config_with_sinks(
+        &scratch,
+        &format!(
+            "  bus:\n    chain: default\n    nats: {{ url: '{}', jetstream: false }}\n    spool: {{ dir: {} }}",
+            nats.url(),
+            scratch.path("spool").display()
+        ),
+    );
+    watch_cluster(&scratch, &config, &cluster, "test");
+    let mut run = Running::start(Path::new(BINARY), &config);
+    let address = run.http_address();
+    assert_eq!(http_get(address, "/health"), (200, "ok\n".to_owned()));
+    wait_for_ready(address, 200, &run);
+
+    create_backoff_events(&cluster, "shop", 0..10);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        let (status, metrics) = http_get(address, "/metrics");
+        assert_eq!(status, 200);
+        if sample(&metrics, "aetherius_sink_published_total", "sink=\"bus\"") >= Some(10.0) {
+            break metrics;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+
+    // Every documented metric is exposed, and none undocumented.
+    let exposed: BTreeSet<String> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    let documented: BTreeSet<String> = documented_metrics().into_iter().collect();
+    assert_eq!(exposed, documented);
+
+    // Plausible values.
+    let value = |name: &str, labels: &str| {
+        sample(&metrics, name, labels)
+            .unwrap_or_else(|| panic!("no {name}{{{labels}}} in\n{metrics}"))
+    };
+    assert!(value("k8s_events_received_total", "cluster=\"test\"") >= 10.0);
+    assert!(value("k8s_events_processed_total", "cluster=\"test\"") >= 10.0);
+    assert_eq!(value("aetherius_sink_failed_total", "sink=\"bus\""), 0.0);
+    assert_eq!(value("aetherius_sink_up", "sink=\"bus\""), 1.0);
+    assert_eq!(value("aetherius_sink_spool_bytes", "sink=\"bus\""), 0.0);
+    assert_eq!(
+        value("aetherius_watch_synced", "cluster=\"test\",namespace=\"\""),
+        1.0
+    );
+    assert_eq!(value("aetherius_leader", "cluster=\"test\""), 1.0);
+    assert_eq!(value("aetherius_ready", ""), 1.0);
+    assert!(value("k8s_events_dedup_cache_size", "") >= 10.0);
+    assert!(value("k8s_events_processing_seconds_count", "") >= 10.0);
+    assert!(value("aetherius_plugin_calls_total", "plugin=\"severity\"") >= 1.0);
+    assert!(value("aetherius_plugin_call_seconds_count", "plugin=\"severity\"") >= 1.0);
+    assert_eq!(
+        value("aetherius_plugin_breaker_open", "plugin=\"severity\""),
+        0.0
+    );
+    assert!(value("aetherius_checkpoint_writes_total", "result=\"ok\"") >= 1.0);
+    assert!(value("aetherius_checkpoint_lag_seconds", "cluster=\"test\"") < 10.0);
+    assert!(
+        !metrics.contains("pod-"),
+        "labels never carry an object name"
+    );
+
+    // The broker goes away: not ready, and why; back: ready.
+    nats.stop();
+    let why = wait_for_ready(address, 503, &run);
+    assert!(why.contains("sink bus cannot publish"), "{why}");
+    nats.restart();
+    wait_for_ready(address, 200, &run);
+
+    // The API server goes away: not ready once the watch notices.
+    cluster.stop_apiserver();
+    let why = wait_for_ready(address, 503, &run);
+    assert!(why.contains("watch test/* not synced"), "{why}");
+    cluster.start_apiserver();
+    wait_for_ready(address, 200, &run);
+    let (_, metrics) = http_get(address, "/metrics");
+    assert!(
+        sample(
+            &metrics,
+            "aetherius_watch_restarts_total",
+            "cluster=\"test\",reason=\"error\""
+        ) >= Some(1.0),
+        "{metrics}"
+    );
+
+    let logs = run.stop();
+    assert!(logs.iter().any(|l| l.contains("sink finished")), "{logs:?}");
+}
+
+#[test]
+fn a_shutdown_stuck_past_its_grace_exits_and_loses_nothing() {
+    let cluster = KubeCluster::start();
+    cluster.create_namespace("shop");
+    let mut nats = NatsServer::start();
+    let scratch = Scratch::new();
+    // No spool: while NATS is down the pipeline waits, and so would the
+    // shutdown, but for the grace period.
+    let config = config_with_sinks(
+        &scratch,
+        &format!(
+            "  bus:\n    chain: default\n    nats: {{ url: '{}', jetstream: false, subject: 'events' }}\n    spool: {{ enabled: false }}",
+            nats.url()
+        ),
+    );
+    let mut yaml = std::fs::read_to_string(&config).unwrap();
+    yaml.push_str("server: { listen: '127.0.0.1:0', shutdown_grace: 2s }\n");
+    std::fs::write(&config, yaml).unwrap();
+    watch_cluster(&scratch, &config, &cluster, "test");
+
+    let mut run = Running::start(Path::new(BINARY), &config);
+    run.wait_until_watching(1);
+    nats.stop();
+    create_backoff_events(&cluster, "shop", 0..10);
+    run.wait_for_logs(&["cannot publish to NATS"], 1, Duration::from_secs(60));
+    let started = Instant::now();
+    let (status, logs) = run.terminate();
+    assert!(!status.success(), "{}", logs.join("\n"));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("server.shutdown_grace (2s)")),
+        "{}",
+        logs.join("\n")
+    );
+
+    // The checkpoint stayed behind them: the next start publishes all ten.
+    nats.restart();
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let received = client.block_on(async {
+        let nats_client = async_nats::connect(nats.url()).await.unwrap();
+        let mut subscription = nats_client.subscribe("events").await.unwrap();
+        nats_client.flush().await.unwrap();
+        let run = Running::start(Path::new(BINARY), &config);
+        let mut names = BTreeSet::new();
+        while names.len() < 10 {
+            let message = tokio::time::timeout(
+                Duration::from_secs(60),
+                futures::StreamExt::next(&mut subscription),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("only {names:?}; logs:\n{}", run.logs().join("\n")))
+            .unwrap();
+            let event: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+            names.insert(
+                event["labels"]["involved_name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        run.stop();
+        names
+    });
+    assert_eq!(received.len(), 10);
+}
