@@ -545,3 +545,55 @@ fn token_over_tls_and_user_password_connections_publish_and_bad_credentials_say_
     );
     assert_eq!(runtime.block_on(read_stream(&js)).len(), expected);
 }
+
+#[test]
+fn a_credentials_file_authenticates_against_an_operator_mode_server() {
+    use aetherius_tests::servers::NatsCredentials;
+
+    let scratch = Scratch::new();
+    let credentials = NatsCredentials::generate(scratch.dir.path());
+    let nats = NatsServer::start_with(&["--config", credentials.server_config.to_str().unwrap()]);
+    let runtime = runtime();
+    let subscriber = runtime.block_on(async {
+        assert!(
+            async_nats::connect(nats.url()).await.is_err(),
+            "the server lets nobody in without credentials"
+        );
+        let client = async_nats::ConnectOptions::with_credentials_file(credentials.creds.clone())
+            .await
+            .expect("read the creds file")
+            .connect(nats.url())
+            .await
+            .expect("the test's own client connects with the creds");
+        let subscriber = client.subscribe("event.k8s.>").await.unwrap();
+        client.flush().await.unwrap();
+        (client, subscriber)
+    });
+    let config = auth_config(
+        &scratch,
+        "creds",
+        &nats.url(),
+        &format!(
+            "      jetstream: false\n      auth: {{ credentials_file: {} }}",
+            credentials.creds.display()
+        ),
+    );
+    replay(&config, &repo_root().join("examples/events.jsonl"));
+    let expected = golden().len();
+    let received = runtime.block_on(async {
+        let (_client, mut subscriber) = subscriber;
+        let mut received = 0;
+        while received < expected {
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                futures::StreamExt::next(&mut subscriber),
+            )
+            .await
+            .expect("every message within 10 s")
+            .expect("the subscription stays open");
+            received += 1;
+        }
+        received
+    });
+    assert_eq!(received, expected);
+}
