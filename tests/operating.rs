@@ -227,3 +227,108 @@ fn a_shutdown_stuck_past_its_grace_exits_and_loses_nothing() {
     });
     assert_eq!(received.len(), 10);
 }
+
+#[test]
+fn two_replicas_elect_one_leader_and_fail_over_without_loss() {
+    use async_nats::jetstream::{self, stream};
+
+    let cluster = KubeCluster::start();
+    cluster.create_namespace("shop");
+    cluster.create_namespace("aetherius");
+    let nats = NatsServer::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let js = runtime.block_on(async {
+        let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        js.get_or_create_stream(stream::Config {
+            name: "EVENTS".into(),
+            subjects: vec!["event.k8s.>".into()],
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        js
+    });
+    let stored = || {
+        runtime.block_on(async {
+            let mut stream = js.get_stream("EVENTS").await.unwrap();
+            let count = stream.info().await.unwrap().state.messages;
+            let mut names = Vec::new();
+            for sequence in 1..=count {
+                let message = stream.get_raw_message(sequence).await.unwrap();
+                let event: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+                names.push(
+                    event["labels"]["involved_name"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
+            }
+            names
+        })
+    };
+    let scratch = Scratch::new();
+    let config = config_with_sinks(
+        &scratch,
+        &format!(
+            "  bus:\n    chain: default\n    nats: {{ url: '{}' }}\n    spool: {{ enabled: false }}",
+            nats.url()
+        ),
+    );
+    watch_cluster(&scratch, &config, &cluster, "test");
+    let yaml = std::fs::read_to_string(&config).unwrap().replace(
+        "  - { id: test,",
+        "  - { checkpoint_configmap: { namespace: aetherius, name: aetherius-checkpoint }, leader_election: { namespace: aetherius, name: aetherius-test, duration: 3s, retry_period: 500ms }, id: test,",
+    );
+    std::fs::write(&config, yaml).unwrap();
+
+    let mut first = Running::start_with_env(Path::new(BINARY), &config, &[("POD_NAME", "first")]);
+    first.wait_for_logs(&["became leader"], 1, Duration::from_secs(30));
+    first.wait_until_watching(1);
+    let mut second = Running::start_with_env(Path::new(BINARY), &config, &[("POD_NAME", "second")]);
+    second.wait_for_logs(&["standing by"], 1, Duration::from_secs(30));
+    // Both ready: the standby has nothing to watch.
+    let address = second.http_address();
+    wait_for_ready(address, 200, &second);
+
+    create_backoff_events(&cluster, "shop", 0..20);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stored().len() < 20 {
+        assert!(Instant::now() < deadline, "{:?}", stored());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        second.count_logs(&["\"watching\""]),
+        0,
+        "only the leader watches"
+    );
+
+    // The leader dies; events keep coming; the standby takes over within the
+    // lease duration and resumes from the shared checkpoint.
+    first.kill();
+    create_backoff_events(&cluster, "shop", 20..40);
+    second.wait_for_logs(&["became leader"], 1, Duration::from_secs(30));
+    second.wait_for_logs(&["resuming from checkpoint"], 1, Duration::from_secs(30));
+    create_backoff_events(&cluster, "shop", 40..50);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let names = loop {
+        let names = stored();
+        if names.len() >= 50 || Instant::now() > deadline {
+            break names;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let distinct: BTreeSet<&String> = names.iter().collect();
+    assert_eq!(distinct.len(), 50, "every event: {names:?}");
+    assert_eq!(names.len(), 50, "each once in the stream");
+
+    // A clean stop releases the lease.
+    let logs = second.stop();
+    assert!(
+        logs.iter().any(|l| l.contains("released the lease")),
+        "{logs:?}"
+    );
+}

@@ -72,7 +72,12 @@ pub async fn run(
     let _server = AbortOnDrop(server);
     metrics::BUILD_INFO.set(&[env!("CARGO_PKG_VERSION")], 1.0);
     for cluster in &clusters {
-        metrics::LEADER.set(&[&cluster.id], 1.0);
+        let leads = if cluster.leader_election.is_some() {
+            0.0
+        } else {
+            1.0
+        };
+        metrics::LEADER.set(&[&cluster.id], leads);
         for namespace in watches_of(cluster) {
             metrics::WATCH_SYNCED.set(&[&cluster.id, namespace.as_deref().unwrap_or("")], 0.0);
         }
@@ -143,8 +148,18 @@ pub async fn run(
             .expect("spawn the pipeline thread")
     };
 
+    let identity = crate::lease::identity();
+    let (stop_electing, stop_electing_rx) = tokio::sync::watch::channel(false);
+    let mut electors = JoinSet::new();
     let mut watchers = JoinSet::new();
     for (cluster, (client, server)) in clusters.iter().zip(clients) {
+        let leading = cluster.leader_election.clone().map(|lease| {
+            let (leading, leading_rx) = tokio::sync::watch::channel(false);
+            let elector =
+                crate::lease::Elector::new(&cluster.id, client.clone(), lease, identity.clone());
+            electors.spawn(elector.run(leading, stop_electing_rx.clone()));
+            leading_rx
+        });
         let configmap = configmap_stores
             .iter()
             .find(|(id, _)| *id == cluster.id)
@@ -157,26 +172,53 @@ pub async fn run(
             file_document.clone(),
         );
         watchers.spawn(async move {
-            let document = match configmap {
-                Some(store) => load_with_retry(&cluster, &store, &marks).await,
-                None => file_document,
-            };
-            drop(marks);
-            let mut watches = JoinSet::new();
-            for namespace in watches_of(&cluster) {
-                let watcher = Watcher::new(
-                    &cluster,
-                    namespace,
-                    client.clone(),
-                    server.clone(),
-                    clock.clone(),
-                    input.clone(),
-                );
-                let checkpoint = document.get(watcher.key()).map(str::to_owned);
-                watches.spawn(watcher.run(checkpoint));
+            let mut leading = leading;
+            loop {
+                // With leader election: only the leader watches.
+                if let Some(leading) = &mut leading {
+                    metrics::LEADER.set(&[&cluster.id], 0.0);
+                    if !*leading.borrow() {
+                        tracing::info!(cluster = %cluster.id, "standing by: another replica leads");
+                    }
+                    if leading.wait_for(|leading| *leading).await.is_err() {
+                        return;
+                    }
+                    metrics::LEADER.set(&[&cluster.id], 1.0);
+                }
+                // Loaded now, not at start: a previous leader moved it.
+                let document = match &configmap {
+                    Some(store) => load_with_retry(&cluster, store, &marks).await,
+                    None => file_document.clone(),
+                };
+                let mut watches = JoinSet::new();
+                for namespace in watches_of(&cluster) {
+                    let watcher = Watcher::new(
+                        &cluster,
+                        namespace,
+                        client.clone(),
+                        server.clone(),
+                        clock.clone(),
+                        input.clone(),
+                    );
+                    let checkpoint = document.get(watcher.key()).map(str::to_owned);
+                    watches.spawn(watcher.run(checkpoint));
+                }
+                let Some(leading) = &mut leading else {
+                    while watches.join_next().await.is_some() {}
+                    return;
+                };
+                let lost = tokio::select! {
+                    _ = async { while watches.join_next().await.is_some() {} } => false,
+                    lost = leading.wait_for(|leading| !*leading) => lost.is_ok(),
+                };
+                if !lost {
+                    return;
+                }
+                // Between two hand-overs, as on shutdown: what was handed
+                // over is published and checkpointed; the rest is the new
+                // leader's.
+                watches.shutdown().await;
             }
-            drop(input);
-            while watches.join_next().await.is_some() {}
         });
     }
     drop((input, marks));
@@ -193,6 +235,10 @@ pub async fn run(
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let reports = sink_tasks.finish().await;
         checkpointer.await.expect("the checkpointer panicked");
+        // Only now, with everything published and checkpointed, may another
+        // replica take over.
+        let _ = stop_electing.send(true);
+        while electors.join_next().await.is_some() {}
         for report in reports? {
             report.log();
         }

@@ -23,10 +23,17 @@ impl Running {
     /// loopback port (see [`http_address`](Self::http_address)), so that
     /// tests running at once do not fight over the default port.
     pub fn start(binary: &Path, config: &Path) -> Self {
+        Self::start_with_env(binary, config, &[])
+    }
+
+    /// As [`start`](Self::start), with more environment variables (a
+    /// replica's `POD_NAME`, say).
+    pub fn start_with_env(binary: &Path, config: &Path, env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(binary);
         command
             .args(["--log-format", "json", "run", "--config"])
-            .arg(config);
+            .arg(config)
+            .envs(env.iter().copied());
         Self::spawn(command, config)
     }
 

@@ -42,6 +42,11 @@ pub struct ClusterConfig {
     /// file: a ConfigMap in the watched cluster.
     #[serde(default)]
     pub checkpoint_configmap: Option<ConfigMapRef>,
+    /// With several replicas: elect one leader for this cluster through a
+    /// Lease in it; the others stand by and take over when it dies. Needs
+    /// `checkpoint_configmap`, the checkpoint they share.
+    #[serde(default)]
+    pub leader_election: Option<LeaseConfig>,
 }
 
 impl ClusterConfig {
@@ -58,6 +63,7 @@ impl ClusterConfig {
             max_age: default_max_age(),
             page_size: default_page_size(),
             checkpoint_configmap: None,
+            leader_election: None,
         }
     }
 }
@@ -110,6 +116,29 @@ impl EventApi {
 pub struct ConfigMapRef {
     pub namespace: String,
     pub name: String,
+}
+
+/// The Lease a cluster's replicas elect their leader with.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseConfig {
+    pub namespace: String,
+    pub name: String,
+    /// How long a lease not renewed stays the holder's (default 15s, as for
+    /// Kubernetes' own controllers): the longest a failover takes.
+    #[serde(default = "default_lease_duration")]
+    pub duration: HumanDuration,
+    /// How often the leader renews and the others look (default 2s).
+    #[serde(default = "default_lease_retry")]
+    pub retry_period: HumanDuration,
+}
+
+fn default_lease_duration() -> HumanDuration {
+    HumanDuration::from_secs(15)
+}
+
+fn default_lease_retry() -> HumanDuration {
+    HumanDuration::from_secs(2)
 }
 
 /// The checkpoint file and how often checkpoints are written.

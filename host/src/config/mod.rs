@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use cluster::{CheckpointConfig, ClusterConfig, ConfigMapRef, EventApi, state_dir};
+pub use cluster::{
+    CheckpointConfig, ClusterConfig, ConfigMapRef, EventApi, LeaseConfig, state_dir,
+};
 pub use plugin::{
     BreakerConfig, FailurePolicy, Limits, PluginConfig, PluginRuntimeConfig, PluginSource,
 };
@@ -382,6 +384,19 @@ impl Config {
                 if !cluster::is_dns_label(ns) {
                     problems.push(format!(
                         "at `clusters[{i}].namespaces[{j}]`: `{ns}` is not a namespace name"
+                    ));
+                }
+            }
+            if let Some(lease) = &cluster.leader_election {
+                if cluster.checkpoint_configmap.is_none() {
+                    problems.push(format!(
+                        "at `clusters[{i}].leader_election`: the replicas must share the checkpoint; set `checkpoint_configmap` too"
+                    ));
+                }
+                if lease.retry_period.0 * 3 > lease.duration.0 * 2 || lease.retry_period.0.is_zero()
+                {
+                    problems.push(format!(
+                        "at `clusters[{i}].leader_election.retry_period`: must be above 0 and at most two thirds of `duration`, so that a leader renews before it must give up"
                     ));
                 }
             }

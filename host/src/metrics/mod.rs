@@ -21,12 +21,20 @@ pub fn render() -> String {
     out
 }
 
-/// Ready: every watch has done its initial list and its API server answers,
-/// and every sink's broker takes messages. `Err` says what is not.
+/// Ready: every watch of the clusters this replica leads has done its
+/// initial list and its API server answers, and every sink's broker takes
+/// messages. `Err` says what is not.
 pub fn ready() -> Result<(), String> {
     let mut waiting = Vec::new();
+    // A standby replica does not watch the clusters another one leads.
+    let standing_by: Vec<String> = LEADER
+        .series()
+        .into_iter()
+        .filter(|(_, leads)| *leads < 1.0)
+        .map(|(labels, _)| labels[0].clone())
+        .collect();
     for (labels, value) in WATCH_SYNCED.series() {
-        if value < 1.0 {
+        if value < 1.0 && !standing_by.contains(&labels[0]) {
             let scope = if labels[1].is_empty() {
                 "*"
             } else {

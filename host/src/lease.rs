@@ -1,0 +1,376 @@
+//! Leader election per cluster through a `coordination.k8s.io/v1` Lease, as
+//! client-go does it: the leader renews the lease every `retry_period`;
+//! others watch it and take it over when it has not changed for a whole
+//! `duration` *as they observed it* (their own clock, so that clock skew
+//! between replicas does not matter). A leader that cannot renew for two
+//! thirds of the duration stops leading before anyone else may start. On a
+//! clean shutdown the leader releases the lease, so a standby takes over at
+//! once.
+//!
+//! Only the leader watches the cluster; it resumes from the shared checkpoint
+//! (a ConfigMap), so nothing is lost across a failover. What the old leader
+//! handed over but had not checkpointed is published again under the same
+//! occurrence ids, which JetStream drops.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::config::LeaseConfig;
+
+/// Who this replica is: `POD_NAME` (the downward API), else the host name,
+/// plus the process id.
+pub fn identity() -> String {
+    let host = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "aetherius".into());
+    format!("{host}_{}", std::process::id())
+}
+
+/// What a Lease says, as far as the election cares.
+#[derive(Debug, Clone, PartialEq)]
+struct Record {
+    holder: Option<String>,
+    /// Changes with every renewal: what "the lease moved" means.
+    resource_version: String,
+    transitions: i64,
+    object: serde_json::Value,
+}
+
+/// What to do after reading the lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    /// It is ours: renew it.
+    Renew,
+    /// Free, released or expired: take it.
+    Acquire,
+    /// Someone else holds it and renews it.
+    Wait,
+}
+
+/// When we first saw the lease's current version.
+#[derive(Debug, Clone)]
+struct Observed {
+    resource_version: String,
+    at: Instant,
+}
+
+fn decide(
+    record: &Record,
+    me: &str,
+    observed: &Observed,
+    now: Instant,
+    duration: Duration,
+) -> Decision {
+    match record.holder.as_deref() {
+        Some(holder) if holder == me => Decision::Renew,
+        None | Some("") => Decision::Acquire,
+        Some(_)
+            if observed.resource_version == record.resource_version
+                && now.duration_since(observed.at) >= duration =>
+        {
+            Decision::Acquire
+        }
+        Some(_) => Decision::Wait,
+    }
+}
+
+/// One cluster's election.
+pub struct Elector {
+    cluster: String,
+    client: kube::Client,
+    lease: LeaseConfig,
+    identity: String,
+}
+
+impl Elector {
+    pub fn new(cluster: &str, client: kube::Client, lease: LeaseConfig, identity: String) -> Self {
+        Self {
+            cluster: cluster.to_owned(),
+            client,
+            lease,
+            identity,
+        }
+    }
+
+    /// Campaigns until `stop` turns true; `leading` says whether this replica
+    /// leads now. On stop, a held lease is released.
+    pub async fn run(self, leading: watch::Sender<bool>, mut stop: watch::Receiver<bool>) {
+        let duration = self.lease.duration.0;
+        let renew_deadline = duration * 2 / 3;
+        let mut observed: Option<Observed> = None;
+        let mut last_renewal: Option<Instant> = None;
+        let mut failing = false;
+        tracing::info!(
+            cluster = %self.cluster,
+            lease = %format!("{}/{}", self.lease.namespace, self.lease.name),
+            identity = %self.identity,
+            "campaigning for leadership"
+        );
+        loop {
+            let now = Instant::now();
+            match self.attempt(&mut observed, now).await {
+                Ok(true) => {
+                    last_renewal = Some(now);
+                    if std::mem::take(&mut failing) {
+                        tracing::info!(cluster = %self.cluster, "the lease can be read and renewed again");
+                    }
+                    if !*leading.borrow() {
+                        tracing::info!(cluster = %self.cluster, identity = %self.identity, "became leader: watching");
+                        let _ = leading.send(true);
+                    }
+                }
+                Ok(false) => {
+                    if std::mem::take(&mut failing) {
+                        tracing::info!(cluster = %self.cluster, "the lease can be read again");
+                    }
+                    if *leading.borrow() {
+                        tracing::warn!(cluster = %self.cluster, "lost the lease to another replica: standing by");
+                        let _ = leading.send(false);
+                    }
+                }
+                Err(error) => {
+                    if !std::mem::replace(&mut failing, true) {
+                        tracing::error!(cluster = %self.cluster, %error, "cannot read or renew the lease; retrying");
+                    }
+                    if *leading.borrow()
+                        && last_renewal.is_none_or(|at| now.duration_since(at) >= renew_deadline)
+                    {
+                        tracing::warn!(cluster = %self.cluster, "could not renew the lease in time: standing by");
+                        let _ = leading.send(false);
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.lease.retry_period.0) => {}
+                _ = stop.wait_for(|stop| *stop) => break,
+            }
+        }
+        if *leading.borrow() {
+            let _ = leading.send(false);
+            match self.release().await {
+                Ok(()) => tracing::info!(cluster = %self.cluster, "released the lease"),
+                Err(error) => {
+                    tracing::warn!(cluster = %self.cluster, %error, "cannot release the lease; another replica takes over when it expires")
+                }
+            }
+        }
+    }
+
+    /// Reads the lease and renews, takes or leaves it. `Ok(true)`: we hold it.
+    async fn attempt(
+        &self,
+        observed: &mut Option<Observed>,
+        now: Instant,
+    ) -> Result<bool, kube::Error> {
+        let Some(record) = self.get().await? else {
+            return self.create().await;
+        };
+        let seen = match observed {
+            Some(seen) if seen.resource_version == record.resource_version => seen.clone(),
+            _ => {
+                let seen = Observed {
+                    resource_version: record.resource_version.clone(),
+                    at: now,
+                };
+                *observed = Some(seen.clone());
+                seen
+            }
+        };
+        match decide(&record, &self.identity, &seen, now, self.lease.duration.0) {
+            Decision::Wait => Ok(false),
+            Decision::Renew => self.replace(&record, false).await,
+            Decision::Acquire => {
+                tracing::info!(
+                    cluster = %self.cluster,
+                    previous = record.holder.as_deref().unwrap_or(""),
+                    "the lease is free or expired: taking it"
+                );
+                self.replace(&record, true).await
+            }
+        }
+    }
+
+    fn collection(&self) -> kube::core::Request {
+        kube::core::Request::new(format!(
+            "/apis/coordination.k8s.io/v1/namespaces/{}/leases",
+            self.lease.namespace
+        ))
+    }
+
+    async fn get(&self) -> Result<Option<Record>, kube::Error> {
+        let request = self
+            .collection()
+            .get(&self.lease.name, &Default::default())
+            .map_err(kube::Error::BuildRequest)?;
+        match self.client.request::<serde_json::Value>(request).await {
+            Ok(object) => Ok(Some(Record {
+                holder: object["spec"]["holderIdentity"].as_str().map(str::to_owned),
+                resource_version: object["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                transitions: object["spec"]["leaseTransitions"].as_i64().unwrap_or(0),
+                object,
+            })),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn spec(
+        &self,
+        holder: &str,
+        acquire_time: Option<&str>,
+        transitions: i64,
+    ) -> serde_json::Value {
+        let now = format!("{:.6}", jiff::Timestamp::now());
+        serde_json::json!({
+            "holderIdentity": holder,
+            "leaseDurationSeconds": self.lease.duration.0.as_secs().max(1),
+            "acquireTime": acquire_time.unwrap_or(&now),
+            "renewTime": now,
+            "leaseTransitions": transitions,
+        })
+    }
+
+    async fn create(&self) -> Result<bool, kube::Error> {
+        let object = serde_json::json!({
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": self.lease.name,
+                "namespace": self.lease.namespace,
+                "labels": { "app.kubernetes.io/name": "aetherius" },
+            },
+            "spec": self.spec(&self.identity, None, 0),
+        });
+        let request = self
+            .collection()
+            .create(
+                &Default::default(),
+                serde_json::to_vec(&object).expect("serializes"),
+            )
+            .map_err(kube::Error::BuildRequest)?;
+        match self.client.request::<serde_json::Value>(request).await {
+            Ok(_) => Ok(true),
+            // Someone else created it first.
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Writes the lease back (renewed, or taken over), guarded by its
+    /// resourceVersion: a conflict means someone else wrote first.
+    async fn replace(&self, record: &Record, take: bool) -> Result<bool, kube::Error> {
+        let mut object = record.object.clone();
+        let acquire_time = object["spec"]["acquireTime"].as_str().map(str::to_owned);
+        object["spec"] = if take {
+            self.spec(&self.identity, None, record.transitions + 1)
+        } else {
+            self.spec(&self.identity, acquire_time.as_deref(), record.transitions)
+        };
+        self.put(&object).await
+    }
+
+    /// Gives the lease up: no holder, so a standby takes it at once.
+    async fn release(&self) -> Result<(), kube::Error> {
+        let Some(record) = self.get().await? else {
+            return Ok(());
+        };
+        if record.holder.as_deref() != Some(self.identity.as_str()) {
+            return Ok(());
+        }
+        let mut object = record.object.clone();
+        object["spec"]["holderIdentity"] = serde_json::Value::Null;
+        object["spec"]["leaseDurationSeconds"] = 1.into();
+        self.put(&object).await.map(drop)
+    }
+
+    async fn put(&self, object: &serde_json::Value) -> Result<bool, kube::Error> {
+        let request = self
+            .collection()
+            .replace(
+                &self.lease.name,
+                &Default::default(),
+                serde_json::to_vec(object).expect("serializes"),
+            )
+            .map_err(kube::Error::BuildRequest)?;
+        match self.client.request::<serde_json::Value>(request).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(holder: Option<&str>, rv: &str) -> Record {
+        Record {
+            holder: holder.map(str::to_owned),
+            resource_version: rv.into(),
+            transitions: 0,
+            object: serde_json::Value::Null,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn takes_over_only_after_a_whole_duration_without_renewal() {
+        let duration = Duration::from_secs(15);
+        let start = Instant::now();
+        let seen = Observed {
+            resource_version: "7".into(),
+            at: start,
+        };
+        let other = record(Some("b"), "7");
+        assert_eq!(decide(&other, "a", &seen, start, duration), Decision::Wait);
+        tokio::time::advance(Duration::from_secs(14)).await;
+        assert_eq!(
+            decide(&other, "a", &seen, Instant::now(), duration),
+            Decision::Wait
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            decide(&other, "a", &seen, Instant::now(), duration),
+            Decision::Acquire
+        );
+        // Renewed meanwhile (a new resourceVersion): still theirs.
+        let renewed = record(Some("b"), "8");
+        assert_eq!(
+            decide(&renewed, "a", &seen, Instant::now(), duration),
+            Decision::Wait
+        );
+    }
+
+    #[test]
+    fn ours_is_renewed_and_a_released_lease_is_taken() {
+        let seen = Observed {
+            resource_version: "1".into(),
+            at: Instant::now(),
+        };
+        let d = Duration::from_secs(15);
+        assert_eq!(
+            decide(&record(Some("a"), "1"), "a", &seen, Instant::now(), d),
+            Decision::Renew
+        );
+        assert_eq!(
+            decide(&record(None, "1"), "a", &seen, Instant::now(), d),
+            Decision::Acquire
+        );
+        assert_eq!(
+            decide(&record(Some(""), "1"), "a", &seen, Instant::now(), d),
+            Decision::Acquire
+        );
+    }
+}
