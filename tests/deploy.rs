@@ -211,7 +211,10 @@ fn in_cluster_credentials_under_the_shipped_rbac_work_and_suffice() {
     assert!(checkpoint.contains("\"local\""), "{checkpoint}");
     // It led through the Lease the Role names, and released it on SIGTERM.
     assert!(logs.iter().any(|l| l.contains("became leader")), "{logs:?}");
-    assert!(logs.iter().any(|l| l.contains("released the lease")), "{logs:?}");
+    assert!(
+        logs.iter().any(|l| l.contains("released the lease")),
+        "{logs:?}"
+    );
 
     // Nothing beyond what it uses.
     let can = |args: &[&str]| {
@@ -228,7 +231,12 @@ fn in_cluster_credentials_under_the_shipped_rbac_work_and_suffice() {
         &["list", "events.events.k8s.io", "--all-namespaces"],
         &["-n", "aetherius", "patch", "configmap/aetherius-checkpoint"],
         &["-n", "aetherius", "create", "configmaps"],
-        &["-n", "aetherius", "update", "leases.coordination.k8s.io/aetherius-local"],
+        &[
+            "-n",
+            "aetherius",
+            "update",
+            "leases.coordination.k8s.io/aetherius-local",
+        ],
     ] {
         assert_eq!(can(allowed), "yes", "{allowed:?}");
     }
@@ -246,7 +254,12 @@ fn in_cluster_credentials_under_the_shipped_rbac_work_and_suffice() {
         ],
         &["-n", "shop", "create", "configmaps"],
         &["list", "configmaps", "-n", "aetherius"],
-        &["-n", "aetherius", "update", "leases.coordination.k8s.io/kube-controller-manager"],
+        &[
+            "-n",
+            "aetherius",
+            "update",
+            "leases.coordination.k8s.io/kube-controller-manager",
+        ],
         &["-n", "kube-system", "create", "leases.coordination.k8s.io"],
     ] {
         assert_eq!(can(denied), "no", "{denied:?}");

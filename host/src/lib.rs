@@ -17,6 +17,7 @@ pub mod occurrence;
 pub mod output;
 pub mod pipeline;
 pub mod plugin;
+pub mod reload;
 pub mod replay;
 pub mod run;
 pub mod server;

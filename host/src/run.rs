@@ -129,12 +129,23 @@ pub async fn run(
         tokio::spawn(Checkpointer::new(stores, config.checkpoint.interval.0).run(marks_receiver));
 
     let (input, mut inputs) = mpsc::channel::<Input>(INPUT_QUEUE);
+    let pending: crate::reload::PendingChains = Default::default();
+    let _reloader = AbortOnDrop(config.source.clone().map(|path| {
+        let reloader =
+            crate::reload::Reloader::new(&path, config.clone(), clock.clone(), pending.clone());
+        tokio::spawn(reloader.run())
+    }));
     let worker = {
         let marks = marks.clone();
+        let pending = pending.clone();
         std::thread::Builder::new()
             .name("pipeline".into())
             .spawn(move || {
                 while let Some(Input { events, mark }) = inputs.blocking_recv() {
+                    // A reload takes effect between two batches.
+                    if let Some(chains) = pending.lock().expect("not poisoned").take() {
+                        pipeline.replace_chains(chains);
+                    }
                     if !events.is_empty() {
                         pipeline.process(events);
                     }

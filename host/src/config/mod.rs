@@ -61,6 +61,10 @@ pub struct Config {
     /// [`Config::load`], not read from YAML.
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The file this was loaded from (for hot reload); set by
+    /// [`Config::load`].
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// `server:` — the HTTP endpoint and shutdown.
@@ -75,6 +79,10 @@ pub struct ServerConfig {
     /// process exits anyway (default 25s: within Kubernetes' default 30s
     /// termination grace period).
     pub shutdown_grace: HumanDuration,
+    /// How often the config file and the plugin directory are checked for
+    /// changes, which are then reloaded without a restart (default 2s; the
+    /// kubelet itself refreshes mounted ConfigMaps about once a minute).
+    pub reload_interval: HumanDuration,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +90,7 @@ impl Default for ServerConfig {
         Self {
             listen: "0.0.0.0:9464".into(),
             shutdown_grace: HumanDuration::from_secs(25),
+            reload_interval: HumanDuration::from_secs(2),
         }
     }
 }
@@ -143,7 +152,9 @@ impl Config {
             .parent()
             .map(Path::to_owned)
             .unwrap_or_else(|| PathBuf::from("."));
-        Self::from_yaml(&text, path, base_dir)
+        let mut config = Self::from_yaml(&text, path, base_dir)?;
+        config.source = Some(path.to_owned());
+        Ok(config)
     }
 
     /// Parses and validates YAML text; `path` is only used in messages.

@@ -146,6 +146,17 @@ pub static CHECKPOINT_WRITES: Counter = Counter::new(
 
 // The process.
 
+pub static CONFIG_RELOADS: Counter = Counter::new(
+    "aetherius_config_reloads_total",
+    "Reloads of the config file and plugin directory after they changed, by result: ok (the new chains took over) or error (the running ones stay).",
+    &["result"],
+);
+pub static CONFIG_RELOAD_FAILING: Gauge = Gauge::new(
+    "aetherius_config_reload_failing",
+    "1 while the config or plugins on disk are rejected and older ones run.",
+    &[],
+);
+
 pub static LEADER: Gauge = Gauge::new(
     "aetherius_leader",
     "1 while this replica watches the cluster (without leader election, always).",
@@ -188,6 +199,8 @@ pub static ALL: &[Metric] = &[
     Metric::Counter(&WATCH_RESTARTS),
     Metric::Gauge(&CHECKPOINT_LAG),
     Metric::Counter(&CHECKPOINT_WRITES),
+    Metric::Counter(&CONFIG_RELOADS),
+    Metric::Gauge(&CONFIG_RELOAD_FAILING),
     Metric::Gauge(&LEADER),
     Metric::Gauge(&READY),
     Metric::Gauge(&BUILD_INFO),

@@ -17,12 +17,12 @@ pub struct StageError {
     pub error: PluginError,
 }
 
-/// Every chain some sink takes, with its stages started, in name order.
-/// Reports every broken plugin, not just the first.
 /// Why the chains could not be started.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    #[error(transparent)]
     Runtime(PluginError),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Stages(Vec<StageError>),
 }
 
@@ -43,6 +43,8 @@ pub async fn load_chains(
     .expect("plugin start-up panicked")
 }
 
+/// Every chain some sink takes, with its stages started, in name order.
+/// Reports every broken plugin, not just the first.
 pub fn build_chains(
     config: &Config,
     runtime: &PluginRuntime,

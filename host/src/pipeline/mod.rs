@@ -97,6 +97,12 @@ impl Pipeline {
         self.core.len()
     }
 
+    /// Runs the next batches through `chains` instead (a reload). Sinks keep
+    /// their chain names; a chain no sink takes is dropped.
+    pub fn replace_chains(&mut self, chains: Vec<Chain>) {
+        self.chains = chains;
+    }
+
     /// Sinks the pipeline feeds.
     pub fn sink_count(&self) -> usize {
         self.routes.len()

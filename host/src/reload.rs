@@ -1,0 +1,168 @@
+//! Hot reload: the config file and the plugin directory are polled; when
+//! either changes — a plain edit, or the kubelet writing a new timestamped
+//! folder of a mounted ConfigMap and swapping its `..data` symlink — the new
+//! config is validated and its plugins compiled beside the running ones.
+//! Only then are the new chains handed to the pipeline thread, which swaps
+//! them in between two batches: every event runs through exactly one set of
+//! chains, none is dropped or run twice. A config or plugin that does not
+//! load leaves the running chains alone and says why (an ERROR log line,
+//! `aetherius_config_reloads_total{result="error"}`,
+//! `aetherius_config_reload_failing`); `/ready` does not change.
+//!
+//! What a reload changes: plugins, their config and limits, and chains.
+//! Changes to sinks, clusters, checkpoints, deduplication or the server are
+//! reported and take effect at the next start.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::chain::Chain;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::metrics;
+use crate::pipeline::load_chains;
+
+/// New chains waiting for the pipeline thread to take them between batches.
+pub type PendingChains = Arc<Mutex<Option<Vec<Chain>>>>;
+
+/// Polls and reloads.
+pub struct Reloader {
+    path: PathBuf,
+    running: Config,
+    clock: SharedClock,
+    pending: PendingChains,
+    interval: Duration,
+    seen: [u8; 32],
+}
+
+impl Reloader {
+    /// `running`: the config the pipeline was built from (loaded from
+    /// `path`).
+    pub fn new(path: &Path, running: Config, clock: SharedClock, pending: PendingChains) -> Self {
+        let interval = running.server.reload_interval.0;
+        let seen = fingerprint(path, &running);
+        Self {
+            path: path.to_owned(),
+            running,
+            clock,
+            pending,
+            interval,
+            seen,
+        }
+    }
+
+    /// Polls until the task is dropped.
+    pub async fn run(mut self) {
+        metrics::CONFIG_RELOAD_FAILING.set(&[], 0.0);
+        metrics::CONFIG_RELOADS.touch(&["ok"]);
+        metrics::CONFIG_RELOADS.touch(&["error"]);
+        loop {
+            tokio::time::sleep(self.interval).await;
+            let path = self.path.clone();
+            let running = self.running.clone();
+            let now = tokio::task::spawn_blocking(move || fingerprint(&path, &running))
+                .await
+                .expect("hashing does not panic");
+            if now == self.seen {
+                continue;
+            }
+            self.seen = now;
+            self.reload().await;
+        }
+    }
+
+    async fn reload(&mut self) {
+        tracing::info!(config = %self.path.display(), "the config or a plugin changed: reloading");
+        let config = match Config::load(&self.path) {
+            Ok(config) => config,
+            Err(error) => return self.rejected(&error.to_string()),
+        };
+        let (chains, config) = match load_chains(config, self.clock.clone()).await {
+            Ok(loaded) => loaded,
+            Err(error) => return self.rejected(&error.to_string()),
+        };
+        for section in restart_only_changes(&self.running, &config) {
+            tracing::warn!(
+                section,
+                "`{section}` changed: that takes effect at the next start; the rest is reloaded"
+            );
+        }
+        let names: Vec<&str> = chains.iter().map(Chain::name).collect();
+        tracing::info!(chains = ?names, "reloaded: the new chains take over from the next batch");
+        *self.pending.lock().expect("not poisoned") = Some(chains);
+        metrics::CONFIG_RELOADS.inc(&["ok"]);
+        metrics::CONFIG_RELOAD_FAILING.set(&[], 0.0);
+        // Keep the sections a reload does not apply as they run.
+        let running = std::mem::replace(&mut self.running, config);
+        self.running.sinks = running.sinks;
+        self.running.clusters = running.clusters;
+        self.running.checkpoint = running.checkpoint;
+        self.running.dedup = running.dedup;
+        self.running.server = running.server;
+    }
+
+    fn rejected(&self, error: &str) {
+        tracing::error!(
+            config = %self.path.display(),
+            "reload rejected; the running chains stay: {error}"
+        );
+        metrics::CONFIG_RELOADS.inc(&["error"]);
+        metrics::CONFIG_RELOAD_FAILING.set(&[], 1.0);
+    }
+}
+
+/// The sections of `new` that differ from `running` and need a restart.
+fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    // Debug output stands in for equality: these types are compared only here.
+    let differs =
+        |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
+    if differs(&running.sinks, &new.sinks) {
+        changed.push("sinks");
+    }
+    if differs(&running.clusters, &new.clusters) {
+        changed.push("clusters");
+    }
+    if differs(&running.checkpoint, &new.checkpoint) {
+        changed.push("checkpoint");
+    }
+    if differs(&running.dedup, &new.dedup) {
+        changed.push("dedup");
+    }
+    if differs(&running.server, &new.server) {
+        changed.push("server");
+    }
+    changed
+}
+
+/// A hash of the config file's content and of every `*.wasm` in the plugin
+/// directory (names and contents), following symlinks as the kubelet lays
+/// them out.
+fn fingerprint(path: &Path, config: &Config) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    match std::fs::read(path) {
+        Ok(bytes) => hash.update(&bytes),
+        Err(error) => hash.update(error.to_string()),
+    }
+    if let Some(dir) = &config.plugin_runtime.plugin_dir {
+        let dir = config.resolve(dir);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".wasm") && !name.starts_with('.'))
+            .collect();
+        names.sort();
+        for name in names {
+            hash.update(name.as_bytes());
+            match std::fs::read(dir.join(&name)) {
+                Ok(bytes) => hash.update(Sha256::digest(&bytes)),
+                Err(error) => hash.update(error.to_string()),
+            }
+        }
+    }
+    hash.finalize().into()
+}

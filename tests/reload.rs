@@ -1,0 +1,161 @@
+//! Hot reload under `aetherius run` against a real kube-apiserver: a plugin
+//! directory updated the way the kubelet updates a mounted ConfigMap while
+//! events flow, a corrupt plugin dropped in, and a plain edit of the config.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aetherius_tests::configmap_dir::ConfigMapDir;
+use aetherius_tests::guests;
+use aetherius_tests::publishing::{create_backoff_events, watch_cluster};
+use aetherius_tests::running::{Running, http_get, wait_for_output};
+use aetherius_tests::servers::KubeCluster;
+use aetherius_tests::{Scratch, compile_cache};
+use serde_json::Value;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_aetherius");
+
+fn config(scratch: &Scratch, plugins: &Path, output: &Path, chain: &str) -> String {
+    format!(
+        "plugins:
+  warnings: {{ source: 'builtin:type-filter', config: {{ allow: [Warning] }} }}
+  extra: {{ source: 'dir:extra' }}
+chains:
+  main: {chain}
+sinks:
+  out: {{ chain: main, file: {{ path: {output} }} }}
+plugin_runtime: {{ plugin_dir: {plugins}, cache_dir: {cache} }}
+checkpoint: {{ file: {checkpoint}, interval: 50ms }}
+server: {{ listen: '127.0.0.1:0', reload_interval: 200ms }}
+",
+        output = output.display(),
+        plugins = plugins.display(),
+        cache = compile_cache().display(),
+        checkpoint = scratch.path("checkpoints.json").display(),
+    )
+}
+
+fn wasm(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+}
+
+fn names(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["labels"]["involved_name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn plugins_and_config_reload_without_a_restart_and_bad_ones_are_refused() {
+    let cluster = KubeCluster::start();
+    cluster.create_namespace("shop");
+    let scratch = Scratch::new();
+    let mut plugins = ConfigMapDir::new(&scratch.path("plugins"));
+    plugins.publish(&[("extra.wasm", &wasm(guests::COUNTER_ENRICHER))]);
+    let output = scratch.path("events.jsonl");
+    let config_path: PathBuf = scratch.write(
+        "config.yaml",
+        config(&scratch, plugins.path(), &output, "[warnings, extra]"),
+    );
+    watch_cluster(&scratch, &config_path, &cluster, "test");
+    let mut run = Running::start(Path::new(BINARY), &config_path);
+    run.wait_until_watching(1);
+    let address = run.http_address();
+
+    // Events keep coming while the kubelet swaps in another plugin.
+    std::thread::scope(|scope| {
+        let creator = scope.spawn(|| {
+            for i in 0..60 {
+                create_backoff_events(&cluster, "shop", i..i + 1);
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        });
+        wait_for_output(&output, 15, Duration::from_secs(30));
+        plugins.publish(&[("extra.wasm", &wasm(guests::SANDBOX_PROBE))]);
+        creator.join().unwrap();
+    });
+    let events = wait_for_output(&output, 60, Duration::from_secs(60));
+    let published = names(&events);
+    assert_eq!(
+        published.iter().collect::<BTreeSet<_>>().len(),
+        60,
+        "every event: {published:?}"
+    );
+    assert_eq!(published.len(), 60, "each once: {published:?}");
+    // One switch, in order: the counter's label, then the probe's.
+    let by_old: Vec<bool> = events
+        .iter()
+        .map(|e| e["labels"]["seen"].is_string())
+        .collect();
+    let switch = by_old
+        .iter()
+        .position(|old| !old)
+        .expect("the new plugin took effect");
+    assert!(switch >= 15, "{by_old:?}");
+    assert!(by_old[switch..].iter().all(|old| !old), "{by_old:?}");
+    assert!(
+        events[switch..]
+            .iter()
+            .all(|e| e["labels"]["env"] == "empty")
+    );
+    assert_eq!(run.count_logs(&["reloaded: the new chains take over"]), 1);
+
+    // A corrupt plugin: refused, said so, the probe keeps running, still ready.
+    plugins.publish(&[("extra.wasm", b"\0asm but not really")]);
+    run.wait_for_logs(&["reload rejected"], 1, Duration::from_secs(30));
+    assert_eq!(
+        run.count_logs(&["reload rejected", "\"ERROR\"", "extra"]),
+        1
+    );
+    let (_, metrics) = http_get(address, "/metrics");
+    assert!(
+        metrics.contains("aetherius_config_reload_failing 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("aetherius_config_reloads_total{result=\"error\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(http_get(address, "/ready").0, 200);
+    create_backoff_events(&cluster, "shop", 100..105);
+    let events = wait_for_output(&output, 65, Duration::from_secs(30));
+    assert!(
+        events[60..].iter().all(|e| e["labels"]["env"] == "empty"),
+        "{:?}",
+        &events[60..]
+    );
+
+    // Fixed, then a plain edit of the config drops the stage.
+    plugins.publish(&[("extra.wasm", &wasm(guests::COUNTER_ENRICHER))]);
+    run.wait_for_logs(
+        &["reloaded: the new chains take over"],
+        2,
+        Duration::from_secs(30),
+    );
+    let edited = std::fs::read_to_string(&config_path)
+        .unwrap()
+        .replace("main: [warnings, extra]", "main: [warnings]");
+    std::fs::write(&config_path, edited).unwrap();
+    run.wait_for_logs(
+        &["reloaded: the new chains take over"],
+        3,
+        Duration::from_secs(30),
+    );
+    create_backoff_events(&cluster, "shop", 200..205);
+    let events = wait_for_output(&output, 70, Duration::from_secs(30));
+    assert!(
+        events[65..]
+            .iter()
+            .all(|e| e["labels"].get("seen").is_none() && e["labels"].get("env").is_none()),
+        "{:?}",
+        &events[65..]
+    );
+    let (_, metrics) = http_get(address, "/metrics");
+    assert!(
+        metrics.contains("aetherius_config_reload_failing 0"),
+        "{metrics}"
+    );
+    run.stop();
+}
