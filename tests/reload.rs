@@ -159,3 +159,65 @@ fn plugins_and_config_reload_without_a_restart_and_bad_ones_are_refused() {
     );
     run.stop();
 }
+
+#[test]
+fn clusters_added_to_or_removed_from_the_config_start_or_stop_watching() {
+    let first = KubeCluster::start();
+    let second = KubeCluster::start();
+    for cluster in [&first, &second] {
+        cluster.create_namespace("shop");
+    }
+    let scratch = Scratch::new();
+    let plugins = ConfigMapDir::new(&scratch.path("plugins"));
+    let output = scratch.path("events.jsonl");
+    let config_path = scratch.write(
+        "config.yaml",
+        config(&scratch, plugins.path(), &output, "[warnings]"),
+    );
+    let base = std::fs::read_to_string(&config_path).unwrap();
+    watch_cluster(&scratch, &config_path, &first, "first");
+    let with_first = std::fs::read_to_string(&config_path).unwrap();
+    let first_entry = with_first.strip_prefix(&base).unwrap().to_owned();
+    watch_cluster(&scratch, &config_path, &second, "second");
+    let with_both = std::fs::read_to_string(&config_path).unwrap();
+    let second_entry = with_both
+        .strip_prefix(&with_first)
+        .unwrap()
+        .replace("clusters:\n", "");
+    std::fs::write(&config_path, &with_first).unwrap();
+
+    let mut run = Running::start(Path::new(BINARY), &config_path);
+    run.wait_until_watching(1);
+    create_backoff_events(&first, "shop", 0..3);
+    wait_for_output(&output, 3, Duration::from_secs(30));
+
+    // Added: watched without a restart.
+    std::fs::write(&config_path, format!("{base}{first_entry}{second_entry}")).unwrap();
+    run.wait_for_logs(&["the config adds the cluster"], 1, Duration::from_secs(30));
+    run.wait_until_watching(2);
+    create_backoff_events(&second, "shop", 10..13);
+    let events = wait_for_output(&output, 6, Duration::from_secs(30));
+    assert!(
+        events[3..].iter().all(|e| e["cluster_id"] == "second"),
+        "{events:?}"
+    );
+
+    // Removed: no longer watched.
+    std::fs::write(&config_path, format!("{base}clusters:\n{second_entry}")).unwrap();
+    run.wait_for_logs(
+        &["stopped watching the cluster"],
+        1,
+        Duration::from_secs(30),
+    );
+    create_backoff_events(&first, "shop", 20..23);
+    create_backoff_events(&second, "shop", 30..33);
+    let events = wait_for_output(&output, 9, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    let events_after = aetherius_tests::running::read_output(&output);
+    assert_eq!(events_after.len(), 9, "{:?}", names(&events_after));
+    assert!(
+        events[6..].iter().all(|e| e["cluster_id"] == "second"),
+        "{events:?}"
+    );
+    run.stop();
+}

@@ -206,6 +206,13 @@ impl std::fmt::Debug for Store {
 const CONFIGMAP_KEY: &str = "checkpoint.json";
 
 impl Store {
+    /// Whether both are the same file. (A ConfigMap store belongs to one
+    /// cluster: two clusters' ConfigMaps of the same name are in different
+    /// API servers.)
+    fn same_place(&self, other: &Store) -> bool {
+        matches!((self, other), (Self::File(a), Self::File(b)) if a == b)
+    }
+
     /// Reads the store; a store that does not exist yet is empty.
     pub async fn load(&self) -> Result<Document, CheckpointError> {
         match self {
@@ -318,77 +325,106 @@ async fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tokio::fs::rename(&tmp, path).await
 }
 
+/// Where each cluster's checkpoint lives, shared by the checkpointer and
+/// whoever starts watching a cluster (at start, or when a reload adds one):
+/// registering happens before the cluster's first mark can exist.
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointStores(Arc<Mutex<Registry>>);
+
+#[derive(Debug, Default)]
+struct Registry {
+    /// Each store with the document last loaded or written, and whether it
+    /// changed since it was last written.
+    stores: Vec<(Store, Document, bool)>,
+    /// Which store a cluster's checkpoint lives in.
+    store_of: BTreeMap<String, usize>,
+}
+
+impl CheckpointStores {
+    /// Keeps `cluster`'s checkpoint in `store`. A store already registered
+    /// (the one file, say) is shared: its document, as loaded, stays.
+    pub fn register(&self, store: Store, document: Document, cluster: &str) {
+        let mut registry = self.0.lock().expect("not poisoned");
+        let index = match registry
+            .stores
+            .iter()
+            .position(|(s, _, _)| s.same_place(&store))
+        {
+            Some(index) => index,
+            None => {
+                registry.stores.push((store, document, false));
+                registry.stores.len() - 1
+            }
+        };
+        registry.store_of.insert(cluster.to_owned(), index);
+    }
+}
+
 /// Collects completed marks and writes them to their stores.
 #[derive(Debug)]
 pub struct Checkpointer {
-    /// Each store with the document last loaded or written.
-    stores: Vec<(Store, Document)>,
-    /// Which store a cluster's checkpoint lives in.
-    store_of: BTreeMap<String, usize>,
+    stores: CheckpointStores,
     interval: Duration,
 }
 
 impl Checkpointer {
-    /// `stores`: each store, loaded, with the clusters it keeps.
-    pub fn new(stores: Vec<(Store, Document, Vec<String>)>, interval: Duration) -> Self {
-        let mut store_of = BTreeMap::new();
-        let stores = stores
-            .into_iter()
-            .enumerate()
-            .map(|(i, (store, document, clusters))| {
-                for cluster in clusters {
-                    store_of.insert(cluster, i);
-                }
-                (store, document)
-            })
-            .collect();
-        Self {
-            stores,
-            store_of,
-            interval,
-        }
+    pub fn new(stores: CheckpointStores, interval: Duration) -> Self {
+        Self { stores, interval }
     }
 
     /// Runs until every sender of `marks` is gone, then writes once more.
     /// A failed write is logged and retried at the next interval.
-    pub async fn run(mut self, mut marks: mpsc::UnboundedReceiver<Mark>) {
-        let mut dirty = vec![false; self.stores.len()];
+    pub async fn run(self, mut marks: mpsc::UnboundedReceiver<Mark>) {
         let mut tick = tokio::time::interval(self.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut failing = vec![false; self.stores.len()];
+        let mut failing = BTreeMap::new();
         loop {
             tokio::select! {
                 mark = marks.recv() => match mark {
                     Some(mark) => {
-                        if let Some(&i) = self.store_of.get(&mark.key.cluster) {
-                            self.stores[i].1.set(&mark);
-                            dirty[i] = true;
+                        let mut registry = self.stores.0.lock().expect("not poisoned");
+                        if let Some(&i) = registry.store_of.get(&mark.key.cluster) {
+                            let (_, document, dirty) = &mut registry.stores[i];
+                            document.set(&mark);
+                            *dirty = true;
                         }
                     }
                     None => break,
                 },
-                _ = tick.tick() => self.flush(&mut dirty, &mut failing).await,
+                _ = tick.tick() => self.flush(&mut failing).await,
             }
         }
-        self.flush(&mut dirty, &mut failing).await;
+        self.flush(&mut failing).await;
     }
 
-    async fn flush(&mut self, dirty: &mut [bool], failing: &mut [bool]) {
-        for (i, (store, document)) in self.stores.iter().enumerate() {
-            if !dirty[i] {
-                continue;
-            }
-            match store.save(document).await {
+    async fn flush(&self, failing: &mut BTreeMap<usize, bool>) {
+        // Written outside the lock: a write may take a while.
+        let due: Vec<(usize, Store, Document)> = {
+            let mut registry = self.stores.0.lock().expect("not poisoned");
+            registry
+                .stores
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, (_, _, dirty))| *dirty)
+                .map(|(i, (store, document, dirty))| {
+                    *dirty = false;
+                    (i, store.clone(), document.clone())
+                })
+                .collect()
+        };
+        for (i, store, document) in due {
+            let failed = failing.entry(i).or_default();
+            match store.save(&document).await {
                 Ok(()) => {
                     crate::metrics::CHECKPOINT_WRITES.inc(&["ok"]);
-                    dirty[i] = false;
-                    if std::mem::take(&mut failing[i]) {
+                    if std::mem::take(failed) {
                         tracing::info!(store = ?store, "checkpoint written again");
                     }
                 }
                 Err(error) => {
                     crate::metrics::CHECKPOINT_WRITES.inc(&["error"]);
-                    if !std::mem::replace(&mut failing[i], true) {
+                    self.stores.0.lock().expect("not poisoned").stores[i].2 = true;
+                    if !std::mem::replace(failed, true) {
                         tracing::error!(%error, "cannot write the checkpoint; will retry");
                     }
                 }
@@ -428,10 +464,9 @@ mod tests {
         let store = Store::File(path.clone());
         assert_eq!(store.load().await.unwrap(), Document::default());
 
-        let checkpointer = Checkpointer::new(
-            vec![(store.clone(), Document::default(), vec!["a".into()])],
-            Duration::from_secs(3600),
-        );
+        let stores = CheckpointStores::default();
+        stores.register(store.clone(), Document::default(), "a");
+        let checkpointer = Checkpointer::new(stores, Duration::from_secs(3600));
         let (done, marks) = mpsc::unbounded_channel();
         done.send(mark("a", None, "5")).unwrap();
         done.send(mark("a", Some("web"), "9")).unwrap();

@@ -9,19 +9,21 @@
 //! `aetherius_config_reloads_total{result="error"}`,
 //! `aetherius_config_reload_failing`); `/ready` does not change.
 //!
-//! What a reload changes: plugins, their config and limits, and chains.
-//! Changes to sinks, clusters, checkpoints, deduplication or the server are
-//! reported and take effect at the next start.
+//! What a reload changes: plugins, their config and limits, chains, and
+//! clusters (added ones are watched, removed ones no longer, changed ones
+//! restarted). Changes to sinks, checkpoints, deduplication or the server
+//! are reported and take effect at the next start.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 
 use crate::chain::Chain;
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::config::{ClusterConfig, Config};
 use crate::metrics;
 use crate::pipeline::load_chains;
 
@@ -34,6 +36,9 @@ pub struct Reloader {
     running: Config,
     clock: SharedClock,
     pending: PendingChains,
+    /// Where the clusters of a reloaded config go (`run` starts and stops
+    /// them).
+    clusters: mpsc::UnboundedSender<Vec<ClusterConfig>>,
     interval: Duration,
     seen: [u8; 32],
 }
@@ -41,7 +46,13 @@ pub struct Reloader {
 impl Reloader {
     /// `running`: the config the pipeline was built from (loaded from
     /// `path`).
-    pub fn new(path: &Path, running: Config, clock: SharedClock, pending: PendingChains) -> Self {
+    pub fn new(
+        path: &Path,
+        running: Config,
+        clock: SharedClock,
+        pending: PendingChains,
+        clusters: mpsc::UnboundedSender<Vec<ClusterConfig>>,
+    ) -> Self {
         let interval = running.server.reload_interval.0;
         let seen = fingerprint(path, &running);
         Self {
@@ -49,6 +60,7 @@ impl Reloader {
             running,
             clock,
             pending,
+            clusters,
             interval,
             seen,
         }
@@ -93,12 +105,14 @@ impl Reloader {
         let names: Vec<&str> = chains.iter().map(Chain::name).collect();
         tracing::info!(chains = ?names, "reloaded: the new chains take over from the next batch");
         *self.pending.lock().expect("not poisoned") = Some(chains);
+        if config.clusters != self.running.clusters {
+            let _ = self.clusters.send(crate::run::wanted_clusters(&config));
+        }
         metrics::CONFIG_RELOADS.inc(&["ok"]);
         metrics::CONFIG_RELOAD_FAILING.set(&[], 0.0);
         // Keep the sections a reload does not apply as they run.
         let running = std::mem::replace(&mut self.running, config);
         self.running.sinks = running.sinks;
-        self.running.clusters = running.clusters;
         self.running.checkpoint = running.checkpoint;
         self.running.dedup = running.dedup;
         self.running.server = running.server;
@@ -122,9 +136,6 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
     if differs(&running.sinks, &new.sinks) {
         changed.push("sinks");
-    }
-    if differs(&running.clusters, &new.clusters) {
-        changed.push("clusters");
     }
     if differs(&running.checkpoint, &new.checkpoint) {
         changed.push("checkpoint");

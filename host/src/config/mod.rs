@@ -80,8 +80,9 @@ pub struct ServerConfig {
     /// termination grace period).
     pub shutdown_grace: HumanDuration,
     /// How often the config file and the plugin directory are checked for
-    /// changes, which are then reloaded without a restart (default 2s; the
-    /// kubelet itself refreshes mounted ConfigMaps about once a minute).
+    /// changes, which are then reloaded without a restart: plugins, chains
+    /// and clusters (default 2s; the kubelet itself refreshes mounted
+    /// ConfigMaps about once a minute).
     pub reload_interval: HumanDuration,
 }
 

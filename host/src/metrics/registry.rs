@@ -112,6 +112,16 @@ impl Gauge {
         self.0.update(labels, |slot| *slot = value);
     }
 
+    /// Keeps only the series whose label values pass `keep` (a cluster no
+    /// longer watched loses its series).
+    pub fn retain(&self, keep: impl Fn(&[String]) -> bool) {
+        self.0
+            .values
+            .lock()
+            .expect("not poisoned")
+            .retain(|labels, _| keep(labels));
+    }
+
     /// The series' value.
     pub fn get(&self, labels: &[&str]) -> Option<f64> {
         self.0.read(labels, |v| v.copied())

@@ -1,0 +1,304 @@
+//! The clusters `aetherius run` watches: per cluster a task that (with
+//! leader election, once this replica leads) loads its checkpoint and runs
+//! its watches, started and stopped as the config says — at start and on
+//! every reload.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::checkpoint::{CheckpointStores, Document, Mark, Store, WatchKey};
+use crate::clock::SharedClock;
+use crate::config::{ClusterConfig, Config};
+use crate::lease::Elector;
+use crate::metrics;
+use crate::watch::{Backoff, ClientError, Input, Watcher, connect, watches_of};
+
+/// What every cluster task shares.
+pub(super) struct Shared {
+    /// For credentials and relative paths.
+    pub config: Config,
+    /// Taken by [`Clusters::stop_watching`], so that the pipeline and the
+    /// checkpointer see their inputs end.
+    pub input: Option<mpsc::Sender<Input>>,
+    pub marks: Option<mpsc::UnboundedSender<Mark>>,
+    pub stores: CheckpointStores,
+    pub file_store: Store,
+    pub clock: SharedClock,
+    pub identity: String,
+}
+
+struct Running {
+    config: ClusterConfig,
+    watcher: JoinHandle<()>,
+    /// Stops the election (releasing the lease) and its task.
+    elector: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+}
+
+/// The running clusters.
+pub(super) struct Clusters {
+    shared: Shared,
+    running: BTreeMap<String, Running>,
+}
+
+/// The clusters a config watches: the ones it lists, or the inferred one.
+pub(super) fn wanted(config: &Config) -> Vec<ClusterConfig> {
+    if config.clusters.is_empty() {
+        vec![ClusterConfig::inferred()]
+    } else {
+        config.clusters.clone()
+    }
+}
+
+impl Clusters {
+    pub fn new(shared: Shared) -> Self {
+        Self {
+            shared,
+            running: BTreeMap::new(),
+        }
+    }
+
+    /// Builds every cluster's client first, so that a configuration error
+    /// stops the start before the first request; then starts them all.
+    pub async fn start_all(&mut self, clusters: Vec<ClusterConfig>) -> Result<(), ClientError> {
+        let mut clients = Vec::with_capacity(clusters.len());
+        for cluster in &clusters {
+            clients.push(connect(cluster, &self.shared.config).await?);
+        }
+        for (cluster, client) in clusters.into_iter().zip(clients) {
+            self.start(cluster, client).await;
+        }
+        Ok(())
+    }
+
+    /// Starts the clusters `clusters` adds, stops those it removes, and
+    /// restarts those it changes (after a reload).
+    pub async fn apply(&mut self, clusters: Vec<ClusterConfig>) {
+        let wanted: BTreeMap<String, ClusterConfig> =
+            clusters.into_iter().map(|c| (c.id.clone(), c)).collect();
+        let stale: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(id, running)| wanted.get(*id) != Some(&running.config))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in stale {
+            self.stop(&id).await;
+            tracing::info!(cluster = %id, "stopped watching the cluster: the config no longer has it as it was");
+        }
+        for (id, cluster) in wanted {
+            if self.running.contains_key(&id) {
+                continue;
+            }
+            match connect(&cluster, &self.shared.config).await {
+                Ok(client) => {
+                    tracing::info!(cluster = %id, "the config adds the cluster: watching it");
+                    self.start(cluster, client).await;
+                }
+                Err(error) => {
+                    tracing::error!(cluster = %id, %error, "cannot watch the cluster the config adds");
+                }
+            }
+        }
+    }
+
+    async fn start(&mut self, cluster: ClusterConfig, (client, server): (kube::Client, String)) {
+        let (Some(input), Some(marks)) = (&self.shared.input, &self.shared.marks) else {
+            return; // Shutting down.
+        };
+        let (input, marks) = (input.clone(), marks.clone());
+        let leads = if cluster.leader_election.is_some() {
+            0.0
+        } else {
+            1.0
+        };
+        metrics::LEADER.set(&[&cluster.id], leads);
+        for namespace in watches_of(&cluster) {
+            metrics::WATCH_SYNCED.set(&[&cluster.id, namespace.as_deref().unwrap_or("")], 0.0);
+        }
+        let store = match &cluster.checkpoint_configmap {
+            Some(configmap) => Store::ConfigMap {
+                client: client.clone(),
+                configmap: configmap.clone(),
+            },
+            None => self.shared.file_store.clone(),
+        };
+        // Registered before the cluster's first mark can exist.
+        self.shared
+            .stores
+            .register(store.clone(), Document::default(), &cluster.id);
+        let elector = cluster.leader_election.clone().map(|lease| {
+            let (leading, leading_rx) = watch::channel(false);
+            let (stop, stop_rx) = watch::channel(false);
+            let elector = Elector::new(
+                &cluster.id,
+                client.clone(),
+                lease,
+                self.shared.identity.clone(),
+            );
+            let task = tokio::spawn(elector.run(leading, stop_rx));
+            (leading_rx, (stop, task))
+        });
+        let (leading, elector) = match elector {
+            Some((leading, elector)) => (Some(leading), Some(elector)),
+            None => (None, None),
+        };
+        let task = ClusterTask {
+            cluster: cluster.clone(),
+            client,
+            server,
+            store,
+            input,
+            marks,
+            clock: self.shared.clock.clone(),
+        };
+        let watcher = tokio::spawn(task.run(leading));
+        self.running.insert(
+            cluster.id.clone(),
+            Running {
+                config: cluster,
+                watcher,
+                elector,
+            },
+        );
+    }
+
+    /// Stops one cluster's watches (between two hand-overs) and its election.
+    async fn stop(&mut self, id: &str) {
+        let Some(running) = self.running.remove(id) else {
+            return;
+        };
+        running.watcher.abort();
+        let _ = running.watcher.await;
+        if let Some((stop, task)) = running.elector {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
+        metrics::WATCH_SYNCED.retain(|labels| labels[0] != id);
+        metrics::LEADER.retain(|labels| labels[0] != id);
+    }
+
+    /// Stops every watch, between two hand-overs; elections go on until
+    /// [`release_leases`](Self::release_leases).
+    pub async fn stop_watching(&mut self) {
+        self.shared.input = None;
+        self.shared.marks = None;
+        for running in self.running.values() {
+            running.watcher.abort();
+        }
+        for running in self.running.values_mut() {
+            let _ = (&mut running.watcher).await;
+        }
+    }
+
+    /// Ends every election, releasing the leases this replica holds: call
+    /// once everything handed over is published and checkpointed.
+    pub async fn release_leases(&mut self) {
+        let electors: Vec<_> = self
+            .running
+            .values_mut()
+            .filter_map(|running| running.elector.take())
+            .collect();
+        for (stop, _) in &electors {
+            let _ = stop.send(true);
+        }
+        for (_, task) in electors {
+            let _ = task.await;
+        }
+    }
+}
+
+/// One cluster's watching.
+struct ClusterTask {
+    cluster: ClusterConfig,
+    client: kube::Client,
+    server: String,
+    store: Store,
+    input: mpsc::Sender<Input>,
+    marks: mpsc::UnboundedSender<Mark>,
+    clock: SharedClock,
+}
+
+impl ClusterTask {
+    /// Watches (while leading, with leader election) until aborted.
+    async fn run(self, mut leading: Option<watch::Receiver<bool>>) {
+        loop {
+            if let Some(leading) = &mut leading {
+                metrics::LEADER.set(&[&self.cluster.id], 0.0);
+                if !*leading.borrow() {
+                    tracing::info!(cluster = %self.cluster.id, "standing by: another replica leads");
+                }
+                if leading.wait_for(|leading| *leading).await.is_err() {
+                    return;
+                }
+                metrics::LEADER.set(&[&self.cluster.id], 1.0);
+            }
+            // Loaded now, not at start: a previous leader may have moved it.
+            let document = self.load_with_retry().await;
+            let mut watches = JoinSet::new();
+            for namespace in watches_of(&self.cluster) {
+                let watcher = Watcher::new(
+                    &self.cluster,
+                    namespace,
+                    self.client.clone(),
+                    self.server.clone(),
+                    self.clock.clone(),
+                    self.input.clone(),
+                );
+                let checkpoint = document.get(watcher.key()).map(str::to_owned);
+                watches.spawn(watcher.run(checkpoint));
+            }
+            let Some(leading) = &mut leading else {
+                while watches.join_next().await.is_some() {}
+                return;
+            };
+            let lost = tokio::select! {
+                _ = async { while watches.join_next().await.is_some() {} } => false,
+                lost = leading.wait_for(|leading| !*leading) => lost.is_ok(),
+            };
+            if !lost {
+                return;
+            }
+            // Between two hand-overs, as on shutdown: what was handed over
+            // is published and checkpointed; the rest is the new leader's.
+            watches.shutdown().await;
+        }
+    }
+
+    /// Reads the cluster's checkpoint, retrying while its store cannot be
+    /// read, and seeds the checkpointer with it so that a write for one
+    /// namespace never erases another's.
+    async fn load_with_retry(&self) -> Document {
+        let mut backoff = Backoff::default();
+        let mut logged = false;
+        let document = loop {
+            match self.store.load().await {
+                Ok(document) => break document,
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    if !std::mem::replace(&mut logged, true) {
+                        tracing::error!(cluster = %self.cluster.id, %error, "cannot read the checkpoint; retrying with backoff");
+                    }
+                    tokio::time::sleep(delay.min(Duration::from_secs(30))).await;
+                }
+            }
+        };
+        for (scope, rv) in document
+            .clusters
+            .get(&self.cluster.id)
+            .into_iter()
+            .flatten()
+        {
+            let _ = self.marks.send(Mark {
+                key: WatchKey {
+                    cluster: self.cluster.id.clone(),
+                    namespace: (scope != "*").then(|| scope.clone()),
+                },
+                resource_version: rv.clone(),
+            });
+        }
+        document
+    }
+}
