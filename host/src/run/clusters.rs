@@ -109,6 +109,28 @@ impl Clusters {
             return; // Shutting down.
         };
         let (input, marks) = (input.clone(), marks.clone());
+        let store = match &cluster.checkpoint_configmap {
+            Some(configmap) => Store::ConfigMap {
+                client: client.clone(),
+                configmap: configmap.clone(),
+            },
+            None => self.shared.file_store.clone(),
+        };
+        // Registered before the cluster's first mark can exist. The file is
+        // shared: what it holds for other clusters must survive our writes.
+        let document = match &store {
+            Store::File(_) => match store.load().await {
+                Ok(document) => document,
+                Err(error) => {
+                    tracing::error!(cluster = %cluster.id, %error, "not watching the cluster: its checkpoint file cannot be read");
+                    return;
+                }
+            },
+            Store::ConfigMap { .. } => Document::default(),
+        };
+        self.shared
+            .stores
+            .register(store.clone(), document, &cluster.id);
         let leads = if cluster.leader_election.is_some() {
             0.0
         } else {
@@ -118,17 +140,6 @@ impl Clusters {
         for namespace in watches_of(&cluster) {
             metrics::WATCH_SYNCED.set(&[&cluster.id, namespace.as_deref().unwrap_or("")], 0.0);
         }
-        let store = match &cluster.checkpoint_configmap {
-            Some(configmap) => Store::ConfigMap {
-                client: client.clone(),
-                configmap: configmap.clone(),
-            },
-            None => self.shared.file_store.clone(),
-        };
-        // Registered before the cluster's first mark can exist.
-        self.shared
-            .stores
-            .register(store.clone(), Document::default(), &cluster.id);
         let elector = cluster.leader_election.clone().map(|lease| {
             let (leading, leading_rx) = watch::channel(false);
             let (stop, stop_rx) = watch::channel(false);
