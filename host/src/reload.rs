@@ -88,15 +88,28 @@ impl Reloader {
 
     async fn reload(&mut self) {
         tracing::info!(config = %self.path.display(), "the config or a plugin changed: reloading");
-        let config = match Config::load(&self.path) {
+        let mut config = match Config::load(&self.path) {
             Ok(config) => config,
             Err(error) => return self.rejected(&error.to_string()),
         };
+        let restart_only = restart_only_changes(&self.running, &config);
+        // The running sinks stay, so the new chains are built for them.
+        config.sinks = self.running.sinks.clone();
+        if let Some((sink, chain)) = config.sinks.iter().find(|(_, sink)| {
+            sink.chain != crate::config::DEAD_LETTER_CHAIN
+                && !config.chains.contains_key(&sink.chain)
+        }) {
+            let error = format!(
+                "the running sink `{sink}` takes chain `{chain}`, which the new config no longer has (sinks change at the next start)",
+                chain = chain.chain
+            );
+            return self.rejected(&error);
+        }
         let (chains, config) = match load_chains(config, self.clock.clone()).await {
             Ok(loaded) => loaded,
             Err(error) => return self.rejected(&error.to_string()),
         };
-        for section in restart_only_changes(&self.running, &config) {
+        for section in restart_only {
             tracing::warn!(
                 section,
                 "`{section}` changed: that takes effect at the next start; the rest is reloaded"
@@ -110,9 +123,9 @@ impl Reloader {
         }
         metrics::CONFIG_RELOADS.inc(&["ok"]);
         metrics::CONFIG_RELOAD_FAILING.set(&[], 0.0);
-        // Keep the sections a reload does not apply as they run.
+        // Keep the sections a reload does not apply as they run (the sinks
+        // are already the running ones).
         let running = std::mem::replace(&mut self.running, config);
-        self.running.sinks = running.sinks;
         self.running.checkpoint = running.checkpoint;
         self.running.dedup = running.dedup;
         self.running.server = running.server;
@@ -176,4 +189,38 @@ fn fingerprint(path: &Path, config: &Config) -> [u8; 32] {
         }
     }
     hash.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = "
+plugins:
+  warnings: { source: 'builtin:type-filter', config: { allow: [Warning] } }
+chains:
+  main: [warnings]
+sinks:
+  out: { chain: main, stdout: {} }
+plugin_runtime: { cache_dir: null }
+";
+
+    #[tokio::test]
+    async fn a_config_whose_chains_no_longer_serve_the_running_sinks_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, CONFIG).unwrap();
+        let running = Config::load(&path).unwrap();
+        let pending = PendingChains::default();
+        let (clusters, _) = mpsc::unbounded_channel();
+        let clock: SharedClock = Arc::new(crate::clock::SystemClock);
+        let mut reloader = Reloader::new(&path, running, clock, pending.clone(), clusters);
+
+        // Valid on its own, but the running sink `out` would lose its chain.
+        std::fs::write(&path, CONFIG.replace("main", "other")).unwrap();
+        reloader.reload().await;
+        assert!(pending.lock().unwrap().is_none(), "nothing swapped in");
+        assert_eq!(metrics::CONFIG_RELOAD_FAILING.get(&[]), Some(1.0));
+        assert_eq!(reloader.running.chains.keys().collect::<Vec<_>>(), ["main"]);
+    }
 }
