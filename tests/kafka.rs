@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use aetherius_tests::publishing::{
     self, BackgroundReplay, assert_valid, config_with_sinks, distinct_events, golden,
-    involved_names, spooled_lines, standard_event_schema, with_dead_letter_file,
+    involved_names, kill_once_spooled, spooled_lines, standard_event_schema, with_dead_letter_file,
 };
 use aetherius_tests::servers::{KafkaMessage, Tansu};
 use aetherius_tests::{Scratch, repo_root};
@@ -311,15 +311,7 @@ fn a_crash_while_events_are_spooled_loses_nothing() {
     kafka.stop();
     create(20..120);
     // Spooled to disk and checkpointed past them, then killed.
-    run.wait_for_logs(&["then spooling to disk"], 1, Duration::from_secs(60));
-    let spool = scratch.path("spool");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while spooled_lines(&spool) < 100 {
-        assert!(Instant::now() < deadline, "{}", run.logs().join("\n"));
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    run.kill();
+    kill_once_spooled(run, &scratch.path("spool"), 100);
 
     // Tansu lost the first 20 with its memory; what matters is what arrives
     // after the crash.

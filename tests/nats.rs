@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use aetherius_tests::publishing::{
-    self, BackgroundReplay, assert_valid, config_with_sinks, distinct_events, golden,
-    spooled_lines, standard_event_schema, with_dead_letter_file,
+    self, BackgroundReplay, assert_valid, config_with_sinks, distinct_events, event_stream, golden,
+    kill_once_spooled, read_event_stream, spooled_lines, standard_event_schema,
+    with_dead_letter_file,
 };
 use aetherius_tests::servers::NatsServer;
 use aetherius_tests::{Scratch, repo_root};
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream;
 use serde_json::Value;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_aetherius");
@@ -49,40 +50,12 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// A file-backed stream taking `event.k8s.>`, deduplicating for 2 minutes.
 async fn create_stream(nats: &NatsServer) -> jetstream::Context {
-    let client = async_nats::connect(nats.url())
-        .await
-        .expect("connect to NATS");
-    let js = jetstream::new(client);
-    js.get_or_create_stream(stream::Config {
-        name: "EVENTS".into(),
-        subjects: vec!["event.k8s.>".into()],
-        duplicate_window: Duration::from_secs(120),
-        storage: stream::StorageType::File,
-        ..Default::default()
-    })
-    .await
-    .expect("create the stream");
-    js
+    event_stream(&nats.url(), async_nats::ConnectOptions::new()).await
 }
 
-/// Every message in the stream: subject, `Nats-Msg-Id`, payload.
 async fn read_stream(js: &jetstream::Context) -> Vec<(String, String, Value)> {
-    let mut stream = js.get_stream("EVENTS").await.unwrap();
-    let count = stream.info().await.unwrap().state.messages;
-    let mut messages = Vec::new();
-    for sequence in 1..=count {
-        let message = stream.get_raw_message(sequence).await.unwrap();
-        let id = message
-            .headers
-            .get(async_nats::header::NATS_MESSAGE_ID)
-            .map(|v| v.as_str().to_owned())
-            .unwrap_or_default();
-        let payload: Value = serde_json::from_slice(&message.payload).unwrap();
-        messages.push((message.subject.to_string(), id, payload));
-    }
-    messages
+    read_event_stream(js).await
 }
 
 #[test]
@@ -317,15 +290,7 @@ fn a_crash_while_events_are_spooled_loses_nothing() {
     nats.stop();
     create(20..120);
     // Spooled to disk and checkpointed past them, then killed.
-    run.wait_for_logs(&["then spooling to disk"], 1, Duration::from_secs(60));
-    let spool = scratch.path("spool");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while spooled_lines(&spool) < 100 {
-        assert!(Instant::now() < deadline, "{}", run.logs().join("\n"));
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    run.kill();
+    kill_once_spooled(run, &scratch.path("spool"), 100);
 
     nats.restart();
     let mut run = Running::start(Path::new(BINARY), &config);
@@ -441,20 +406,6 @@ fn a_full_spool_with_block_holds_the_pipeline_until_the_broker_is_back() {
     assert_eq!(messages.len(), 1000, "none twice");
 }
 
-/// Connects the test's own client with `options` and makes the stream.
-async fn create_stream_with(url: &str, options: async_nats::ConnectOptions) -> jetstream::Context {
-    let client = options.connect(url).await.expect("connect to NATS");
-    let js = jetstream::new(client);
-    js.get_or_create_stream(stream::Config {
-        name: "EVENTS".into(),
-        subjects: vec!["event.k8s.>".into()],
-        ..Default::default()
-    })
-    .await
-    .expect("create the stream");
-    js
-}
-
 fn auth_config(scratch: &Scratch, name: &str, url: &str, auth_yaml: &str) -> PathBuf {
     let config = config_with_sinks(
         scratch,
@@ -489,7 +440,7 @@ fn token_over_tls_and_user_password_connections_publish_and_bad_credentials_say_
         certs.key.to_str().unwrap(),
     ]);
     let url = format!("tls://127.0.0.1:{}", nats.port());
-    let js = runtime.block_on(create_stream_with(
+    let js = runtime.block_on(event_stream(
         &url,
         async_nats::ConnectOptions::with_token("s3cret-token".into())
             .require_tls(true)
@@ -511,7 +462,7 @@ fn token_over_tls_and_user_password_connections_publish_and_bad_credentials_say_
 
     // User and password from a file.
     let nats = NatsServer::start_with(&["--user", "aetherius", "--pass", "pa55word"]);
-    let js = runtime.block_on(create_stream_with(
+    let js = runtime.block_on(event_stream(
         &nats.url(),
         async_nats::ConnectOptions::with_user_and_password("aetherius".into(), "pa55word".into()),
     ));

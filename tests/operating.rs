@@ -230,7 +230,7 @@ fn a_shutdown_stuck_past_its_grace_exits_and_loses_nothing() {
 
 #[test]
 fn two_replicas_elect_one_leader_and_fail_over_without_loss() {
-    use async_nats::jetstream::{self, stream};
+    use aetherius_tests::publishing::{event_stream, read_event_stream};
 
     let cluster = KubeCluster::start();
     cluster.create_namespace("shop");
@@ -240,35 +240,18 @@ fn two_replicas_elect_one_leader_and_fail_over_without_loss() {
         .enable_all()
         .build()
         .unwrap();
-    let js = runtime.block_on(async {
-        let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-        js.get_or_create_stream(stream::Config {
-            name: "EVENTS".into(),
-            subjects: vec!["event.k8s.>".into()],
-            duplicate_window: Duration::from_secs(120),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        js
-    });
+    let js = runtime.block_on(event_stream(&nats.url(), async_nats::ConnectOptions::new()));
     let stored = || {
-        runtime.block_on(async {
-            let mut stream = js.get_stream("EVENTS").await.unwrap();
-            let count = stream.info().await.unwrap().state.messages;
-            let mut names = Vec::new();
-            for sequence in 1..=count {
-                let message = stream.get_raw_message(sequence).await.unwrap();
-                let event: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
-                names.push(
-                    event["labels"]["involved_name"]
-                        .as_str()
-                        .unwrap()
-                        .to_owned(),
-                );
-            }
-            names
-        })
+        runtime
+            .block_on(read_event_stream(&js))
+            .iter()
+            .map(|(_, _, event)| {
+                event["labels"]["involved_name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
     };
     let scratch = Scratch::new();
     let config = config_with_sinks(

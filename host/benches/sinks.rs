@@ -11,9 +11,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use aetherius_tests::publishing::event_stream;
 use aetherius_tests::servers::{NatsServer, Tansu};
 use aetherius_tests::{Scratch, compile_cache};
-use async_nats::jetstream::{self, stream};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_aetherius");
 
@@ -84,19 +84,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let js = runtime.block_on(async {
-        let client = async_nats::connect(nats.url()).await.unwrap();
-        let js = jetstream::new(client);
-        js.get_or_create_stream(stream::Config {
-            name: "EVENTS".into(),
-            subjects: vec!["event.k8s.>".into()],
-            storage: stream::StorageType::File,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        js
-    });
+    let js = runtime.block_on(event_stream(&nats.url(), async_nats::ConnectOptions::new()));
 
     println!(
         "{count} distinct Warning events, chain: type filter + severity mapper, replay (release)\n"

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream::{self, stream};
 use serde_json::Value;
 
-use crate::running::warning_event;
+use crate::running::{Running, warning_event};
 use crate::servers::KubeCluster;
 use crate::{Scratch, compile_cache, repo_root};
 
@@ -284,4 +285,59 @@ pub fn create_backoff_events(cluster: &KubeCluster, namespace: &str, range: Rang
         );
         cluster.create_event(namespace, &body);
     }
+}
+
+/// Connects with `options` and creates (or finds) the stream `EVENTS` that
+/// takes `event.k8s.>`: file storage, duplicates dropped for 2 minutes.
+pub async fn event_stream(url: &str, options: async_nats::ConnectOptions) -> jetstream::Context {
+    let client = options.connect(url).await.expect("connect to NATS");
+    let js = jetstream::new(client);
+    js.get_or_create_stream(stream::Config {
+        name: "EVENTS".into(),
+        subjects: vec!["event.k8s.>".into()],
+        duplicate_window: Duration::from_secs(120),
+        storage: stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .expect("create the stream");
+    js
+}
+
+/// Every message in `EVENTS`, in order: subject, `Nats-Msg-Id`, payload.
+pub async fn read_event_stream(js: &jetstream::Context) -> Vec<(String, String, Value)> {
+    let mut stream = js.get_stream("EVENTS").await.expect("the stream exists");
+    let count = stream.info().await.expect("stream info").state.messages;
+    let mut messages = Vec::new();
+    for sequence in 1..=count {
+        let message = stream
+            .get_raw_message(sequence)
+            .await
+            .expect("read a message");
+        let id = message
+            .headers
+            .get(async_nats::header::NATS_MESSAGE_ID)
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default();
+        let payload: Value = serde_json::from_slice(&message.payload).expect("JSON payloads");
+        messages.push((message.subject.to_string(), id, payload));
+    }
+    messages
+}
+
+/// Waits until the spool in `dir` holds `lines` messages (and a moment for
+/// the checkpoint to pass them), then kills `run` with SIGKILL.
+///
+/// # Panics
+///
+/// If that does not happen within a minute; the message carries the logs.
+pub fn kill_once_spooled(mut run: Running, dir: &Path, lines: usize) {
+    run.wait_for_logs(&["then spooling to disk"], 1, Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while spooled_lines(dir) < lines {
+        assert!(Instant::now() < deadline, "{}", run.logs().join("\n"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    run.kill();
 }
