@@ -4,12 +4,13 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use aetherius_tests::configmap_dir::ConfigMapDir;
 use aetherius_tests::guests;
 use aetherius_tests::publishing::{create_backoff_events, watch_cluster};
-use aetherius_tests::running::{Running, http_get, wait_for_output};
+use aetherius_tests::running::{Running, http_get, read_output, wait_for_output};
 use aetherius_tests::servers::KubeCluster;
 use aetherius_tests::{Scratch, compile_cache};
 use serde_json::Value;
@@ -64,26 +65,46 @@ fn plugins_and_config_reload_without_a_restart_and_bad_ones_are_refused() {
     run.wait_until_watching(1);
     let address = run.http_address();
 
-    // Events keep coming while the kubelet swaps in another plugin.
+    // Events keep coming while the kubelet swaps in another plugin, until
+    // the new one shows in the output (compiling it may take a while on a
+    // cold cache).
+    let created = AtomicU32::new(0);
+    let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let creator = scope.spawn(|| {
-            for i in 0..60 {
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let i = created.load(Ordering::Relaxed);
                 create_backoff_events(&cluster, "shop", i..i + 1);
+                created.store(i + 1, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(25));
             }
         });
         wait_for_output(&output, 15, Duration::from_secs(30));
         plugins.publish(&[("extra.wasm", &wasm(guests::SANDBOX_PROBE))]);
-        creator.join().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !read_output(&output)
+            .iter()
+            .any(|e| e["labels"]["env"] == "empty")
+        {
+            assert!(Instant::now() < deadline, "{}", run.logs().join("\n"));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // A few more through the new plugin.
+        let switched = created.load(Ordering::Relaxed);
+        while created.load(Ordering::Relaxed) < switched + 10 {
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        stop.store(true, Ordering::Relaxed);
     });
-    let events = wait_for_output(&output, 60, Duration::from_secs(60));
+    let n = created.load(Ordering::Relaxed) as usize;
+    let events = wait_for_output(&output, n, Duration::from_secs(60));
     let published = names(&events);
     assert_eq!(
         published.iter().collect::<BTreeSet<_>>().len(),
-        60,
+        n,
         "every event: {published:?}"
     );
-    assert_eq!(published.len(), 60, "each once: {published:?}");
+    assert_eq!(published.len(), n, "each once: {published:?}");
     // One switch, in order: the counter's label, then the probe's.
     let by_old: Vec<bool> = events
         .iter()
@@ -119,12 +140,12 @@ fn plugins_and_config_reload_without_a_restart_and_bad_ones_are_refused() {
         "{metrics}"
     );
     assert_eq!(http_get(address, "/ready").0, 200);
-    create_backoff_events(&cluster, "shop", 100..105);
-    let events = wait_for_output(&output, 65, Duration::from_secs(30));
+    create_backoff_events(&cluster, "shop", 10_000..10_005);
+    let events = wait_for_output(&output, n + 5, Duration::from_secs(30));
     assert!(
-        events[60..].iter().all(|e| e["labels"]["env"] == "empty"),
+        events[n..].iter().all(|e| e["labels"]["env"] == "empty"),
         "{:?}",
-        &events[60..]
+        &events[n..]
     );
 
     // Fixed, then a plain edit of the config drops the stage.
@@ -143,14 +164,14 @@ fn plugins_and_config_reload_without_a_restart_and_bad_ones_are_refused() {
         3,
         Duration::from_secs(30),
     );
-    create_backoff_events(&cluster, "shop", 200..205);
-    let events = wait_for_output(&output, 70, Duration::from_secs(30));
+    create_backoff_events(&cluster, "shop", 20_000..20_005);
+    let events = wait_for_output(&output, n + 10, Duration::from_secs(30));
     assert!(
-        events[65..]
+        events[n + 5..]
             .iter()
             .all(|e| e["labels"].get("seen").is_none() && e["labels"].get("env").is_none()),
         "{:?}",
-        &events[65..]
+        &events[n + 5..]
     );
     let (_, metrics) = http_get(address, "/metrics");
     assert!(
