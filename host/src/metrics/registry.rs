@@ -50,6 +50,21 @@ impl<V: Default> Family<V> {
         let mut values = self.values.lock().expect("not poisoned");
         read(find(&mut values, labels).map(|v| &*v))
     }
+
+    /// Header and one sample per series (counters and gauges).
+    fn render_plain(&self, out: &mut String, kind: &str, value: impl Fn(&V) -> String) {
+        header(out, &self.meta, kind);
+        for (labels, v) in self.values.lock().expect("not poisoned").iter() {
+            sample(
+                out,
+                self.meta.name,
+                self.meta.labels,
+                labels,
+                None,
+                &value(v),
+            );
+        }
+    }
 }
 
 /// A value that only goes up.
@@ -81,17 +96,7 @@ impl Counter {
     }
 
     fn render(&self, out: &mut String) {
-        header(out, &self.0.meta, "counter");
-        for (labels, value) in self.0.values.lock().expect("not poisoned").iter() {
-            sample(
-                out,
-                self.0.meta.name,
-                self.0.meta.labels,
-                labels,
-                None,
-                &value.to_string(),
-            );
-        }
+        self.0.render_plain(out, "counter", u64::to_string);
     }
 }
 
@@ -134,17 +139,8 @@ impl Gauge {
     }
 
     fn render(&self, out: &mut String) {
-        header(out, &self.0.meta, "gauge");
-        for (labels, value) in self.0.values.lock().expect("not poisoned").iter() {
-            sample(
-                out,
-                self.0.meta.name,
-                self.0.meta.labels,
-                labels,
-                None,
-                &format_float(*value),
-            );
-        }
+        self.0
+            .render_plain(out, "gauge", |value| format_float(*value));
     }
 }
 
