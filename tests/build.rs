@@ -19,6 +19,7 @@ const GUESTS: &[&str] = &[
     "wrong-world",
     "counter-enricher",
     "sandbox-probe",
+    "contract-0-1-0",
 ];
 
 fn main() {

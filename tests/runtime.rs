@@ -265,3 +265,55 @@ fn plugins_get_no_environment_files_network_or_stdio() {
     // replay, whose output holds nothing but events).
     assert_eq!(labels.len(), 5);
 }
+
+/// The version in a `package aetherius:plugin@X.Y.Z;` line.
+fn contract_version(wit: &str) -> (u64, u64, u64) {
+    let line = wit
+        .lines()
+        .find_map(|line| line.strip_prefix("package aetherius:plugin@"))
+        .expect("a package line");
+    let parts: Vec<u64> = line
+        .trim_end_matches(';')
+        .split('.')
+        .map(|part| part.parse().expect("numeric version"))
+        .collect();
+    (parts[0], parts[1], parts[2])
+}
+
+/// docs/plugin-versioning.md: a plugin built against `aetherius:plugin@0.1.0`
+/// keeps loading, unchanged, in a host that has moved on to a newer contract.
+/// The guest is compiled from a frozen copy of the 0.1.0 WIT with raw
+/// wit-bindgen, so neither the SDK nor the host's WIT can drift under it.
+#[test]
+fn a_plugin_built_against_contract_0_1_0_runs_in_the_newer_host() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let host_wit = std::fs::read_to_string(root.join("wit/plugin.wit")).unwrap();
+    let frozen_wit =
+        std::fs::read_to_string(root.join("tests/plugins/contract-0.1.0/wit/plugin.wit")).unwrap();
+    assert_eq!(contract_version(&frozen_wit), (0, 1, 0));
+    assert!(
+        contract_version(&host_wit) > (0, 1, 0),
+        "this test is about a host newer than the plugin"
+    );
+
+    // The guest imports the 0.1.0 interfaces by name, and nothing newer.
+    let wasm = std::fs::read(guests::CONTRACT_0_1_0).unwrap();
+    let imports = |name: &str| wasm.windows(name.len()).any(|w| w == name.as_bytes());
+    for interface in ["types", "batch", "host"] {
+        assert!(imports(&format!("aetherius:plugin/{interface}@0.1.0")));
+    }
+    assert!(!imports("aetherius:plugin/batch@0.1.1"));
+
+    let (mut chain, _) = one_stage(guests::CONTRACT_0_1_0, "    config: { note: frozen }");
+    let mut redacted = event("BackOff", "b");
+    redacted.labels.push(("redact".into(), "yes".into()));
+    let output = chain.run(vec![event("BackOff", "a"), event("Pulled", "x"), redacted]);
+    assert_eq!(names(&output.passed), ["a", "b"]);
+    assert_eq!((output.dropped, output.failures), (1, 0));
+    assert_eq!(output.passed[0].message, None);
+    // `host.now` is the pipeline clock.
+    assert_eq!(
+        output.passed[1].message.as_deref(),
+        Some(format!("redacted at {START}").as_str())
+    );
+}

@@ -51,7 +51,7 @@ impl StoreState {
             stage,
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory_cap)
-                .instances(4)
+                .instances(32)
                 .tables(64)
                 .memories(4)
                 .trap_on_grow_failure(true)
@@ -268,6 +268,10 @@ impl batch::Host for StoreState {
 
     fn annotations(&mut self, index: u32) -> Field<Vec<types::KeyValue>> {
         Ok(key_values(&self.item(index)?.annotations))
+    }
+
+    fn annotation(&mut self, index: u32, key: String) -> Field<Option<String>> {
+        Ok(lookup(&self.item(index)?.annotations, &key))
     }
 
     fn severity(&mut self, index: u32) -> Field<types::Severity> {

@@ -151,11 +151,15 @@ impl Event {
         }
     }
 
-    /// The value of one annotation the event carries so far, if any. The
-    /// contract has no single-annotation call, so this reads them all
-    /// ([`annotations`](Event::annotations)).
+    /// The value of one annotation the event carries so far, if any (one
+    /// host call; only that annotation's value is copied). Needs a host that
+    /// speaks `aetherius:plugin@0.1.1`.
     pub fn annotation(&self, key: &str) -> Option<String> {
-        find(&self.annotations(), key)
+        match &self.source {
+            #[cfg(target_arch = "wasm32")]
+            Source::Batch(index) => batch::annotation(*index, key),
+            Source::Record(record) => find(&record.annotations, key),
+        }
     }
 
     /// Whether the event's type is `Warning` (reads

@@ -16,7 +16,7 @@ use crate::event::Event;
 use crate::types::{Enrichment, Severity, Verdict};
 
 /// A filter stage: keeps, drops or redacts events
-/// (world `aetherius:plugin/filter@0.1.0`).
+/// (world `aetherius:plugin/filter@0.1`).
 pub trait Filter: Sized {
     /// The stage's `config` from the YAML. `null` (no config) gives
     /// `Config::default()`.
@@ -37,7 +37,7 @@ pub trait Filter: Sized {
 }
 
 /// A severity-mapper stage: decides how bad events are
-/// (world `aetherius:plugin/severity-mapper@0.1.0`).
+/// (world `aetherius:plugin/severity-mapper@0.1`).
 pub trait SeverityMapper: Sized {
     /// The stage's `config` from the YAML. `null` (no config) gives
     /// `Config::default()`.
@@ -59,7 +59,7 @@ pub trait SeverityMapper: Sized {
 }
 
 /// An enricher stage: adds labels and annotations to events
-/// (world `aetherius:plugin/enricher@0.1.0`).
+/// (world `aetherius:plugin/enricher@0.1`).
 pub trait Enricher: Sized {
     /// The stage's `config` from the YAML. `null` (no config) gives
     /// `Config::default()`.
