@@ -8,6 +8,8 @@
 #                               (~10 min cold on 2 cores), cached by its version
 #   tansu                       `cargo install tansu` (a Kafka-protocol broker),
 #                               (~25 min cold), cached by its version
+#   componentize-py             from PyPI into a venv, cached by its version: it
+#                               builds the Python example plugin the tests run
 #
 # Run as root (CI does). Warm, it installs nothing, touches no network and
 # takes well under a second. Any failure stops it with a message saying which
@@ -26,6 +28,9 @@ KUBE_VERSION=v1.20.2
 # storage engine (memory://) the tests use.
 TANSU_VERSION=0.6.0
 TANSU_FEATURES=dynostore
+# Builds examples/python-plugin (examples/python-plugin/requirements.txt
+# names the same version).
+COMPONENTIZE_PY_VERSION=0.25.1
 
 # Its vendored github.com/modern-go/reflect2 v1.0.1 predates Go 1.18: built
 # with bookworm's Go 1.19 the API server panics (nil pointer in
@@ -36,6 +41,8 @@ REFLECT2_PKG=golang-github-modern-go-reflect2-dev
 REFLECT2_SRC=/usr/share/gocode/src/github.com/modern-go/reflect2
 KUBE_APISERVER=$CACHE/kube-apiserver-${KUBE_DEB_VERSION}_reflect2-1.0.2/kube-apiserver
 TANSU=$CACHE/tansu-$TANSU_VERSION/tansu
+COMPONENTIZE_PY_VENV=$CACHE/componentize-py-$COMPONENTIZE_PY_VERSION
+COMPONENTIZE_PY=$COMPONENTIZE_PY_VENV/bin/componentize-py
 # Compiler caches of an unfinished build, kept so that a rerun after a failure
 # or an interruption resumes rather than starts over; removed on success.
 BUILD=$CACHE/build
@@ -209,6 +216,23 @@ fi
 
 rmdir "$BUILD" 2>/dev/null || true
 
+# --- componentize-py -----------------------------------------------------------
+
+# A venv cannot be moved once made, so it is built in place and marked
+# complete last; an unmarked one (an interrupted install) is started over.
+if [[ ! -e $COMPONENTIZE_PY_VENV/.complete ]]; then
+    # Debian's python3 has no ensurepip (hence no venv) without python3-venv.
+    python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
+    log "installing componentize-py $COMPONENTIZE_PY_VERSION (pip, once)"
+    rm -rf "$COMPONENTIZE_PY_VENV"
+    python3 -m venv "$COMPONENTIZE_PY_VENV" || die "python3 -m venv failed"
+    "$COMPONENTIZE_PY_VENV/bin/pip" install --quiet --disable-pip-version-check \
+        "componentize-py==$COMPONENTIZE_PY_VERSION" ||
+        die "pip install componentize-py==$COMPONENTIZE_PY_VERSION failed"
+    "$COMPONENTIZE_PY" --version >/dev/null || die "$COMPONENTIZE_PY --version failed"
+    touch "$COMPONENTIZE_PY_VENV/.complete"
+fi
+
 # --- Report ------------------------------------------------------------------
 
 ETCD=$(command -v etcd) || die "etcd is not on PATH after installing etcd-server"
@@ -223,6 +247,7 @@ env_file=$CACHE/servers.env
     echo "KUBE_APISERVER=$KUBE_APISERVER"
     echo "NATS_SERVER=$NATS_SERVER"
     echo "TANSU=$TANSU"
+    echo "COMPONENTIZE_PY=$COMPONENTIZE_PY"
 } >"$env_file.tmp"
 mv "$env_file.tmp" "$env_file"
 
@@ -232,3 +257,4 @@ printf '  ETCDCTL=%s  (%s)\n' "$ETCDCTL" "$("$ETCDCTL" version | sed -n 1p)"
 printf '  KUBE_APISERVER=%s  (%s)\n' "$KUBE_APISERVER" "$("$KUBE_APISERVER" --version)"
 printf '  NATS_SERVER=%s  (%s)\n' "$NATS_SERVER" "$("$NATS_SERVER" --version)"
 printf '  TANSU=%s  (%s)\n' "$TANSU" "$("$TANSU" --version)"
+printf '  COMPONENTIZE_PY=%s  (%s)\n' "$COMPONENTIZE_PY" "$("$COMPONENTIZE_PY" --version)"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Sets everything up and runs every check and test: formatting, lints, the
-# guest SDK and default plugins' unit tests, the example plugin built with
-# `cargo component build`, and the host's unit and integration tests, the
-# latter against real servers (scripts/test-servers.sh).
+# guest SDK and default plugins' unit tests and the SDK's docs, the example
+# plugin built with `cargo component build`, and the host's unit and
+# integration tests, the latter against real servers and tools
+# (scripts/test-servers.sh) — among them scaffolded plugins built both ways
+# and the Python example built with componentize-py (tests/plugin_kit.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -19,6 +21,10 @@ cargo fmt --manifest-path tests/plugins/Cargo.toml --all --check
 
 step "guest SDK and default plugins: unit tests (native)"
 cargo test --manifest-path plugins/Cargo.toml --workspace --quiet --target-dir target/wasm
+
+step "guest SDK: docs (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --manifest-path plugins/Cargo.toml -p aetherius-sdk \
+    --no-deps --quiet --target-dir target/wasm
 
 step "example plugin: cargo component build"
 (cd examples/custom-plugin && cargo component build --release --quiet)

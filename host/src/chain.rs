@@ -46,7 +46,7 @@ impl Processed {
     }
 
     /// No stage may lower an escalated occurrence below `high`.
-    fn severity_floor(&self) -> Severity {
+    pub fn severity_floor(&self) -> Severity {
         if self.occurrence.repeated_count.is_some() {
             Severity::High
         } else {

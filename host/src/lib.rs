@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod clock;
 pub mod config;
 pub mod event;
+pub mod kit;
 pub mod lease;
 pub mod logging;
 pub mod metrics;

@@ -15,9 +15,10 @@ pub enum LogFormat {
     Text,
 }
 
-/// Installs the global subscriber. Call once, from `main`.
-pub fn init(format: LogFormat) {
-    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// Installs the global subscriber. Call once, from `main`. `default` is the
+/// filter when `RUST_LOG` is not set (e.g. `info`).
+pub fn init(format: LogFormat, default: &str) {
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // kube's client logs every failed request at ERROR; the watcher reports
     // failures itself, once per kind, in words that say what to fix.
     // The NATS client logs each reconnection attempt at INFO and each

@@ -5,8 +5,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use aetherius::config::Config;
+use aetherius::config::{ByteSize, Config, FailurePolicy, Limits, PluginRuntimeConfig};
+use aetherius::kit::new::{NewOptions, scaffold};
+use aetherius::kit::parse_stage_config;
+use aetherius::kit::test::{TestOptions, run_test};
 use aetherius::logging::{self, LogFormat};
+use aetherius::plugin::StageKind;
 use aetherius::replay::{ReplayOptions, replay};
 
 #[derive(Parser)]
@@ -56,17 +60,96 @@ enum Command {
         #[arg(long, default_value = "replay")]
         cluster: String,
     },
+    /// Write, build and test plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Create a plugin crate that builds, tests and runs as it is.
+    New {
+        /// Crate name: lowercase letters, digits and `-`.
+        name: String,
+        #[arg(long, value_enum)]
+        kind: KindArg,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The SDK crate, `plugins/sdk` of an Aetherius checkout (default:
+        /// $AETHERIUS_SDK, else the checkout this binary was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Run one plugin over events in the real runtime and show each decision.
+    Test {
+        /// A plugin component (`.wasm`), or `builtin:NAME`.
+        plugin: String,
+        /// Kubernetes Events (core/v1 or events.k8s.io/v1), one per line; `-`
+        /// for stdin.
+        #[arg(long, short)]
+        input: PathBuf,
+        /// The stage's config: JSON or YAML text, or @FILE.
+        #[arg(long, short, default_value = "")]
+        config: String,
+        /// Expected results, one JSON object per event (the `--format json`
+        /// output, or any part of it); exits non-zero on a difference.
+        #[arg(long)]
+        expect: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+        format: FormatArg,
+        /// Fuel per event (`limits.fuel_per_event`).
+        #[arg(long, default_value_t = Limits::default().fuel_per_event)]
+        fuel_per_event: u64,
+        /// Memory cap (`limits.memory`), e.g. 32Mi.
+        #[arg(long, default_value = "32Mi")]
+        memory: String,
+        #[arg(long, value_enum, default_value_t = PolicyArg::FailOpen)]
+        on_failure: PolicyArg,
+        /// Events per call (`plugin_runtime.batch_size`).
+        #[arg(long, default_value_t = PluginRuntimeConfig::default().batch_size)]
+        batch_size: usize,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KindArg {
+    Filter,
+    SeverityMapper,
+    Enricher,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PolicyArg {
+    FailOpen,
+    FailClosed,
+    DeadLetter,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(match cli.log_format {
-        LogArg::Auto => LogFormat::Auto,
-        LogArg::Json => LogFormat::Json,
-        LogArg::Text => LogFormat::Text,
-    });
+    // `plugin test` shows everything a plugin logs, `debug` and `trace` too.
+    let default_filter = match cli.command {
+        Command::Plugin(PluginCommand::Test { .. }) => "info,aetherius::plugin::state=trace",
+        _ => "info",
+    };
+    logging::init(
+        match cli.log_format {
+            LogArg::Auto => LogFormat::Auto,
+            LogArg::Json => LogFormat::Json,
+            LogArg::Text => LogFormat::Text,
+        },
+        default_filter,
+    );
     match run(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -74,11 +157,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> anyhow::Result<()> {
+/// Runs a command; `Ok(false)`: it ran, and its answer is "no" (`plugin
+/// test --expect` found differences).
+fn run(command: Command) -> anyhow::Result<bool> {
     match command {
         Command::Check { config } => {
             print!("{}", aetherius::check::check(&config)?);
-            Ok(())
+            Ok(true)
         }
         Command::Run { config } => {
             let config = Config::load(&config)?;
@@ -103,7 +188,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 plugin_failures = stats.plugin_failures,
                 "stopped"
             );
-            Ok(())
+            Ok(true)
         }
         Command::Replay {
             config,
@@ -125,7 +210,89 @@ fn run(command: Command) -> anyhow::Result<()> {
                 },
             ))?;
             eprintln!("{summary}");
-            Ok(())
+            Ok(true)
+        }
+        Command::Plugin(command) => plugin(command),
+    }
+}
+
+fn plugin(command: PluginCommand) -> anyhow::Result<bool> {
+    match command {
+        PluginCommand::New {
+            name,
+            kind,
+            dir,
+            sdk,
+        } => {
+            let kind = match kind {
+                KindArg::Filter => StageKind::Filter,
+                KindArg::SeverityMapper => StageKind::SeverityMapper,
+                KindArg::Enricher => StageKind::Enricher,
+            };
+            let dir = scaffold(&NewOptions {
+                name,
+                kind,
+                dir,
+                sdk,
+            })?;
+            let dir = dir.display();
+            println!("created the {kind} plugin {dir}; next:");
+            println!("  cd {dir} && cargo test && cargo build --target wasm32-wasip2 --release");
+            println!("  aetherius plugin test target/wasm32-wasip2/release/*.wasm \\");
+            println!("      --input events.jsonl --config @config.yaml --expect expected.jsonl");
+            Ok(true)
+        }
+        PluginCommand::Test {
+            plugin,
+            input,
+            config,
+            expect,
+            format,
+            fuel_per_event,
+            memory,
+            on_failure,
+            batch_size,
+        } => {
+            let memory = aetherius::config::parse_byte_size(&memory)
+                .map_err(|e| anyhow::anyhow!("--memory: {e}"))?;
+            let report = run_test(&TestOptions {
+                plugin,
+                input,
+                config: parse_stage_config(&config).map_err(anyhow::Error::msg)?,
+                limits: Limits {
+                    fuel_per_event,
+                    memory: ByteSize(memory),
+                },
+                on_failure: match on_failure {
+                    PolicyArg::FailOpen => FailurePolicy::FailOpen,
+                    PolicyArg::FailClosed => FailurePolicy::FailClosed,
+                    PolicyArg::DeadLetter => FailurePolicy::DeadLetter,
+                },
+                batch_size,
+                cache_dir: PluginRuntimeConfig::default().cache_dir,
+                expect,
+            })?;
+            match format {
+                FormatArg::Text => print!("{}", report.to_text()),
+                FormatArg::Json => print!("{}", report.to_json_lines()),
+            }
+            match &report.mismatches {
+                None => Ok(true),
+                Some(mismatches) if mismatches.is_empty() => {
+                    eprintln!("all {} events as expected", report.results.len());
+                    Ok(true)
+                }
+                Some(mismatches) => {
+                    for mismatch in mismatches {
+                        eprintln!("MISMATCH {mismatch}");
+                    }
+                    eprintln!(
+                        "{} difference(s) from the expected results",
+                        mismatches.len()
+                    );
+                    Ok(false)
+                }
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ use wasmtime::{Config as EngineConfig, Engine};
 
 use bindings::{enricher, filter, severity_mapper};
 pub use breaker::BreakerState;
-pub use loader::builtin_names;
+pub use loader::{builtin_bytes, builtin_names};
 pub use stage::{Decision, Failure, FailureKind, Stage};
 use state::StoreState;
 
@@ -64,7 +64,7 @@ pub enum PluginError {
     #[error("{plugin}: not a Wasm component: {reason}")]
     NotAComponent { plugin: String, reason: String },
     #[error(
-        "{plugin}: implements none of the plugin worlds (aetherius:plugin@0.1.0 filter, severity-mapper, enricher); it exports: {exports}"
+        "{plugin}: implements none of the plugin worlds (aetherius:plugin@0.1 filter, severity-mapper, enricher); it exports: {exports}"
     )]
     WrongWorld { plugin: String, exports: String },
     #[error("{plugin}: needs imports the host does not provide: {reason}")]

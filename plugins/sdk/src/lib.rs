@@ -1,7 +1,7 @@
 //! Write [Aetherius] pipeline plugins in plain Rust.
 //!
 //! A plugin is a WebAssembly component that implements one stage kind of the
-//! contract in `wit/plugin.wit` (package `aetherius:plugin@0.1.0`). This
+//! contract in `wit/plugin.wit` (package `aetherius:plugin@0.1.1`). This
 //! crate hides the generated bindings: implement one trait —
 //! [`Filter`], [`SeverityMapper`] or [`Enricher`] — with a typed config, and
 //! name your type in the matching macro — [`export_filter!`],
@@ -62,6 +62,13 @@
 //! export macros expand to nothing and [`log`] and [`now_ms`] fall back to
 //! stderr and the system clock, so `cargo test` runs your plugin's logic
 //! natively.
+//!
+//! `aetherius plugin new NAME --kind filter|severity-mapper|enricher` writes
+//! a crate like this one, with sample events and expected decisions, and
+//! `aetherius plugin test PLUGIN.wasm --input events.jsonl --expect
+//! expected.jsonl` runs the built component in the real runtime and checks
+//! them. The plugin-author guide (`docs/plugin-guide.md` in the repository)
+//! goes through the whole path, to shipping the plugin in a ConfigMap.
 //!
 //! Helpers for configs: [`glob`] (`*`/`?` wildcards and allow/deny lists),
 //! [`duration`] (`"5m"`), [`parse_config`], and `serde::Deserialize` for

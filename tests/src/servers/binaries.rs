@@ -19,6 +19,9 @@ pub enum ServerBinary {
     NatsServer,
     /// Tansu, a Kafka-protocol broker, from crates.io.
     Tansu,
+    /// componentize-py, from PyPI: not a server, the tool that builds the
+    /// Python example plugin.
+    ComponentizePy,
 }
 
 impl ServerBinary {
@@ -30,6 +33,7 @@ impl ServerBinary {
             Self::KubeApiserver => "KUBE_APISERVER",
             Self::NatsServer => "NATS_SERVER",
             Self::Tansu => "TANSU",
+            Self::ComponentizePy => "COMPONENTIZE_PY",
         }
     }
 
