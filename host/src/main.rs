@@ -229,6 +229,7 @@ fn plugin(command: PluginCommand) -> anyhow::Result<bool> {
                 KindArg::SeverityMapper => StageKind::SeverityMapper,
                 KindArg::Enricher => StageKind::Enricher,
             };
+            let wasm = format!("{}.wasm", name.replace('-', "_"));
             let dir = scaffold(&NewOptions {
                 name,
                 kind,
@@ -238,7 +239,7 @@ fn plugin(command: PluginCommand) -> anyhow::Result<bool> {
             let dir = dir.display();
             println!("created the {kind} plugin {dir}; next:");
             println!("  cd {dir} && cargo test && cargo build --target wasm32-wasip2 --release");
-            println!("  aetherius plugin test target/wasm32-wasip2/release/*.wasm \\");
+            println!("  aetherius plugin test target/wasm32-wasip2/release/{wasm} \\");
             println!("      --input events.jsonl --config @config.yaml --expect expected.jsonl");
             Ok(true)
         }
