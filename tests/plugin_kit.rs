@@ -37,6 +37,23 @@ fn succeeded(output: &Output) -> String {
     text(&output.stdout)
 }
 
+/// `aetherius plugin test WASM --input events.jsonl --config @config.yaml
+/// EXTRA...` in `dir`: a scaffolded crate or an example, which hold those
+/// files.
+fn plugin_test(wasm: &str, dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "plugin",
+        "test",
+        wasm,
+        "--input",
+        "events.jsonl",
+        "--config",
+        "@config.yaml",
+    ];
+    args.extend_from_slice(extra);
+    aetherius(&args, dir)
+}
+
 fn json_lines(stdout: &str) -> Vec<Value> {
     stdout
         .lines()
@@ -115,20 +132,7 @@ fn a_scaffolded_plugin_of_each_kind_builds_both_ways_and_passes_its_expectations
         for target in ["wasm32-wasip2", "wasm32-wasip1"] {
             let wasm = kit_target().join(target).join("release").join(&file);
             let wasm = wasm.to_str().unwrap();
-            let output = aetherius(
-                &[
-                    "plugin",
-                    "test",
-                    wasm,
-                    "--input",
-                    "events.jsonl",
-                    "--config",
-                    "@config.yaml",
-                    "--expect",
-                    "expected.jsonl",
-                ],
-                &crate_dir,
-            );
+            let output = plugin_test(wasm, &crate_dir, &["--expect", "expected.jsonl"]);
             let stdout = succeeded(&output);
             assert!(
                 text(&output.stderr).contains("all 6 events as expected"),
@@ -169,23 +173,7 @@ fn a_changed_plugin_is_caught_by_its_expectations_and_runs_in_replay() {
     );
     let wasm = kit_target().join("wasm32-wasip2/release/team_label.wasm");
     let wasm = wasm.to_str().unwrap();
-    let test = |expect: &str| {
-        aetherius(
-            &[
-                "plugin",
-                "test",
-                wasm,
-                "--input",
-                "events.jsonl",
-                "--config",
-                "@config.yaml",
-                "--expect",
-                expect,
-            ],
-            &crate_dir,
-        )
-    };
-    let output = test("expected.jsonl");
+    let output = plugin_test(wasm, &crate_dir, &["--expect", "expected.jsonl"]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
     let stderr = text(&output.stderr);
     assert!(
@@ -196,26 +184,16 @@ fn a_changed_plugin_is_caught_by_its_expectations_and_runs_in_replay() {
     );
 
     // `--format json` output is an expectation file as it stands.
-    let json = succeeded(&aetherius(
-        &[
-            "plugin",
-            "test",
-            wasm,
-            "--input",
-            "events.jsonl",
-            "--config",
-            "@config.yaml",
-            "--format",
-            "json",
-        ],
-        &crate_dir,
-    ));
+    let json = succeeded(&plugin_test(wasm, &crate_dir, &["--format", "json"]));
     let results = json_lines(&json);
     assert_eq!(results.len(), 6);
     assert_eq!(results[0]["labels"]["owner"], "web");
     std::fs::write(crate_dir.join("expected.jsonl"), &json).unwrap();
-    let output = test("expected.jsonl");
-    succeeded(&output);
+    succeeded(&plugin_test(
+        wasm,
+        &crate_dir,
+        &["--expect", "expected.jsonl"],
+    ));
 
     // Into a pipeline, after the built-in severity mapper.
     let config = scratch.write(
@@ -360,20 +338,7 @@ fn the_python_example_plugin_decides_like_the_rust_one() {
     let example = repo_root().join("examples/python-plugin");
 
     // Its own expectations, under the default limits.
-    let output = aetherius(
-        &[
-            "plugin",
-            "test",
-            wasm,
-            "--input",
-            "events.jsonl",
-            "--config",
-            "@config.yaml",
-            "--expect",
-            "expected.jsonl",
-        ],
-        &example,
-    );
+    let output = plugin_test(wasm, &example, &["--expect", "expected.jsonl"]);
     succeeded(&output);
     assert!(text(&output.stderr).contains("all 6 events as expected"));
 
