@@ -244,12 +244,16 @@ impl Drop for Running {
     }
 }
 
-/// The JSON lines of a file sink (none if it does not exist yet).
+/// The JSON lines of a file sink (none if it does not exist yet). A last
+/// line without its newline is one the sink is still writing: it is left for
+/// the next read.
 pub fn read_output(path: &Path) -> Vec<serde_json::Value> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
-    text.lines()
+    let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
+    complete
+        .lines()
         .filter(|line| !line.trim().is_empty())
         .map(|line| {
             serde_json::from_str(line).unwrap_or_else(|e| panic!("bad output line ({e}): {line}"))
