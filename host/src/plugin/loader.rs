@@ -152,10 +152,14 @@ fn write_artifact(path: &Path, component: &Component) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let bytes = component.serialize().map_err(std::io::Error::other)?;
-    // Write then rename, so a concurrent reader never sees half a file.
-    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    // A temporary file of its own, renamed into place: a concurrent reader
+    // never sees half a file, and two compilations in one process (the tests,
+    // a reload beside a start) never write each other's artifact under their
+    // name — which once handed one component another's code.
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut file, &bytes)?;
+    file.persist(path).map_err(|error| error.error)?;
+    Ok(())
 }
 
 fn wasmtime_version() -> &'static str {
