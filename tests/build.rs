@@ -20,6 +20,9 @@ const GUESTS: &[&str] = &[
     "counter-enricher",
     "sandbox-probe",
     "contract-0-1-0",
+    "sleep-on-reason",
+    "wait-on-reason",
+    "foreign-import",
 ];
 
 fn main() {

@@ -80,7 +80,14 @@ fn metrics_and_probes_say_what_an_operator_needs() {
     let metrics = loop {
         let (status, metrics) = http_get(address, "/metrics");
         assert_eq!(status, 200);
-        if sample(&metrics, "aetherius_sink_published_total", "sink=\"bus\"") >= Some(10.0) {
+        // Published, and the checkpoint written behind it.
+        if sample(&metrics, "aetherius_sink_published_total", "sink=\"bus\"") >= Some(10.0)
+            && sample(
+                &metrics,
+                "aetherius_checkpoint_writes_total",
+                "result=\"ok\"",
+            ) >= Some(1.0)
+        {
             break metrics;
         }
         assert!(Instant::now() < deadline, "{metrics}");

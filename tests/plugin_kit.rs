@@ -216,7 +216,7 @@ fn a_changed_plugin_is_caught_by_its_expectations_and_runs_in_replay() {
     assert_eq!(owners, ["web", "web", "-", "-", "-", "web"]);
 }
 
-fn write_events(scratch: &Scratch, reasons: &[&str]) -> PathBuf {
+fn write_events(scratch: &Scratch, name: &str, reasons: &[&str]) -> PathBuf {
     let lines: String = reasons
         .iter()
         .enumerate()
@@ -232,13 +232,13 @@ fn write_events(scratch: &Scratch, reasons: &[&str]) -> PathBuf {
                 + "\n"
         })
         .collect();
-    scratch.write("events.jsonl", lines)
+    scratch.write(name, lines)
 }
 
 #[test]
 fn plugin_test_applies_the_runtimes_limits_and_failure_policies() {
     let scratch = Scratch::new();
-    let events = write_events(&scratch, &["BackOff", "Boom", "BackOff"]);
+    let events = write_events(&scratch, "events.jsonl", &["BackOff", "Boom", "BackOff"]);
     let events = events.to_str().unwrap();
     let run = |plugin: &str, extra: &[&str]| {
         let mut args = vec![
@@ -261,6 +261,31 @@ fn plugin_test_applies_the_runtimes_limits_and_failure_policies() {
     assert_eq!(results[1]["outcome"], "kept");
     let results = run(guests::LOOP_ON_REASON, &["--on-failure", "dead-letter"]);
     assert_eq!(results[1]["outcome"], "dead-lettered");
+    // With fuel to spare, the wall-clock deadline stops it.
+    let results = run(
+        guests::LOOP_ON_REASON,
+        &["--fuel-per-event", "1000000000000000", "--timeout", "50ms"],
+    );
+    assert_eq!(results[1]["failure"]["kind"], "timeout");
+    assert_eq!(results[1]["outcome"], "kept");
+
+    // A plugin that sleeps on `Sleep`: the call fails at once.
+    let sleepy = write_events(&scratch, "sleepy.jsonl", &["BackOff", "Sleep", "BackOff"]);
+    let results = json_lines(&succeeded(&aetherius(
+        &[
+            "plugin",
+            "test",
+            guests::SLEEP_ON_REASON,
+            "--input",
+            sleepy.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        scratch.dir.path(),
+    )));
+    assert_eq!(results[1]["failure"]["kind"], "timeout");
+    let detail = results[1]["failure"]["detail"].as_str().unwrap();
+    assert!(detail.contains("may not wait"), "{detail}");
 
     // A memory bomb under a 16 MiB cap, fail-closed (fuel enough for the
     // cap, not the CPU limit, to be what stops it).

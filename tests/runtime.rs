@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use aetherius::chain::{Chain, ChainOutput, Processed};
 use aetherius::clock::ManualClock;
@@ -19,12 +20,26 @@ const START: i64 = 1_795_000_000_000;
 /// A chain `test` of one stage running `guest` with the given extra YAML
 /// (policy, limits...) for the stage.
 fn one_stage(guest: &str, stage_yaml: &str) -> (Chain, ManualClock) {
-    try_chain(guest, stage_yaml).unwrap_or_else(|e| panic!("{e}"))
+    named_stage("guest", guest, stage_yaml)
+}
+
+/// [`one_stage`] with its own stage name, for tests that read the stage's
+/// metrics while other tests run.
+fn named_stage(name: &str, guest: &str, stage_yaml: &str) -> (Chain, ManualClock) {
+    try_named_chain(name, guest, stage_yaml).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn try_chain(guest: &str, stage_yaml: &str) -> Result<(Chain, ManualClock), String> {
+    try_named_chain("guest", guest, stage_yaml)
+}
+
+fn try_named_chain(
+    name: &str,
+    guest: &str,
+    stage_yaml: &str,
+) -> Result<(Chain, ManualClock), String> {
     let yaml = format!(
-        "plugins:\n  guest:\n    source: {guest:?}\n{stage_yaml}\nchains:\n  test: [guest]\nsinks:\n  out: {{ chain: test, stdout: {{}} }}\n  dead: {{ chain: dead-letter, stdout: {{}} }}\n"
+        "plugins:\n  {name}:\n    source: {guest:?}\n{stage_yaml}\nchains:\n  test: [{name}]\nsinks:\n  out: {{ chain: test, stdout: {{}} }}\n  dead: {{ chain: dead-letter, stdout: {{}} }}\n"
     );
     let config =
         Config::from_yaml(&yaml, Path::new("test.yaml"), ".".into()).map_err(|e| e.to_string())?;
@@ -176,11 +191,12 @@ fn invalid_output_is_refused() {
 
 #[test]
 fn a_log_flood_is_contained() {
-    // Enough fuel for 100,000 log calls per event: the host's per-call log
-    // budget, not the CPU limit, is what contains this one.
+    // Enough fuel and time for 100,000 log calls per event (the debug-built
+    // host the tests run takes ~2 µs a call): the host's per-call log budget,
+    // not the CPU or time limit, is what contains this one.
     let (mut chain, _) = one_stage(
         guests::LOG_FLOOD,
-        "    limits: { fuel_per_event: 1000000000 }",
+        "    limits: { fuel_per_event: 1000000000, timeout: 5s }",
     );
     let output = run(&mut chain, &[("BackOff", "a"), ("BackOff", "b")]);
     assert_eq!(names(&output.passed), ["a", "b"]);
@@ -216,6 +232,148 @@ fn circuit_breaker_opens_and_retries_after_cooldown() {
     );
 }
 
+/// Runs `events` through `chain` and returns the output and how long it took.
+fn timed_run(chain: &mut Chain, events: &[(&str, &str)]) -> (ChainOutput, Duration) {
+    let started = Instant::now();
+    let output = run(chain, events);
+    (output, started.elapsed())
+}
+
+/// Events of `kind` stage `stage` failed on, from its failure counter.
+fn failures(stage: &str, kind: &str) -> u64 {
+    aetherius::metrics::PLUGIN_FAILURES
+        .get(&[stage, kind])
+        .unwrap_or(0)
+}
+
+/// A plugin that sleeps 10 s with `std::thread::sleep`: the wait ends its
+/// call at once (plugins may not wait), its event gets the failure policy,
+/// and its neighbours in the batch are kept. Before the deadline existed, 20
+/// such events took over 3 minutes.
+#[test]
+fn a_sleeping_plugin_fails_its_call_instead_of_stalling_the_pipeline() {
+    for (policy, passed, dropped, dead) in [
+        ("fail-open", vec!["a", "b", "c"], 0, 0),
+        ("fail-closed", vec!["a", "c"], 1, 0),
+        ("dead-letter", vec!["a", "c"], 0, 1),
+    ] {
+        let stage = format!("sleeper-{policy}");
+        let (mut chain, _) = named_stage(
+            &stage,
+            guests::SLEEP_ON_REASON,
+            &format!("    on_failure: {policy}\n    limits: {{ timeout: 100ms }}"),
+        );
+        let (output, took) = timed_run(
+            &mut chain,
+            &[("BackOff", "a"), ("Sleep", "b"), ("BackOff", "c")],
+        );
+        assert_eq!(names(&output.passed), passed, "{policy}");
+        assert_eq!(
+            (output.dropped, output.dead_letters.len(), output.failures),
+            (dropped, dead, 1),
+            "{policy}"
+        );
+        // The batch and then `b` alone failed: two calls, each ended at once.
+        assert!(took < Duration::from_secs(2), "{policy}: {took:?}");
+        assert_eq!(failures(&stage, "timeout"), 1, "{policy}");
+        if let Some(dead) = output.dead_letters.first() {
+            assert_eq!(dead.failure.kind, FailureKind::Timeout);
+            assert!(
+                dead.failure.detail.contains("may not wait"),
+                "{}",
+                dead.failure.detail
+            );
+        }
+    }
+}
+
+/// Waiting through `wasi:io/poll` directly — `pollable.block`, `poll`, or a
+/// busy loop on `pollable.ready` — fails the call too; a subscription that
+/// is ready at once still works.
+#[test]
+fn waiting_on_a_pollable_fails_the_call_and_a_ready_one_works() {
+    let (mut chain, _) = one_stage(
+        guests::WAIT_ON_REASON,
+        "    on_failure: dead-letter\n    limits: { timeout: 100ms, fuel_per_event: 1000000000000000 }",
+    );
+    let (output, took) = timed_run(
+        &mut chain,
+        &[
+            ("BackOff", "a"),
+            ("Block", "b"),
+            ("Poll", "p"),
+            ("Zero", "z"),
+            ("Spin", "s"),
+            ("BackOff", "c"),
+        ],
+    );
+    assert_eq!(names(&output.passed), ["a", "z", "c"]);
+    let dead: Vec<(&str, FailureKind)> = output
+        .dead_letters
+        .iter()
+        .map(|d| {
+            (
+                d.event.occurrence.event.involved.name.as_str(),
+                d.failure.kind,
+            )
+        })
+        .collect();
+    assert_eq!(
+        dead,
+        [
+            ("b", FailureKind::Timeout),
+            ("p", FailureKind::Timeout),
+            ("s", FailureKind::Timeout)
+        ]
+    );
+    // The spin is stopped by the deadline: once in the batch, once alone.
+    assert!(took < Duration::from_secs(3), "{took:?}");
+}
+
+/// An infinite loop with all the fuel in the world: only the wall-clock
+/// deadline stops it, within a few ticks of the deadline.
+#[test]
+fn an_infinite_loop_with_unlimited_fuel_is_stopped_by_the_deadline() {
+    let (mut chain, _) = named_stage(
+        "spinner",
+        guests::LOOP_ON_REASON,
+        "    on_failure: fail-closed\n    limits: { timeout: 50ms, fuel_per_event: 1000000000000000 }",
+    );
+    let (output, took) = timed_run(
+        &mut chain,
+        &[("BackOff", "a"), ("Boom", "b"), ("BackOff", "c")],
+    );
+    assert_eq!(names(&output.passed), ["a", "c"]);
+    assert_eq!((output.dropped, output.failures), (1, 1));
+    assert_eq!(failures("spinner", "timeout"), 1);
+    // Two calls hit the deadline (the batch, then `b` alone).
+    assert!(
+        took >= Duration::from_millis(100) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    // The instance was replaced and the stage goes on.
+    let (again, _) = timed_run(&mut chain, &[("BackOff", "d")]);
+    assert_eq!(names(&again.passed), ["d"]);
+}
+
+/// A plugin that keeps timing out opens its breaker, so that it costs the
+/// pipeline a few deadlines, not one per event.
+#[test]
+fn a_plugin_that_always_times_out_costs_a_few_deadlines_not_one_per_event() {
+    let (mut chain, _) = one_stage(
+        guests::LOOP_FOREVER,
+        "    on_failure: fail-open\n    limits: { timeout: 50ms, fuel_per_event: 1000000000000000 }\n    circuit_breaker: { failures: 3, cooldown: 30s }",
+    );
+    let events: Vec<String> = (0..100).map(|i| format!("e{i}")).collect();
+    let events: Vec<(&str, &str)> = events.iter().map(|n| ("BackOff", n.as_str())).collect();
+    let (output, took) = timed_run(&mut chain, &events);
+    assert_eq!(output.passed.len(), 100, "fail-open passes everything");
+    assert_eq!(output.failures, 100);
+    // The batch and three events alone hit the deadline; the breaker then
+    // skips the other 97.
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
 #[test]
 fn load_errors_name_the_stage_the_file_and_the_reason() {
     let scratch = Scratch::new();
@@ -229,6 +387,10 @@ fn load_errors_name_the_stage_the_file_and_the_reason() {
         (
             guests::REJECT_CONFIG.to_owned(),
             "init rejected the config: this plugin rejects every config",
+        ),
+        (
+            guests::FOREIGN_IMPORT.to_owned(),
+            "it imports `acme:shell/run@0.1.0`, which plugins do not get",
         ),
         (
             scratch.path("missing.wasm").display().to_string(),

@@ -4,6 +4,7 @@
 //! [`chain`]s of Wasm [`plugin`] stages, then [`sink`]s, in [`pipeline`]. See
 //! `docs/architecture.md` for the tour.
 
+pub mod budget;
 pub mod chain;
 pub mod check;
 pub mod checkpoint;

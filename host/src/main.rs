@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use aetherius::config::{ByteSize, Config, FailurePolicy, Limits, PluginRuntimeConfig};
+use aetherius::config::{
+    ByteSize, Config, FailurePolicy, HumanDuration, Limits, PluginRuntimeConfig,
+};
 use aetherius::kit::new::{NewOptions, scaffold};
 use aetherius::kit::parse_stage_config;
 use aetherius::kit::test::{TestOptions, run_test};
@@ -101,6 +103,12 @@ enum PluginCommand {
         /// Fuel per event (`limits.fuel_per_event`).
         #[arg(long, default_value_t = Limits::default().fuel_per_event)]
         fuel_per_event: u64,
+        /// Further fuel per KiB of message (`limits.fuel_per_kib`).
+        #[arg(long, default_value_t = Limits::default().fuel_per_kib)]
+        fuel_per_kib: u64,
+        /// Wall-clock deadline of one call (`limits.timeout`), e.g. 100ms.
+        #[arg(long, default_value_t = Limits::default().timeout.to_string())]
+        timeout: String,
         /// Memory cap (`limits.memory`), e.g. 32Mi.
         #[arg(long, default_value = "32Mi")]
         memory: String,
@@ -250,18 +258,24 @@ fn plugin(command: PluginCommand) -> anyhow::Result<bool> {
             expect,
             format,
             fuel_per_event,
+            fuel_per_kib,
+            timeout,
             memory,
             on_failure,
             batch_size,
         } => {
             let memory = aetherius::config::parse_byte_size(&memory)
                 .map_err(|e| anyhow::anyhow!("--memory: {e}"))?;
+            let timeout = aetherius::config::parse_duration(&timeout)
+                .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
             let report = run_test(&TestOptions {
                 plugin,
                 input,
                 config: parse_stage_config(&config).map_err(anyhow::Error::msg)?,
                 limits: Limits {
                     fuel_per_event,
+                    fuel_per_kib,
+                    timeout: HumanDuration(timeout),
                     memory: ByteSize(memory),
                 },
                 on_failure: match on_failure {

@@ -5,17 +5,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::sync::mpsc;
 
 use crate::clock::ManualClock;
 use crate::config::Config;
-use crate::event::{Event, normalize};
-use crate::pipeline::{LoadError, Pipeline, PipelineClock, PipelineStats, StageError, load_chains};
+use crate::event::lines::{Line, LineSplitter};
+use crate::event::{EventLimits, decode};
+use crate::pipeline::{
+    Input, InputSender, LoadError, Pipeline, PipelineClock, PipelineStats, StageError, input_queue,
+    load_chains,
+};
 use crate::plugin::PluginError;
 use crate::sink::{self, SinkError};
 
-/// Events read per batch handed to the pipeline thread.
+/// Events read per batch handed to the pipeline thread, at most.
 const READ_BATCH: usize = 256;
+/// Bytes of events per batch, at most (about).
+const READ_BYTES: usize = 1024 * 1024;
 
 /// Options of a replay run.
 #[derive(Debug, Clone)]
@@ -33,7 +38,8 @@ pub struct ReplayOptions {
 pub struct ReplaySummary {
     /// Non-empty lines read.
     pub read: u64,
-    /// Lines that were not Kubernetes Events.
+    /// Lines that were not Kubernetes Events (or larger than
+    /// `events.max_size`).
     pub errors: u64,
     pub pipeline: PipelineStats,
 }
@@ -87,6 +93,7 @@ impl From<LoadError> for ReplayError {
 pub async fn replay(config: Config, options: ReplayOptions) -> Result<ReplaySummary, ReplayError> {
     let input = open_input(&options.input).await?;
     let clock = ManualClock::new(i64::MIN);
+    let limits = config.events.limits();
     let (chains, config) = load_chains(config, Arc::new(clock.clone())).await?;
     let (routes, sink_tasks) = sink::start(&config).await?;
     let mut pipeline = Pipeline::new(
@@ -96,18 +103,23 @@ pub async fn replay(config: Config, options: ReplayOptions) -> Result<ReplaySumm
         PipelineClock::Replay(clock),
         config.plugin_runtime.batch_size,
     );
-    let (sender, mut receiver) = mpsc::channel::<Vec<Event>>(4);
+    let (sender, mut receiver) = input_queue();
     let worker = std::thread::Builder::new()
         .name("pipeline".into())
         .spawn(move || {
-            while let Some(events) = receiver.blocking_recv() {
+            while let Some(Input {
+                events,
+                budget: _budget,
+                ..
+            }) = receiver.blocking_recv()
+            {
                 pipeline.process(events);
             }
             pipeline.stats()
         })
         .expect("spawn the pipeline thread");
 
-    let read = read_events(input, &options, sender).await;
+    let read = read_events(input, &options, &limits, sender).await;
     // The reader dropped its sender: the worker drains and ends, dropping the
     // sink queues, so the sinks flush and end too.
     let pipeline_stats = tokio::task::spawn_blocking(move || worker.join())
@@ -143,30 +155,47 @@ async fn open_input(path: &Path) -> Result<Box<dyn AsyncRead + Send + Unpin>, Re
 async fn read_events(
     input: Box<dyn AsyncRead + Send + Unpin>,
     options: &ReplayOptions,
-    sender: mpsc::Sender<Vec<Event>>,
+    limits: &EventLimits,
+    sender: InputSender,
 ) -> Result<(u64, u64), ReplayError> {
-    let mut lines = BufReader::with_capacity(256 * 1024, input).lines();
+    let mut reader = BufReader::with_capacity(256 * 1024, input);
+    let mut lines = LineSplitter::new(limits.max_size);
     let (mut line_number, mut read, mut errors) = (0u64, 0u64, 0u64);
     let mut batch = Vec::with_capacity(READ_BATCH);
-    loop {
-        let line = match lines.next_line().await {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
-            Err(error) => {
-                return Err(ReplayError::ReadInput {
-                    line: line_number + 1,
-                    error,
-                });
-            }
+    let mut batch_bytes = 0;
+    let mut end = false;
+    while !end {
+        let chunk = reader
+            .fill_buf()
+            .await
+            .map_err(|error| ReplayError::ReadInput {
+                line: line_number + 1,
+                error,
+            })?;
+        let line = if chunk.is_empty() {
+            end = true;
+            lines.finish()
+        } else {
+            let (taken, line) = lines.push(chunk);
+            reader.consume(taken);
+            line
         };
+        let Some(line) = line else { continue };
         line_number += 1;
-        let text = line.trim();
-        if text.is_empty() {
-            continue;
-        }
+        let decoded = match line {
+            Line::Text(text) if text.trim_ascii().is_empty() => continue,
+            Line::Text(text) => decode(text.trim_ascii(), &options.cluster, limits),
+            Line::TooLong { bytes } => Err(crate::event::NormalizeError::TooLarge {
+                bytes,
+                limit: limits.max_size,
+            }),
+        };
         read += 1;
-        match normalize(text.as_bytes(), &options.cluster) {
-            Ok(event) => batch.push(event),
+        match decoded {
+            Ok(event) => {
+                batch_bytes += event.heap_bytes();
+                batch.push(event);
+            }
             Err(error) => {
                 errors += 1;
                 if options.strict {
@@ -178,12 +207,17 @@ async fn read_events(
                 tracing::warn!(line = line_number, %error, "skipping malformed input line");
             }
         }
-        if batch.len() >= READ_BATCH && sender.send(std::mem::take(&mut batch)).await.is_err() {
+        if (batch.len() >= READ_BATCH || batch_bytes >= READ_BYTES)
+            && sender.send(std::mem::take(&mut batch), None).await.is_err()
+        {
             break;
+        }
+        if batch.is_empty() {
+            batch_bytes = 0;
         }
     }
     if !batch.is_empty() {
-        let _ = sender.send(batch).await;
+        let _ = sender.send(batch, None).await;
     }
     Ok((read, errors))
 }

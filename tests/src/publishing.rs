@@ -37,9 +37,9 @@ checkpoint: {{ file: {checkpoint}, interval: 50ms }}
 }
 
 /// Rewrites `config` so that its first sink takes a chain without the
-/// secret guard (scanning a 700 KiB message exceeds its fuel, and it is
-/// fail-closed) and a `failures` file sink takes the dead-letter chain;
-/// returns that file.
+/// secret guard, a `failures` file sink takes the dead-letter chain, and
+/// messages of up to 1 MiB go through uncut (`events:`), so that a 700 KiB
+/// one makes an output line the broker refuses; returns the `failures` file.
 pub fn with_dead_letter_file(scratch: &Scratch, config: &Path) -> PathBuf {
     let dead = scratch.path("dead-letter.jsonl");
     let yaml = std::fs::read_to_string(config).expect("read the config");
@@ -51,7 +51,7 @@ pub fn with_dead_letter_file(scratch: &Scratch, config: &Path) -> PathBuf {
     let yaml = yaml.replace(
         "plugin_runtime:",
         &format!(
-            "  failures:\n    chain: dead-letter\n    file: {{ path: {} }}\nplugin_runtime:",
+            "  failures:\n    chain: dead-letter\n    file: {{ path: {} }}\nevents: {{ max_message: 1Mi, max_raw_data: 2Mi }}\nplugin_runtime:",
             dead.display()
         ),
     );

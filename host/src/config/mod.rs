@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::event::EventLimits;
+
 pub use cluster::{
     CheckpointConfig, ClusterConfig, ConfigMapRef, EventApi, LeaseConfig, state_dir,
 };
@@ -43,6 +45,9 @@ pub struct Config {
     /// Duplicate suppression and repeat escalation.
     #[serde(default)]
     pub dedup: DedupConfig,
+    /// How large one Event may be, and what is cut when it is larger.
+    #[serde(default)]
+    pub events: EventsConfig,
     /// Where plugins come from and how they are run.
     #[serde(default)]
     pub plugin_runtime: PluginRuntimeConfig,
@@ -117,6 +122,52 @@ impl Default for DedupConfig {
             ttl: HumanDuration::from_secs(300),
             max_entries: 100_000,
             repeat_threshold: 5,
+        }
+    }
+}
+
+/// `events:` — bounds on what one Event brings in (anyone who may create
+/// Events writes what the pipeline reads). docs/limits.md has the whole
+/// budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// An Event object (its JSON) larger than this is not decoded: dropped
+    /// and counted (`k8s_events_error_total{kind="too_large"}`). Default 3Mi,
+    /// above the 1.5 MiB an API server stores by default, so that only what
+    /// no API server sends is refused.
+    pub max_size: ByteSize,
+    /// Longer messages are cut at a character boundary and end with
+    /// `…[cut from N bytes]`, before any plugin sees them, and `raw_data`
+    /// carries the cut message too. Default 32Ki (kubelet and controller
+    /// messages are well under 4 KiB).
+    pub max_message: ByteSize,
+    /// `raw_data` is the Event as received up to this size; a larger one
+    /// keeps only the Event's own fields (metadata: name, namespace, uid,
+    /// resourceVersion, creationTimestamp). Default 64Ki. Either cut is
+    /// named in the annotation `truncated`.
+    pub max_raw_data: ByteSize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        let limits = EventLimits::default();
+        Self {
+            max_size: ByteSize(limits.max_size as u64),
+            max_message: ByteSize(limits.max_message as u64),
+            max_raw_data: ByteSize(limits.max_raw_data as u64),
+        }
+    }
+}
+
+impl EventsConfig {
+    /// The limits the decoder applies.
+    pub fn limits(&self) -> EventLimits {
+        let bytes = |size: ByteSize| usize::try_from(size.0).unwrap_or(usize::MAX);
+        EventLimits {
+            max_size: bytes(self.max_size),
+            max_message: bytes(self.max_message),
+            max_raw_data: bytes(self.max_raw_data),
         }
     }
 }
@@ -361,6 +412,27 @@ impl Config {
             if plugin.circuit_breaker.failures == 0 {
                 problems.push(format!(
                     "at `plugins.{name}.circuit_breaker.failures`: must be at least 1"
+                ));
+            }
+            let timeout = plugin.limits.timeout.0;
+            if timeout < crate::plugin::MIN_TIMEOUT || timeout > crate::plugin::MAX_TIMEOUT {
+                problems.push(format!(
+                    "at `plugins.{name}.limits.timeout`: {} is out of range; expected {} to {} (a plugin runs on the pipeline's thread)",
+                    plugin.limits.timeout,
+                    HumanDuration(crate::plugin::MIN_TIMEOUT),
+                    HumanDuration(crate::plugin::MAX_TIMEOUT),
+                ));
+            }
+        }
+        for (field, size, min) in [
+            ("max_size", self.events.max_size, 64 * 1024),
+            ("max_message", self.events.max_message, 1024),
+            ("max_raw_data", self.events.max_raw_data, 4096),
+        ] {
+            if size.0 < min {
+                problems.push(format!(
+                    "at `events.{field}`: {size} is too small; expected at least {}",
+                    ByteSize(min)
                 ));
             }
         }

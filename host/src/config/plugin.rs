@@ -94,6 +94,19 @@ pub struct Limits {
     /// thousand per event; the default (1M) stops an infinite loop after
     /// about 2 ms per event.
     pub fuel_per_event: u64,
+    /// Further fuel per KiB of the events' messages, so that a plugin that
+    /// reads a long message gets the fuel reading it takes. The default is
+    /// about twice what the secret guard burns on the worst input measured
+    /// (560k per KiB, a message of `password=` repeated; ordinary text takes
+    /// 40k): a 32 KiB message gets 33M fuel, about 3 ms of the guard's
+    /// work (docs/benchmarks.md).
+    pub fuel_per_kib: u64,
+    /// Wall-clock deadline of one call (a batch): whatever the guest does,
+    /// the call ends by then and the failure policy applies (`timeout`).
+    /// Fuel is the deterministic bound; this one also covers what fuel does
+    /// not count. A batch of the default plugins takes well under 1 ms.
+    /// Instantiation and `init` get ten times this.
+    pub timeout: HumanDuration,
     /// Cap on the stage's linear memory. 32 MiB: a Rust guest starts at about
     /// 1.1 MiB and the default plugins stay below 2 MiB.
     pub memory: ByteSize,
@@ -103,6 +116,8 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             fuel_per_event: 1_000_000,
+            fuel_per_kib: 1_000_000,
+            timeout: HumanDuration::from_millis(100),
             memory: ByteSize::mebibytes(32),
         }
     }

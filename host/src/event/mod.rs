@@ -1,6 +1,8 @@
 //! The host's own event type: a Kubernetes Event normalized from `core/v1` or
 //! `events.k8s.io/v1`, and the severity scale.
 
+mod limits;
+pub mod lines;
 mod normalize;
 mod time;
 
@@ -9,7 +11,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-pub use normalize::{NormalizeError, normalize};
+pub use limits::{EventLimits, MAX_FIELD, cut, with_message};
+pub use normalize::{NormalizeError, decode, normalize};
 pub use time::{Millis, format_millis, parse_timestamp};
 
 /// How bad an event is, from least to most severe.
@@ -79,8 +82,13 @@ pub struct Event {
     pub source_component: String,
     pub source_host: String,
     pub reporting_controller: String,
-    /// The Event object exactly as it was received.
+    /// The Event object exactly as it was received, unless it was too large
+    /// (see `truncated`).
     pub raw: Box<RawValue>,
+    /// What was cut to keep the event within `events` limits, for people
+    /// (published as the annotation `truncated`); `None` for nearly every
+    /// event.
+    pub truncated: Option<String>,
 }
 
 impl Event {
@@ -94,6 +102,16 @@ impl Event {
                 (a, b) => a.or(b),
             })
             .or(self.first_timestamp)
+    }
+
+    /// Roughly the heap bytes this event holds, for byte-bounded queues.
+    pub fn heap_bytes(&self) -> usize {
+        self.raw.get().len()
+            + self.message.len()
+            + self.reason.len()
+            + self.involved.name.len()
+            + self.name.len()
+            + 256
     }
 
     /// The severity an event has before any mapper: `info` for Normal,

@@ -1,11 +1,18 @@
 //! Turns the JSON of a `core/v1` or `events.k8s.io/v1` Event into an [`Event`].
 //!
 //! One pass over the bytes: the fields of both API versions are read into one
-//! struct and everything else (notably `managedFields`) is skipped unparsed.
+//! struct and everything else (notably `managedFields`) is skipped unparsed,
+//! at any depth. Sizes are bounded on the way ([`EventLimits`]); numbers out
+//! of range are clamped rather than refused; text that is not valid UTF-8,
+//! or escapes that are not valid UTF-16, are read with U+FFFD in their place,
+//! as the API server itself reads them.
 
-use serde::Deserialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
+use super::limits::{self, EventLimits, MAX_FIELD, cut};
 use super::time::parse_timestamp;
 use super::{Event, ObjectRef};
 
@@ -16,8 +23,18 @@ pub enum NormalizeError {
     Json(#[from] serde_json::Error),
     #[error("not a Kubernetes Event: kind is `{kind}`, apiVersion `{api_version}`")]
     NotAnEvent { kind: String, api_version: String },
-    #[error("invalid `{field}` timestamp `{value}`")]
-    Timestamp { field: &'static str, value: String },
+    #[error("the object is {bytes} bytes, more than events.max_size ({limit} bytes)")]
+    TooLarge { bytes: usize, limit: usize },
+}
+
+impl NormalizeError {
+    /// The `kind` label of `k8s_events_error_total` for this error.
+    pub fn metric_kind(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "too_large",
+            _ => "decode",
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -29,22 +46,29 @@ struct Wire {
     // core/v1
     involved_object: Option<WireRef>,
     message: Option<String>,
+    #[serde(deserialize_with = "lenient_count")]
     count: Option<u32>,
+    #[serde(deserialize_with = "lenient_text")]
     first_timestamp: Option<String>,
+    #[serde(deserialize_with = "lenient_text")]
     last_timestamp: Option<String>,
     source: Option<Source>,
     // both
     reason: String,
     #[serde(rename = "type")]
     event_type: String,
+    #[serde(deserialize_with = "lenient_text")]
     event_time: Option<String>,
     series: Option<Series>,
     reporting_component: Option<String>,
     // events.k8s.io/v1
     regarding: Option<WireRef>,
     note: Option<String>,
+    #[serde(deserialize_with = "lenient_count")]
     deprecated_count: Option<u32>,
+    #[serde(deserialize_with = "lenient_text")]
     deprecated_first_timestamp: Option<String>,
+    #[serde(deserialize_with = "lenient_text")]
     deprecated_last_timestamp: Option<String>,
     deprecated_source: Option<Source>,
     reporting_controller: Option<String>,
@@ -79,44 +103,103 @@ struct Source {
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 struct Series {
-    count: u32,
+    #[serde(deserialize_with = "lenient_count")]
+    count: Option<u32>,
+    #[serde(deserialize_with = "lenient_text")]
     last_observed_time: Option<String>,
 }
 
-fn timestamp(
-    field: &'static str,
-    value: Option<String>,
-) -> Result<Option<i64>, super::NormalizeError> {
-    match value {
-        None => Ok(None),
-        Some(text) if text.is_empty() => Ok(None),
-        Some(text) => parse_timestamp(&text)
-            .map(Some)
-            .ok_or(NormalizeError::Timestamp { field, value: text }),
+/// A timestamp, or nothing when it is absent, empty, not a string or not a
+/// time this host can represent (the API server stores years 0001–9999; a
+/// few hours at the very end of 9999 are beyond the time library). An Event
+/// with a time nobody can read is still an Event: the time filter and the
+/// output treat the time as absent.
+fn timestamp(value: Option<String>) -> Option<i64> {
+    value
+        .filter(|text| !text.is_empty())
+        .and_then(|text| parse_timestamp(&text))
+}
+
+/// A value of any JSON type, kept unparsed (whatever its type or depth), so
+/// that a field of the wrong type is ignored rather than fatal.
+fn raw<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error> {
+    Option::<&'de RawValue>::deserialize(deserializer)
+}
+
+/// A string field of the wrong type is absent.
+fn lenient_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(raw(deserializer)?.and_then(|raw| serde_json::from_str(raw.get()).ok()))
+}
+
+/// A count as the API server may hold it (an `int32`: negative, or absurdly
+/// large) or as a file may spell it (a float): clamped to `0..=u32::MAX`.
+/// Anything else is absent.
+fn lenient_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    let number: Option<serde_json::Number> =
+        raw(deserializer)?.and_then(|raw| serde_json::from_str(raw.get()).ok());
+    Ok(number.map(|n| {
+        if let Some(i) = n.as_i64() {
+            u32::try_from(i.max(0)).unwrap_or(u32::MAX)
+        } else if n.as_u64().is_some() {
+            u32::MAX
+        } else {
+            // as_f64 saturates; NaN cannot occur in JSON.
+            n.as_f64()
+                .map_or(0, |f| f.clamp(0.0, f64::from(u32::MAX)) as u32)
+        }
+    }))
+}
+
+/// Normalizes one Event object given as JSON bytes with the default
+/// [`EventLimits`]; `cluster` is stamped on it.
+pub fn normalize(json: &[u8], cluster: &str) -> Result<Event, NormalizeError> {
+    decode(json, cluster, &EventLimits::default())
+}
+
+/// Normalizes one Event object given as JSON bytes, within `limits`;
+/// `cluster` is stamped on it.
+pub fn decode(json: &[u8], cluster: &str, limits: &EventLimits) -> Result<Event, NormalizeError> {
+    if json.len() > limits.max_size {
+        return Err(NormalizeError::TooLarge {
+            bytes: json.len(),
+            limit: limits.max_size,
+        });
+    }
+    match decode_valid(json, cluster, limits) {
+        Err(NormalizeError::Json(error)) if error.is_syntax() => match repair_unicode(json) {
+            // Read again with U+FFFD for what was not Unicode.
+            Cow::Owned(repaired) => decode_valid(&repaired, cluster, limits),
+            Cow::Borrowed(_) => Err(NormalizeError::Json(error)),
+        },
+        result => result,
     }
 }
 
-/// Normalizes one Event object given as JSON bytes; `cluster` is stamped on it.
-pub fn normalize(json: &[u8], cluster: &str) -> Result<Event, NormalizeError> {
+fn decode_valid(json: &[u8], cluster: &str, limits: &EventLimits) -> Result<Event, NormalizeError> {
     let raw: &RawValue = serde_json::from_slice(json)?;
     let wire: Wire = serde_json::from_str(raw.get())?;
     let is_core = wire.api_version == "v1";
     let is_events_api = wire.api_version.starts_with("events.k8s.io/");
     if wire.kind != "Event" || !(is_core || is_events_api) {
-        return Err(NormalizeError::NotAnEvent {
-            kind: wire.kind,
-            api_version: wire.api_version,
-        });
+        let mut kind = wire.kind;
+        let mut api_version = wire.api_version;
+        cut(&mut kind, MAX_FIELD);
+        cut(&mut api_version, MAX_FIELD);
+        return Err(NormalizeError::NotAnEvent { kind, api_version });
     }
     let involved = wire.involved_object.or(wire.regarding).unwrap_or_default();
     let source = wire.source.or(wire.deprecated_source).unwrap_or_default();
-    let series_count = wire.series.as_ref().map(|s| s.count).filter(|c| *c > 0);
+    let series_count = wire
+        .series
+        .as_ref()
+        .and_then(|s| s.count)
+        .filter(|c| *c > 0);
     let count = series_count
         .or(wire.count)
         .or(wire.deprecated_count)
         .unwrap_or(1)
         .max(1);
-    Ok(Event {
+    let mut event = Event {
         cluster: cluster.to_owned(),
         namespace: wire.metadata.namespace,
         name: wire.metadata.name,
@@ -133,19 +216,10 @@ pub fn normalize(json: &[u8], cluster: &str) -> Result<Event, NormalizeError> {
         message: wire.message.or(wire.note).unwrap_or_default(),
         event_type: wire.event_type,
         count,
-        first_timestamp: timestamp(
-            "firstTimestamp",
-            wire.first_timestamp.or(wire.deprecated_first_timestamp),
-        )?,
-        last_timestamp: timestamp(
-            "lastTimestamp",
-            wire.last_timestamp.or(wire.deprecated_last_timestamp),
-        )?,
-        event_time: timestamp("eventTime", wire.event_time)?,
-        series_last_observed: timestamp(
-            "series.lastObservedTime",
-            wire.series.and_then(|s| s.last_observed_time),
-        )?,
+        first_timestamp: timestamp(wire.first_timestamp.or(wire.deprecated_first_timestamp)),
+        last_timestamp: timestamp(wire.last_timestamp.or(wire.deprecated_last_timestamp)),
+        event_time: timestamp(wire.event_time),
+        series_last_observed: timestamp(wire.series.and_then(|s| s.last_observed_time)),
         source_component: if source.component.is_empty() {
             wire.reporting_component.clone().unwrap_or_default()
         } else {
@@ -157,7 +231,115 @@ pub fn normalize(json: &[u8], cluster: &str) -> Result<Event, NormalizeError> {
             .or(wire.reporting_component)
             .unwrap_or_default(),
         raw: raw.to_owned(),
-    })
+        truncated: None,
+    };
+    bound(&mut event, limits);
+    Ok(event)
+}
+
+/// Cuts what is longer than `limits` allow; see [`super::limits`].
+fn bound(event: &mut Event, limits: &EventLimits) {
+    for field in [
+        &mut event.cluster,
+        &mut event.namespace,
+        &mut event.name,
+        &mut event.uid,
+        &mut event.resource_version,
+        &mut event.involved.kind,
+        &mut event.involved.name,
+        &mut event.involved.namespace,
+        &mut event.involved.uid,
+        &mut event.involved.api_version,
+        &mut event.reason,
+        &mut event.event_type,
+        &mut event.source_component,
+        &mut event.source_host,
+        &mut event.reporting_controller,
+    ] {
+        cut(field, MAX_FIELD);
+    }
+    let message_bytes = event.message.len();
+    let message_cut = cut(&mut event.message, limits.max_message);
+    // The raw object was parsed once already: it is an object, so neither
+    // rewrite can fail.
+    if message_cut && let Some(raw) = limits::with_message(&event.raw, &event.message) {
+        event.raw = raw;
+    }
+    let raw_bytes = event.raw.get().len();
+    let raw_reduced = raw_bytes > limits.max_raw_data
+        || limits::nested_deeper_than(event.raw.get(), limits::MAX_RAW_DEPTH);
+    if raw_reduced && let Some(raw) = limits::reduced(&event.raw, &event.message) {
+        event.raw = raw;
+    }
+    let mut what = Vec::new();
+    if message_cut {
+        what.push(format!("message cut from {message_bytes} bytes"));
+    }
+    if raw_reduced {
+        what.push(format!(
+            "raw_data reduced from {raw_bytes} bytes (too large or too deep)"
+        ));
+    }
+    if !what.is_empty() {
+        event.truncated = Some(what.join("; "));
+    }
+}
+
+/// `json` with invalid UTF-8 and unpaired UTF-16 surrogate escapes replaced
+/// by U+FFFD; borrowed when there is nothing to repair.
+fn repair_unicode(json: &[u8]) -> Cow<'_, [u8]> {
+    let text = String::from_utf8_lossy(json);
+    let bytes = text.as_bytes();
+    let mut out: Option<Vec<u8>> = None;
+    let mut i = 0;
+    let mut copied = 0;
+    let hex = |at: usize| -> Option<u16> {
+        let digits = bytes.get(at..at + 4)?;
+        u16::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+    };
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        // An escape: `\\` and the other one-character escapes are skipped
+        // whole, so that `\\ud800` is not taken for a surrogate.
+        if bytes.get(i + 1) != Some(&b'u') {
+            i += 2;
+            continue;
+        }
+        let lone = match hex(i + 2) {
+            Some(0xD800..=0xDBFF) => {
+                let low = if bytes.get(i + 6..i + 8) == Some(b"\\u") {
+                    hex(i + 8)
+                } else {
+                    None
+                };
+                if matches!(low, Some(0xDC00..=0xDFFF)) {
+                    i += 12;
+                    continue;
+                }
+                true
+            }
+            Some(0xDC00..=0xDFFF) => true,
+            _ => false,
+        };
+        if lone {
+            let out = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
+            out.extend_from_slice(&bytes[copied..i]);
+            out.extend_from_slice(b"\\ufffd");
+            copied = i + 6;
+        }
+        i += 6;
+    }
+    if let Some(mut out) = out {
+        out.extend_from_slice(&bytes[copied..]);
+        return Cow::Owned(out);
+    }
+    match text {
+        Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+        Cow::Borrowed(_) => Cow::Borrowed(json),
+    }
 }
 
 #[cfg(test)]
@@ -211,13 +393,144 @@ mod tests {
             normalize(b"{not json", "c"),
             Err(NormalizeError::Json(_))
         ));
-        let bad_time = CORE.replace("2026-11-20T09:02:00Z", "soon");
-        assert!(matches!(
-            normalize(bad_time.as_bytes(), "c"),
-            Err(NormalizeError::Timestamp {
-                field: "lastTimestamp",
-                ..
-            })
-        ));
+    }
+
+    #[test]
+    fn times_nobody_can_read_are_absent_not_fatal() {
+        for time in [
+            r#""soon""#,
+            "12345",
+            r#""9999-12-31T23:59:59Z""#,
+            "{}",
+            "[[[]]]",
+        ] {
+            let event = normalize(core_with("lastTimestamp", time).as_bytes(), "c")
+                .unwrap_or_else(|e| panic!("lastTimestamp {time}: {e}"));
+            assert_eq!(event.last_timestamp, None, "lastTimestamp {time}");
+            assert_eq!(event.occurred_at(), event.first_timestamp);
+        }
+    }
+
+    fn core_with(field: &str, value: &str) -> String {
+        let mut json: serde_json::Value = serde_json::from_str(CORE).unwrap();
+        json[field] = serde_json::from_str(value).unwrap();
+        json.to_string()
+    }
+
+    #[test]
+    fn counts_out_of_range_are_clamped_not_refused() {
+        for (count, expected) in [
+            ("-5", 1),
+            ("0", 1),
+            ("3.7", 3),
+            ("1e30", u32::MAX),
+            ("18446744073709551615", u32::MAX),
+            ("\"5\"", 1),
+            ("null", 1),
+            ("{}", 1),
+            (r#"{"n": [1, {"m": 2}]}"#, 1),
+        ] {
+            let event = normalize(core_with("count", count).as_bytes(), "c")
+                .unwrap_or_else(|e| panic!("count {count}: {e}"));
+            assert_eq!(event.count, expected, "count {count}");
+        }
+    }
+
+    #[test]
+    fn invalid_unicode_is_read_with_replacement_characters() {
+        let lone = CORE.replace("Back-off restarting", "Back\\ud800off \\udc00 restarting");
+        let event = normalize(lone.as_bytes(), "c").unwrap();
+        assert_eq!(
+            event.message,
+            "Back\u{fffd}off \u{fffd} restarting failed container"
+        );
+        // A pair stays a pair; an escaped backslash before `ud800` is text.
+        let fine = CORE.replace("Back-off", "\\ud83d\\ude00 \\\\ud800");
+        let event = normalize(fine.as_bytes(), "c").unwrap();
+        assert!(event.message.starts_with("😀 \\ud800"), "{}", event.message);
+
+        let mut bytes = CORE.as_bytes().to_vec();
+        let at = CORE.find("Back-off").unwrap();
+        bytes[at] = 0xff;
+        let event = normalize(&bytes, "c").unwrap();
+        assert!(event.message.starts_with('\u{fffd}'), "{}", event.message);
+        serde_json::from_str::<serde_json::Value>(event.raw.get()).unwrap();
+    }
+
+    #[test]
+    fn control_characters_and_deep_nesting_in_ignored_fields_are_fine() {
+        let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
+        let json = CORE.replace(
+            r#""eventTime":null"#,
+            &format!(r#""eventTime":null,"x-ignored":{deep}"#),
+        );
+        let event = normalize(json.as_bytes(), "c").unwrap();
+        assert_eq!(event.reason, "BackOff");
+        // Published reduced: too deep for common JSON parsers.
+        assert!(event.raw.get().len() < 1024, "{}", event.raw.get());
+        assert!(event.truncated.unwrap().contains("too deep"));
+
+        let control = core_with("message", r#""a\u0000b\u001b[31mc\r\n""#);
+        let event = normalize(control.as_bytes(), "c").unwrap();
+        assert_eq!(event.message, "a\0b\u{1b}[31mc\r\n");
+    }
+
+    #[test]
+    fn a_long_message_is_cut_everywhere_it_is_published() {
+        let message = format!("password=hunter2 {}", "x".repeat(1024 * 1024));
+        let json = core_with("message", &serde_json::to_string(&message).unwrap());
+        let event = normalize(json.as_bytes(), "c").unwrap();
+        let limits = EventLimits::default();
+        assert!(event.message.len() <= limits.max_message);
+        assert!(
+            event
+                .message
+                .ends_with(&format!("…[cut from {} bytes]", message.len()))
+        );
+        let raw: serde_json::Value = serde_json::from_str(event.raw.get()).unwrap();
+        assert_eq!(
+            raw["message"],
+            event.message.as_str(),
+            "raw_data carries the cut message"
+        );
+        assert_eq!(raw["metadata"]["managedFields"][0]["manager"], "kubelet");
+        assert_eq!(
+            event.truncated.as_deref(),
+            Some(format!("message cut from {} bytes", message.len()).as_str())
+        );
+    }
+
+    #[test]
+    fn a_huge_object_keeps_its_event_fields_in_raw_data() {
+        let labels: serde_json::Map<String, serde_json::Value> = (0..5000)
+            .map(|i| (format!("tenant.example/label-{i}"), "v".repeat(50).into()))
+            .collect();
+        let mut json: serde_json::Value = serde_json::from_str(CORE).unwrap();
+        json["metadata"]["labels"] = labels.into();
+        json["reason"] = "R".repeat(5000).into();
+        let text = json.to_string();
+        let event = normalize(text.as_bytes(), "c").unwrap();
+        assert!(event.reason.len() <= MAX_FIELD);
+        assert!(event.raw.get().len() <= EventLimits::default().max_raw_data);
+        let raw: serde_json::Value = serde_json::from_str(event.raw.get()).unwrap();
+        assert_eq!(raw["metadata"]["uid"], "u1");
+        assert!(raw["metadata"].get("labels").is_none());
+        assert!(
+            raw.get("reason").is_none(),
+            "a member over 1 KiB is left out"
+        );
+        assert_eq!(raw["involvedObject"]["name"], "web-1");
+        assert!(event.truncated.unwrap().contains("raw_data reduced from"));
+    }
+
+    #[test]
+    fn an_object_over_max_size_is_refused_before_parsing() {
+        let limits = EventLimits {
+            max_size: 100,
+            ..EventLimits::default()
+        };
+        let error = decode(CORE.as_bytes(), "c", &limits).unwrap_err();
+        assert!(matches!(error, NormalizeError::TooLarge { limit: 100, .. }));
+        assert_eq!(error.metric_kind(), "too_large");
     }
 }

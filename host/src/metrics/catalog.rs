@@ -34,7 +34,7 @@ pub static EVENTS_FILTERED: Counter = Counter::new(
 );
 pub static EVENTS_ERRORS: Counter = Counter::new(
     "k8s_events_error_total",
-    "Things that went wrong with an event, by kind: plugin (a stage failed on it and its failure policy applied), dead_letter (handed to the dead-letter sinks), decode (an object from the API server that is not a readable Event).",
+    "Things that went wrong with an event, by kind: plugin (a stage failed on it and its failure policy applied), dead_letter (handed to the dead-letter sinks), decode (an object from the API server that is not a readable Event), too_large (an object larger than events.max_size, dropped unread).",
     &["kind"],
 );
 pub static PROCESSING_SECONDS: Histogram = Histogram::new(
@@ -64,7 +64,7 @@ pub static PLUGIN_CALL_SECONDS: Histogram = Histogram::new(
 );
 pub static PLUGIN_FAILURES: Counter = Counter::new(
     "aetherius_plugin_failures_total",
-    "Events a plugin stage failed on, by kind: trap, out_of_fuel, out_of_memory, invalid_output, breaker_open.",
+    "Events a plugin stage failed on, by kind: timeout, trap, out_of_fuel, out_of_memory, invalid_output, breaker_open.",
     &["plugin", "kind"],
 );
 pub static PLUGIN_BREAKER_OPEN: Gauge = Gauge::new(

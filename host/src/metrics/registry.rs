@@ -95,6 +95,11 @@ impl Counter {
         self.add(labels, 0);
     }
 
+    /// The series' value.
+    pub fn get(&self, labels: &[&str]) -> Option<u64> {
+        self.0.read(labels, |v| v.copied())
+    }
+
     fn render(&self, out: &mut String) {
         self.0.render_plain(out, "counter", u64::to_string);
     }

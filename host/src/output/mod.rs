@@ -99,6 +99,9 @@ fn encode_with(
     for (key, value) in &item.annotations {
         annotations.insert(key, Cow::Borrowed(value));
     }
+    if let Some(truncated) = &event.truncated {
+        annotations.insert("truncated", Cow::Borrowed(truncated));
+    }
     for (key, value) in extra {
         annotations.insert(key, Cow::Borrowed(value));
     }
@@ -144,19 +147,13 @@ fn encode_with(
 }
 
 /// The raw Event with its message (`message` or `note`) replaced, so that a
-/// redacted secret does not leak through `raw_data`.
+/// redacted secret does not leak through `raw_data`. Should the raw object
+/// not be an object (it always is: it was decoded), the message is left out
+/// rather than published unredacted.
 fn redact_raw(raw: &RawValue, message: &str) -> Box<RawValue> {
-    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(raw.get()) else {
-        return raw.to_owned();
-    };
-    if let Some(object) = value.as_object_mut() {
-        for field in ["message", "note"] {
-            if object.contains_key(field) {
-                object.insert(field.to_owned(), message.into());
-            }
-        }
-    }
-    serde_json::value::to_raw_value(&value).unwrap_or_else(|_| raw.to_owned())
+    crate::event::with_message(raw, message).unwrap_or_else(|| {
+        serde_json::value::to_raw_value(&serde_json::Value::Null).unwrap_or_else(|_| raw.to_owned())
+    })
 }
 
 #[cfg(test)]

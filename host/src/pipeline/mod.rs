@@ -2,10 +2,12 @@
 //! worker thread fed by batches of normalized events.
 
 mod build;
+mod input;
 
 use std::sync::Arc;
 
 pub use build::{LoadError, StageError, build_chains, load_chains};
+pub use input::{Closed, INPUT_BYTES, Input, InputSender, input_queue};
 
 use crate::chain::{Chain, ChainOutput, Processed};
 use crate::checkpoint::Ack;
@@ -127,6 +129,7 @@ impl Pipeline {
     pub fn process(&mut self, events: Vec<Event>) {
         self.stats.received += events.len() as u64;
         let mut chunk = Vec::with_capacity(self.batch_size.min(events.len()));
+        let mut chunk_bytes = 0;
         let mut chunk_time = None;
         let replay_clock = match &self.clock {
             PipelineClock::Replay(clock) => Some(clock.clone()),
@@ -144,19 +147,26 @@ impl Pipeline {
                     .max(clock.now_ms());
                 if chunk_time.is_some_and(|t| t != time) {
                     self.process_chunk(std::mem::take(&mut chunk));
+                    chunk_bytes = 0;
                 }
                 clock.advance_to(time);
                 chunk_time = Some(time);
             }
             match self.core.admit(event) {
-                Admission::New(occurrence) => chunk.push(occurrence),
+                Admission::New(occurrence) => {
+                    chunk_bytes += occurrence.event.heap_bytes();
+                    chunk.push(occurrence);
+                }
                 Admission::Duplicate => {
                     self.stats.deduplicated += 1;
                     metrics::EVENTS_DEDUPLICATED.inc(&[&cluster]);
                 }
             }
-            if chunk.len() >= self.batch_size {
+            // Large events go in smaller chunks: a chunk's encoded lines are
+            // in memory at once.
+            if chunk.len() >= self.batch_size || chunk_bytes >= CHUNK_BYTES {
                 self.process_chunk(std::mem::take(&mut chunk));
+                chunk_bytes = 0;
             }
         }
         self.process_chunk(chunk);
@@ -202,6 +212,7 @@ impl Pipeline {
                 for (item, line) in passed.iter().zip(lines.iter()) {
                     if route.min_severity.is_none_or(|min| item.severity >= min) {
                         push(batch, route, item, line);
+                        send_if_full(route, batch);
                         published[slot(item)] = true;
                     }
                 }
@@ -212,6 +223,7 @@ impl Pipeline {
                     if route.chain == DEAD_LETTER_CHAIN {
                         let line = output::encode_dead_letter(route.format, dead, now);
                         push(batch, route, &dead.event, &line);
+                        send_if_full(route, batch);
                     }
                 }
             }
@@ -236,15 +248,40 @@ impl Pipeline {
             count,
         );
         for (route, batch) in self.routes.iter().zip(batches) {
-            if batch.events > 0
-                && route
-                    .sender
-                    .blocking_send(SinkMessage::Batch(batch))
-                    .is_err()
-            {
-                tracing::error!(sink = %route.name, "sink stopped; its events from now on are lost");
-            }
+            send(route, batch);
         }
+    }
+}
+
+/// Bytes of events a chunk (one call into each plugin) holds at most, about.
+const CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Bytes of encoded events a batch for one sink holds before it is sent,
+/// even mid-chunk: ordinary batches are far smaller; a chunk of the largest
+/// events goes in several.
+const SINK_BATCH_BYTES: usize = 1024 * 1024;
+
+/// Sends `batch` to its sink if it reached [`SINK_BATCH_BYTES`], and starts
+/// a new one.
+fn send_if_full(route: &SinkRoute, batch: &mut Batch) {
+    if batch.bytes.len() >= SINK_BATCH_BYTES {
+        send(route, std::mem::take(batch));
+    }
+}
+
+/// Queues a batch for its sink within the queue's byte budget, blocking
+/// while the sink is behind.
+fn send(route: &SinkRoute, mut batch: Batch) {
+    if batch.events == 0 {
+        return;
+    }
+    batch.budget = Some(route.budget.acquire_blocking(batch.bytes.len()));
+    if route
+        .sender
+        .blocking_send(SinkMessage::Batch(batch))
+        .is_err()
+    {
+        tracing::error!(sink = %route.name, "sink stopped; its events from now on are lost");
     }
 }
 
@@ -294,6 +331,7 @@ mod tests {
             subject: None,
             key: None,
             sender,
+            budget: crate::budget::ByteBudget::new(1 << 20),
         };
         (route, receiver)
     }

@@ -3,16 +3,19 @@
 //!
 //! One [`Engine`] for the process; each component is compiled once (and cached
 //! on disk); each stage owns one Store and instance, reused across calls and
-//! re-created after a trap. Nothing is granted to a guest but the contract's
-//! `log` and `now`: WASI is linked with an empty context so that std guests
-//! load, with no files, sockets, environment or stdio.
+//! re-created after a trap. Every call is bounded by fuel, a memory cap and a
+//! wall-clock deadline (`deadline`). Nothing is granted to a guest but the
+//! contract's `log` and `now`: the WASI that std guests import is linked
+//! empty or denying, with nothing that waits (`wasi`).
 
 mod bindings;
 mod breaker;
+mod deadline;
 mod loader;
 mod stage;
 mod state;
 mod validate;
+mod wasi;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -23,12 +26,18 @@ use wasmtime::{Config as EngineConfig, Engine};
 
 use bindings::{enricher, filter, severity_mapper};
 pub use breaker::BreakerState;
+use deadline::Watchdog;
 pub use loader::{builtin_bytes, builtin_names};
 pub use stage::{Decision, Failure, FailureKind, Stage};
 use state::StoreState;
 
 use crate::clock::SharedClock;
 use crate::config::{PluginConfig, PluginSource};
+
+/// Shortest `limits.timeout`: a few ticks of the deadline thread.
+pub const MIN_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(10);
+/// Longest `limits.timeout`: every cluster's events wait while a call runs.
+pub const MAX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Which world a component implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +76,7 @@ pub enum PluginError {
         "{plugin}: implements none of the plugin worlds (aetherius:plugin@0.1 filter, severity-mapper, enricher); it exports: {exports}"
     )]
     WrongWorld { plugin: String, exports: String },
-    #[error("{plugin}: needs imports the host does not provide: {reason}")]
+    #[error("{plugin}: cannot be linked: {reason}")]
     Link { plugin: String, reason: String },
     #[error("{plugin}: init rejected the config: {message}")]
     InitRejected { plugin: String, message: String },
@@ -111,6 +120,7 @@ impl fmt::Debug for LoadedPlugin {
 /// The process-wide Wasm engine, its linker and the compiled-artifact cache.
 pub struct PluginRuntime {
     engine: Engine,
+    watchdog: Watchdog,
     linker: Linker<StoreState>,
     cache: loader::ComponentCache,
     clock: SharedClock,
@@ -123,12 +133,17 @@ impl PluginRuntime {
         let mut config = EngineConfig::new();
         config.wasm_component_model(true);
         // CPU limits are counted in fuel: deterministic, so a test of a
-        // runaway plugin gives the same result on every machine.
+        // runaway plugin gives the same result on every machine. Epochs bound
+        // the wall-clock time of a call (`deadline`).
         config.consume_fuel(true);
+        config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         let linker = Self::linker(&engine).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        let watchdog = Watchdog::start(&engine)
+            .map_err(|e| PluginError::Engine(format!("cannot start the deadline thread: {e}")))?;
         Ok(Self {
             engine,
+            watchdog,
             linker,
             cache: loader::ComponentCache::new(cache_dir),
             clock,
@@ -136,10 +151,10 @@ impl PluginRuntime {
     }
 
     /// What every plugin may import: the contract's `host`, `batch` and
-    /// `types`, and WASI with an empty context (so that std guests load).
+    /// `types`, and the WASI surface of [`wasi`].
     fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreState>> {
         let mut linker = Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        wasi::add_to_linker(&mut linker)?;
         bindings::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         bindings::batch::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         bindings::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
@@ -175,7 +190,7 @@ impl PluginRuntime {
                 .instantiate_pre(&component)
                 .map_err(|e| PluginError::Link {
                     plugin: source.clone(),
-                    reason: format!("{e:#}"),
+                    reason: wasi::describe_missing_import(&e),
                 })?;
         let pre = if let Ok(pre) = filter::FilterPre::new(instance_pre.clone()) {
             WorldPre::Filter(pre)
@@ -214,6 +229,13 @@ impl PluginRuntime {
         plugin: Arc<LoadedPlugin>,
         config: &PluginConfig,
     ) -> Result<Stage, PluginError> {
-        Stage::start(&self.engine, name, plugin, config, self.clock.clone())
+        Stage::start(
+            &self.engine,
+            &self.watchdog,
+            name,
+            plugin,
+            config,
+            self.clock.clone(),
+        )
     }
 }

@@ -3,13 +3,18 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use super::bindings::{enricher, filter, severity_mapper, types};
 use super::breaker::{BreakerState, CircuitBreaker, Transition};
+use super::deadline::{CallDeadline, DeadlineExceeded, Watchdog};
 use super::state::{LOG_LINES_PER_CALL, StoreState};
-use super::validate::{self, MAX_DROP_REASON, MAX_ENTRIES, MAX_LABEL_VALUE, MAX_TEXT};
+use super::validate::{
+    self, MAX_DROP_REASON, MAX_ENTRIES, MAX_LABEL_VALUE, MAX_REDACTED, MAX_TEXT,
+};
+use super::wasi::WouldWait;
 use super::{LoadedPlugin, PluginError, StageKind, WorldPre};
 use crate::chain::Processed;
 use crate::clock::SharedClock;
@@ -44,6 +49,9 @@ pub enum FailureKind {
     OutOfFuel,
     /// Tried to grow its memory past the cap.
     OutOfMemory,
+    /// Did not return within its deadline (`limits.timeout`), or tried to
+    /// wait (sleep or poll), which plugins may not do.
+    Timeout,
     /// Trapped (a panic, `unreachable`, an out-of-bounds access...).
     Trap,
     /// Returned something the host refuses (bad label key, wrong length...).
@@ -57,6 +65,7 @@ impl FailureKind {
         match self {
             Self::OutOfFuel => "out_of_fuel",
             Self::OutOfMemory => "out_of_memory",
+            Self::Timeout => "timeout",
             Self::Trap => "trap",
             Self::InvalidOutput => "invalid_output",
             Self::BreakerOpen => "breaker_open",
@@ -104,6 +113,7 @@ pub struct Stage {
     name: Arc<str>,
     plugin: Arc<LoadedPlugin>,
     engine: Engine,
+    watchdog: Watchdog,
     config_json: String,
     limits: Limits,
     policy: FailurePolicy,
@@ -126,6 +136,7 @@ impl fmt::Debug for Stage {
 impl Stage {
     pub(super) fn start(
         engine: &Engine,
+        watchdog: &Watchdog,
         name: &str,
         plugin: Arc<LoadedPlugin>,
         config: &PluginConfig,
@@ -134,6 +145,7 @@ impl Stage {
         let mut stage = Self {
             name: Arc::from(name),
             engine: engine.clone(),
+            watchdog: watchdog.clone(),
             config_json: config.config.to_string(),
             limits: config.limits,
             policy: config.on_failure,
@@ -182,10 +194,23 @@ impl Stage {
         let state = StoreState::new(self.name.clone(), memory_cap, self.clock.clone());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
-        // Instantiation and init get the budget of a batch of 64 events.
+        store.epoch_deadline_callback(|store| match store.data().deadline {
+            Some(deadline) => deadline
+                .check(Instant::now())
+                .map(|()| UpdateDeadline::Continue(1))
+                .map_err(Into::into),
+            None => Ok(UpdateDeadline::Continue(1)),
+        });
+        // Instantiation and init get the fuel of a batch of 64 events and
+        // ten times a call's deadline: the guest's start-up runs in them.
         store
             .set_fuel(self.limits.fuel_per_event.saturating_mul(64))
             .map_err(start_error)?;
+        store.data_mut().deadline = Some(CallDeadline::after(
+            self.limits.timeout.0.saturating_mul(INIT_TIMEOUT_FACTOR),
+        ));
+        store.set_epoch_deadline(1);
+        let _running = self.watchdog.enter();
         let config = self.config_json.as_str();
         let (exports, init) = match &self.plugin.pre {
             WorldPre::Filter(pre) => {
@@ -204,6 +229,7 @@ impl Stage {
                 (Exports::Enricher(exports), init)
             }
         };
+        store.data_mut().deadline = None;
         init.map_err(|message| PluginError::InitRejected {
             plugin: source(),
             message: validate::truncate(&message, MAX_TEXT).to_owned(),
@@ -316,15 +342,16 @@ impl Stage {
         };
         let count = u32::try_from(items.len()).unwrap_or(u32::MAX);
         let store = &mut instance.store;
-        if let Err(error) =
-            store.set_fuel(self.limits.fuel_per_event.saturating_mul(u64::from(count)))
-        {
+        if let Err(error) = store.set_fuel(fuel_for(&self.limits, items)) {
             return Err(describe_error(&error));
         }
         let state = store.data_mut();
         state.logs_left = LOG_LINES_PER_CALL;
         state.logs_suppressed = 0;
         state.batch = std::mem::take(items);
+        state.deadline = Some(CallDeadline::after(self.limits.timeout.0));
+        store.set_epoch_deadline(1);
+        let running = self.watchdog.enter();
 
         let result = match &instance.exports {
             Exports::Filter(exports) => exports.call_filter(&mut *store, count).map(Raw::Verdicts),
@@ -335,7 +362,9 @@ impl Stage {
                 .call_enrich(&mut *store, count)
                 .map(Raw::Enrichments),
         };
+        drop(running);
         let state = store.data_mut();
+        state.deadline = None;
         *items = std::mem::take(&mut state.batch);
         if state.logs_suppressed > 0 {
             tracing::warn!(stage = %self.name, suppressed = state.logs_suppressed, "plugin wrote too many log lines in one call; the rest were dropped");
@@ -380,11 +409,13 @@ fn validate_all(raw: Raw) -> Vec<Decision> {
                 types::Verdict::Drop(reason) => {
                     Decision::Drop(validate::truncate(&reason, MAX_DROP_REASON).to_owned())
                 }
-                types::Verdict::Redact(message) => {
-                    match validate::check_value("redacted message", &message, MAX_TEXT, true) {
-                        Ok(()) => Decision::Redact(message),
-                        Err(problem) => invalid(problem),
-                    }
+                // A redaction may be longer than the message it replaces
+                // (`[REDACTED]` is longer than many secrets), and may keep
+                // the control characters the message came with: it is cut,
+                // not refused, so that redacting never loses the event.
+                types::Verdict::Redact(mut message) => {
+                    crate::event::cut(&mut message, MAX_REDACTED);
+                    Decision::Redact(message)
                 }
             })
             .collect(),
@@ -431,8 +462,37 @@ fn validate_enrichment(enrichment: types::Enrichment) -> Decision {
     }
 }
 
+/// Fuel for one call: `fuel_per_event` for each event and `fuel_per_kib` for
+/// each KiB of their messages, so that a long message gets the fuel that
+/// reading it takes.
+fn fuel_for(limits: &Limits, items: &[Processed]) -> u64 {
+    let kib: u64 = items
+        .iter()
+        .map(|item| item.message().len().div_ceil(1024) as u64)
+        .sum();
+    limits
+        .fuel_per_event
+        .saturating_mul(items.len() as u64)
+        .saturating_add(limits.fuel_per_kib.saturating_mul(kib))
+}
+
+/// Instantiation and `init` may take this many times a call's deadline.
+const INIT_TIMEOUT_FACTOR: u32 = 10;
+
 /// Classifies an error from a call into the guest.
 fn describe_error(error: &wasmtime::Error) -> Failure {
+    if let Some(exceeded) = error.downcast_ref::<DeadlineExceeded>() {
+        return Failure {
+            kind: FailureKind::Timeout,
+            detail: format!("{exceeded}: `limits.timeout`"),
+        };
+    }
+    if error.downcast_ref::<WouldWait>().is_some() {
+        return Failure {
+            kind: FailureKind::Timeout,
+            detail: WouldWait.to_string(),
+        };
+    }
     let kind = match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => FailureKind::OutOfFuel,
         _ if format!("{error:#}").contains("forcing trap when growing memory") => {
@@ -442,7 +502,8 @@ fn describe_error(error: &wasmtime::Error) -> Failure {
     };
     let detail = match kind {
         FailureKind::OutOfFuel => {
-            "used up its fuel (CPU limit): `limits.fuel_per_event`".to_owned()
+            "used up its fuel (CPU limit): `limits.fuel_per_event`, `limits.fuel_per_kib`"
+                .to_owned()
         }
         FailureKind::OutOfMemory => "hit its memory cap: `limits.memory`".to_owned(),
         _ => {

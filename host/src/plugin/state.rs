@@ -8,6 +8,7 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{batch, host, types};
+use super::deadline::CallDeadline;
 use super::validate::truncate;
 use crate::chain::Processed;
 use crate::clock::SharedClock;
@@ -32,19 +33,24 @@ pub struct StoreState {
     /// The events of the call in progress (empty between calls): moved in
     /// before the call and back out after it, never copied.
     pub batch: Vec<Processed>,
-    wasi: WasiCtx,
-    table: ResourceTable,
+    /// When the call in progress must have returned (see `super::deadline`).
+    pub deadline: Option<CallDeadline>,
+    pub(super) wasi: WasiCtx,
+    pub(super) table: ResourceTable,
 }
 
 impl StoreState {
     pub fn new(stage: Arc<str>, memory_cap: usize, clock: SharedClock) -> Self {
         // Deny by default: no args, environment, preopened directories,
         // sockets or name lookups; stdio reads nothing and writes nowhere. The
-        // WASI wall clock is the pipeline's clock, as `host.now` is.
+        // WASI wall clock is the pipeline's clock, as `host.now` is. What is
+        // linked at all is in `super::wasi`.
         let wasi = WasiCtxBuilder::new()
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .max_random_size(super::wasi::MAX_RANDOM_BYTES)
             .wall_clock(PipelineWallClock(clock.clone()))
             .build();
         Self {
@@ -60,6 +66,7 @@ impl StoreState {
             logs_left: LOG_LINES_PER_CALL,
             logs_suppressed: 0,
             batch: Vec::new(),
+            deadline: None,
             wasi,
             table: ResourceTable::new(),
         }

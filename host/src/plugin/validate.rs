@@ -4,8 +4,12 @@
 pub const MAX_ENTRIES: usize = 32;
 /// Longest label value.
 pub const MAX_LABEL_VALUE: usize = 1024;
-/// Longest annotation value or replacement message.
+/// Longest annotation value.
 pub const MAX_TEXT: usize = 32 * 1024;
+/// Longest replacement message; longer ones are cut. Twice the longest
+/// message a plugin is given by default (`events.max_message`), so that
+/// redacting never needs the cut.
+pub const MAX_REDACTED: usize = 64 * 1024;
 /// Drop reasons longer than this are cut (they are only shown in logs).
 pub const MAX_DROP_REASON: usize = 512;
 

@@ -12,9 +12,11 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::checkpoint::{CheckpointStores, Document, Mark, Store, WatchKey};
 use crate::clock::SharedClock;
 use crate::config::{ClusterConfig, Config};
+use crate::event::EventLimits;
 use crate::lease::Elector;
 use crate::metrics;
-use crate::watch::{Backoff, ClientError, Input, Watcher, connect, watches_of};
+use crate::pipeline::InputSender;
+use crate::watch::{Backoff, ClientError, Watcher, connect, watches_of};
 
 /// What every cluster task shares.
 pub(super) struct Shared {
@@ -22,7 +24,7 @@ pub(super) struct Shared {
     pub config: Config,
     /// Taken by [`Clusters::stop_watching`], so that the pipeline and the
     /// checkpointer see their inputs end.
-    pub input: Option<mpsc::Sender<Input>>,
+    pub input: Option<InputSender>,
     pub marks: Option<mpsc::UnboundedSender<Mark>>,
     pub stores: CheckpointStores,
     pub file_store: Store,
@@ -163,6 +165,7 @@ impl Clusters {
             store,
             input,
             marks,
+            limits: self.shared.config.events.limits(),
             clock: self.shared.clock.clone(),
         };
         let watcher = tokio::spawn(task.run(leading));
@@ -227,8 +230,9 @@ struct ClusterTask {
     client: kube::Client,
     server: String,
     store: Store,
-    input: mpsc::Sender<Input>,
+    input: InputSender,
     marks: mpsc::UnboundedSender<Mark>,
+    limits: EventLimits,
     clock: SharedClock,
 }
 
@@ -255,6 +259,7 @@ impl ClusterTask {
                     namespace,
                     self.client.clone(),
                     self.server.clone(),
+                    self.limits,
                     self.clock.clone(),
                     self.input.clone(),
                 );

@@ -13,15 +13,13 @@ use crate::checkpoint::{Ack, CheckpointError, CheckpointStores, Checkpointer, Ma
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::metrics;
-use crate::pipeline::{LoadError, Pipeline, PipelineClock, PipelineStats, StageError, load_chains};
+use crate::pipeline::{
+    Input, LoadError, Pipeline, PipelineClock, PipelineStats, StageError, input_queue, load_chains,
+};
 use crate::plugin::PluginError;
 use crate::sink::{self, SinkError};
-use crate::watch::{ClientError, Input};
+use crate::watch::ClientError;
 use clusters::Clusters;
-
-/// Inputs (watch batches) that may wait for the pipeline before watchers
-/// block: back-pressure reaches the API server connection, not memory.
-const INPUT_QUEUE: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -96,7 +94,8 @@ pub async fn run(
         Checkpointer::new(stores.clone(), config.checkpoint.interval.0).run(marks_receiver),
     );
 
-    let (input, mut inputs) = mpsc::channel::<Input>(INPUT_QUEUE);
+    // Bounded: back-pressure reaches the API server connection, not memory.
+    let (input, mut inputs) = input_queue();
     let pending: crate::reload::PendingChains = Default::default();
     let (cluster_updates, mut cluster_changes) = mpsc::unbounded_channel();
     let _reloader = AbortOnDrop(config.source.clone().map(|path| {
@@ -115,7 +114,12 @@ pub async fn run(
         std::thread::Builder::new()
             .name("pipeline".into())
             .spawn(move || {
-                while let Some(Input { events, mark }) = inputs.blocking_recv() {
+                while let Some(Input {
+                    events,
+                    mark,
+                    budget: _budget,
+                }) = inputs.blocking_recv()
+                {
                     // A reload takes effect between two batches.
                     if let Some(chains) = pending.lock().expect("not poisoned").take() {
                         pipeline.replace_chains(chains);

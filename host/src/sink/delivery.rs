@@ -347,6 +347,7 @@ impl Deliverer {
                 bytes: bytes.clone(),
                 events: 1,
                 records: vec![record],
+                budget: None,
             };
             if sender.send(SinkMessage::Batch(letter)).await.is_err() {
                 tracing::warn!(sink = %self.name, dead_letter_sink = %sink, "the dead-letter sink stopped");

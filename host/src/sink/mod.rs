@@ -15,6 +15,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::budget::{ByteBudget, BytePermit};
 use crate::checkpoint::Ack;
 use crate::config::{Config, OutputFormat, SinkKind};
 use crate::event::Severity;
@@ -27,6 +28,10 @@ pub use writer::LineWriter;
 
 /// Batches that may wait in a sink's queue before the pipeline blocks.
 const QUEUE_BATCHES: usize = 16;
+/// Bytes of encoded events that may wait in (or be delivered from) a sink's
+/// queue before the pipeline blocks: all of the batches above when events
+/// are ordinary, fewer of the largest.
+pub const QUEUE_BYTES: usize = 16 * 1024 * 1024;
 
 /// A sink that could not be opened or written.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +53,9 @@ pub enum SinkError {
 pub struct Batch {
     pub bytes: Vec<u8>,
     pub events: usize,
+    /// Its bytes in the sink queue's budget, given back when the sink is done
+    /// with the batch.
+    pub budget: Option<BytePermit>,
     /// One per line, for sinks that publish events one by one (brokers);
     /// empty for line sinks.
     pub records: Vec<Record>,
@@ -97,6 +105,8 @@ pub struct SinkRoute {
     pub subject: Option<Template>,
     pub key: Option<Template>,
     pub sender: mpsc::Sender<SinkMessage>,
+    /// Bounds the bytes queued to the sink ([`QUEUE_BYTES`]).
+    pub budget: ByteBudget,
 }
 
 /// What a sink did, reported when it shuts down.
@@ -311,6 +321,7 @@ pub async fn start(config: &Config) -> Result<(Vec<SinkRoute>, SinkTasks), SinkE
             subject,
             key,
             sender,
+            budget: ByteBudget::new(QUEUE_BYTES),
         });
     }
     // In config order, as before.

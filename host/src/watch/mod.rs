@@ -12,36 +12,34 @@
 mod backoff;
 mod client;
 mod errors;
+mod list_body;
 
 use std::time::Duration;
 
-use futures::{AsyncBufReadExt, StreamExt};
+use futures::{AsyncBufReadExt, FutureExt};
 use serde::Deserialize;
-use serde_json::value::RawValue;
-use tokio::sync::mpsc;
 
 pub use backoff::Backoff;
 pub use client::{ClientError, connect};
 use errors::ErrorReport;
+use list_body::{ListBody, Piece};
 
 use crate::checkpoint::{Mark, WatchKey};
 use crate::clock::SharedClock;
 use crate::config::{ClusterConfig, EventApi};
-use crate::event::{Event, Millis, normalize};
+use crate::event::lines::{Line, LineSplitter};
+use crate::event::{Event, EventLimits, Millis, decode};
+use crate::pipeline::InputSender;
 
 /// Seconds after which the API server ends a watch (it adds jitter); the
 /// watch is then resumed from the last resourceVersion.
 const WATCH_TIMEOUT_SECS: u32 = 290;
-/// Watch events handed to the pipeline at once, at most.
-const WATCH_BATCH: usize = 256;
-
-/// What a watcher hands to the pipeline: events, then (optionally) how far
-/// they go.
-#[derive(Debug, Default)]
-pub struct Input {
-    pub events: Vec<Event>,
-    pub mark: Option<Mark>,
-}
+/// Events handed to the pipeline at once, at most.
+const HAND_OVER_EVENTS: usize = 256;
+/// Bytes of events handed to the pipeline at once, at most (about): large
+/// Events go in smaller batches, so that the queue's byte budget, not a
+/// batch being built, bounds memory.
+const HAND_OVER_BYTES: usize = 1024 * 1024;
 
 /// One watch: a cluster and a namespace (or all).
 pub struct Watcher {
@@ -51,8 +49,9 @@ pub struct Watcher {
     api: EventApi,
     page_size: u32,
     max_age_ms: Millis,
+    limits: EventLimits,
     clock: SharedClock,
-    out: mpsc::Sender<Input>,
+    out: InputSender,
 }
 
 /// Why one list or watch attempt ended.
@@ -86,21 +85,13 @@ struct Position {
     handed_over: Option<u64>,
 }
 
-#[derive(Deserialize)]
-struct ListPage<'a> {
-    #[serde(borrow)]
-    metadata: ListMeta<'a>,
-    #[serde(borrow, default)]
-    items: Vec<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct ListMeta<'a> {
-    #[serde(default, borrow)]
-    resource_version: Option<&'a str>,
-    #[serde(rename = "continue", default, borrow)]
-    continue_token: Option<&'a str>,
+struct ListMeta {
+    #[serde(default)]
+    resource_version: Option<String>,
+    #[serde(rename = "continue", default)]
+    continue_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -108,7 +99,7 @@ struct WatchLine<'a> {
     #[serde(rename = "type")]
     kind: &'a str,
     #[serde(borrow)]
-    object: &'a RawValue,
+    object: &'a serde_json::value::RawValue,
 }
 
 #[derive(Deserialize)]
@@ -140,8 +131,9 @@ impl Watcher {
         namespace: Option<String>,
         client: kube::Client,
         server: String,
+        limits: EventLimits,
         clock: SharedClock,
-        out: mpsc::Sender<Input>,
+        out: InputSender,
     ) -> Self {
         Self {
             key: WatchKey {
@@ -153,6 +145,7 @@ impl Watcher {
             api: cluster.api,
             page_size: cluster.page_size,
             max_age_ms: cluster.max_age.as_millis_i64(),
+            limits,
             clock,
             out,
         }
@@ -245,36 +238,66 @@ impl Watcher {
             let request = collection
                 .list(&params)
                 .map_err(kube::Error::BuildRequest)?;
-            let text = self.client.request_text(request).await?;
+            // Streamed item by item: a page of large Events is never in
+            // memory at once.
+            let mut body = Box::pin(self.client.request_stream(request).await?);
             report.recovered(&self.key);
-            let page: ListPage = serde_json::from_str(&text).map_err(kube::Error::SerdeError)?;
-            if list_rv.is_none() {
-                list_rv = page.metadata.resource_version.map(str::to_owned);
-            }
-            let mut events = Vec::with_capacity(page.items.len());
-            for item in &page.items {
-                listed += 1;
-                let Some(event) = self.decode(&with_type_meta(item.get(), self.api)) else {
-                    continue;
-                };
-                let newer = match (position.handed_over, event.resource_version.parse::<u64>()) {
-                    (Some(seen), Ok(rv)) => rv > seen,
-                    _ => true,
-                };
-                let young = match (not_before, event.occurred_at()) {
-                    (Some(limit), Some(at)) => at >= limit,
-                    _ => true,
-                };
-                if newer && young {
-                    events.push(event);
+            let mut scanner = ListBody::new(self.limits.max_size);
+            let mut pieces = Vec::new();
+            let mut meta = ListMeta::default();
+            let mut batch = Batch::default();
+            loop {
+                let chunk = body.fill_buf().await.map_err(kube::Error::ReadEvents)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                let taken = chunk.len();
+                scanner.feed(chunk, &mut pieces).map_err(malformed_list)?;
+                body.consume_unpin(taken);
+                for piece in pieces.drain(..) {
+                    let item = match piece {
+                        Piece::Metadata(bytes) => {
+                            meta =
+                                serde_json::from_slice(&bytes).map_err(kube::Error::SerdeError)?;
+                            continue;
+                        }
+                        Piece::TooLarge { bytes } => {
+                            listed += 1;
+                            self.too_large(bytes);
+                            continue;
+                        }
+                        Piece::Item(item) => item,
+                    };
+                    listed += 1;
+                    let Some(event) = self.decode(&with_type_meta(&item, self.api)) else {
+                        continue;
+                    };
+                    let newer = match (position.handed_over, event.resource_version.parse::<u64>())
+                    {
+                        (Some(seen), Ok(rv)) => rv > seen,
+                        _ => true,
+                    };
+                    let young = match (not_before, event.occurred_at()) {
+                        (Some(limit), Some(at)) => at >= limit,
+                        _ => true,
+                    };
+                    if newer && young {
+                        handed += 1;
+                        if batch.push(event) {
+                            self.send(batch.take(), None).await?;
+                        }
+                    }
                 }
             }
-            handed += events.len();
-            if !events.is_empty() {
-                self.send(Input { events, mark: None }).await?;
+            scanner.finish().map_err(malformed_list)?;
+            if !batch.events.is_empty() {
+                self.send(batch.take(), None).await?;
             }
-            match page.metadata.continue_token {
-                Some(token) if !token.is_empty() => continue_token = Some(token.to_owned()),
+            if list_rv.is_none() {
+                list_rv = meta.resource_version;
+            }
+            match meta.continue_token {
+                Some(token) if !token.is_empty() => continue_token = Some(token),
                 _ => break,
             }
         }
@@ -319,83 +342,131 @@ impl Watcher {
         } else {
             tracing::debug!(watch = %self.key, resource_version = %from, "watching");
         }
-        let mut lines = body.lines().ready_chunks(WATCH_BATCH);
+        let mut body = Box::pin(body);
+        let mut lines = LineSplitter::new(self.limits.max_size);
         let mut delivered = false;
-        while let Some(chunk) = lines.next().await {
-            let mut events = Vec::with_capacity(chunk.len());
+        loop {
+            let mut batch = Batch::default();
             let mut latest: Option<String> = None;
             let mut stop = None;
-            for line in chunk {
-                let line = match line {
-                    Ok(line) => line,
+            // Every line that has arrived, then hand over (before waiting
+            // for more): the pipeline sees events as they come, in batches
+            // as large as they came in.
+            let mut wait = true;
+            while batch.events.len() < HAND_OVER_EVENTS && batch.bytes < HAND_OVER_BYTES {
+                let chunk = if wait {
+                    body.fill_buf().await
+                } else {
+                    match body.fill_buf().now_or_never() {
+                        Some(chunk) => chunk,
+                        None => break,
+                    }
+                };
+                let line = match chunk {
+                    Ok([]) => {
+                        stop = Some(Ok(()));
+                        lines.finish()
+                    }
+                    Ok(chunk) => {
+                        let (taken, line) = lines.push(chunk);
+                        body.consume_unpin(taken);
+                        line
+                    }
                     Err(error) => {
                         // The connection broke (an API server restart, a
                         // network blip): resume from what was handed over.
                         tracing::debug!(watch = %self.key, %error, "watch stream broke");
                         stop = Some(Ok(()));
-                        break;
+                        None
                     }
                 };
-                if line.trim().is_empty() {
-                    continue;
+                wait = false;
+                if let Some(line) = line {
+                    match self.watch_line(line, &mut batch, &mut latest) {
+                        Ok(()) => {}
+                        Err(error) => stop = Some(Err(error)),
+                    }
                 }
-                let parsed: WatchLine = match serde_json::from_str(&line) {
-                    Ok(parsed) => parsed,
-                    Err(error) => {
-                        tracing::warn!(watch = %self.key, %error, "skipping an unreadable watch line");
-                        continue;
-                    }
-                };
-                match parsed.kind {
-                    "ADDED" | "MODIFIED" => {
-                        if let Some(event) = self.decode(parsed.object.get()) {
-                            latest = Some(event.resource_version.clone());
-                            events.push(event);
-                        }
-                    }
-                    "DELETED" | "BOOKMARK" => {
-                        if let Ok(meta) = serde_json::from_str::<ObjectMeta>(parsed.object.get())
-                            && !meta.metadata.resource_version.is_empty()
-                        {
-                            latest = Some(meta.metadata.resource_version);
-                        }
-                    }
-                    "ERROR" => {
-                        let status: WireStatus = serde_json::from_str(parsed.object.get())
-                            .unwrap_or(WireStatus {
-                                code: 0,
-                                message: parsed.object.get().to_owned(),
-                                reason: String::new(),
-                            });
-                        stop = Some(Err(if status.code == 410 {
-                            Stop::Gone
-                        } else {
-                            Stop::Failed(kube::Error::Api(Box::new(kube::core::Status {
-                                code: status.code,
-                                message: status.message,
-                                reason: status.reason,
-                                ..Default::default()
-                            })))
-                        }));
-                        break;
-                    }
-                    other => {
-                        tracing::warn!(watch = %self.key, kind = other, "unknown watch event type")
-                    }
+                if stop.is_some() {
+                    break;
                 }
             }
-            delivered |= !events.is_empty();
+            delivered |= !batch.events.is_empty();
             if let Some(rv) = latest {
-                self.hand_over(position, events, &rv).await?;
+                self.hand_over(position, batch.take(), &rv).await?;
                 position.resource_version = Some(rv);
-            } else if !events.is_empty() {
-                self.send(Input { events, mark: None }).await?;
+            } else if !batch.events.is_empty() {
+                self.send(batch.take(), None).await?;
             }
             if let Some(stop) = stop {
                 return stop.map(|()| delivered);
             }
         }
-        Ok(delivered)
+    }
+
+    /// Takes one line of a watch: an event into `batch`, the resourceVersion
+    /// it reached into `latest`; an `ERROR` ends the watch.
+    fn watch_line(
+        &self,
+        line: Line,
+        batch: &mut Batch,
+        latest: &mut Option<String>,
+    ) -> Result<(), Stop> {
+        let line = match line {
+            Line::Text(line) => line,
+            Line::TooLong { bytes } => {
+                self.too_large(bytes);
+                return Ok(());
+            }
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        let parsed: WatchLine = match serde_json::from_slice(&line) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                crate::metrics::EVENTS_ERRORS.inc(&["decode"]);
+                tracing::warn!(watch = %self.key, %error, "skipping an unreadable watch line");
+                return Ok(());
+            }
+        };
+        match parsed.kind {
+            "ADDED" | "MODIFIED" => {
+                if let Some(event) = self.decode(parsed.object.get().as_bytes()) {
+                    *latest = Some(event.resource_version.clone());
+                    batch.push(event);
+                }
+            }
+            "DELETED" | "BOOKMARK" => {
+                if let Ok(meta) = serde_json::from_str::<ObjectMeta>(parsed.object.get())
+                    && !meta.metadata.resource_version.is_empty()
+                {
+                    *latest = Some(meta.metadata.resource_version);
+                }
+            }
+            "ERROR" => {
+                let status: WireStatus =
+                    serde_json::from_str(parsed.object.get()).unwrap_or(WireStatus {
+                        code: 0,
+                        message: parsed.object.get().to_owned(),
+                        reason: String::new(),
+                    });
+                return Err(if status.code == 410 {
+                    Stop::Gone
+                } else {
+                    Stop::Failed(kube::Error::Api(Box::new(kube::core::Status {
+                        code: status.code,
+                        message: status.message,
+                        reason: status.reason,
+                        ..Default::default()
+                    })))
+                });
+            }
+            other => {
+                tracing::warn!(watch = %self.key, kind = other, "unknown watch event type")
+            }
+        }
+        Ok(())
     }
 
     /// Sends events followed by the mark of `rv`.
@@ -408,14 +479,11 @@ impl Watcher {
         if let Ok(n) = rv.parse::<u64>() {
             position.handed_over = Some(position.handed_over.map_or(n, |seen| seen.max(n)));
         }
-        self.send(Input {
-            events,
-            mark: Some(Mark {
-                key: self.key.clone(),
-                resource_version: rv.to_owned(),
-            }),
-        })
-        .await
+        let mark = Mark {
+            key: self.key.clone(),
+            resource_version: rv.to_owned(),
+        };
+        self.send(events, Some(mark)).await
     }
 
     /// `aetherius_watch_synced` (and so `/ready`) for this watch.
@@ -431,36 +499,76 @@ impl Watcher {
         crate::metrics::WATCH_RESTARTS.inc(&[&self.key.cluster, reason]);
     }
 
-    async fn send(&self, input: Input) -> Result<(), Stop> {
-        self.out.send(input).await.map_err(|_| Stop::Closed)
+    async fn send(&self, events: Vec<Event>, mark: Option<Mark>) -> Result<(), Stop> {
+        self.out.send(events, mark).await.map_err(|_| Stop::Closed)
     }
 
-    fn decode(&self, json: &str) -> Option<Event> {
-        match normalize(json.as_bytes(), &self.key.cluster) {
+    fn decode(&self, json: &[u8]) -> Option<Event> {
+        match decode(json, &self.key.cluster, &self.limits) {
             Ok(event) => Some(event),
             Err(error) => {
-                crate::metrics::EVENTS_ERRORS.inc(&["decode"]);
-                tracing::warn!(watch = %self.key, %error, "skipping an object that is not an Event");
+                crate::metrics::EVENTS_ERRORS.inc(&[error.metric_kind()]);
+                tracing::warn!(watch = %self.key, %error, "skipping an object that is not a readable Event");
                 None
             }
         }
     }
+
+    fn too_large(&self, bytes: usize) {
+        crate::metrics::EVENTS_ERRORS.inc(&["too_large"]);
+        tracing::warn!(
+            watch = %self.key,
+            bytes,
+            limit = self.limits.max_size,
+            "skipping an object larger than events.max_size"
+        );
+    }
+}
+
+/// Events gathered for one hand-over.
+#[derive(Default)]
+struct Batch {
+    events: Vec<Event>,
+    bytes: usize,
+}
+
+impl Batch {
+    /// Adds an event; says whether the batch is now full.
+    fn push(&mut self, event: Event) -> bool {
+        self.bytes += event.heap_bytes();
+        self.events.push(event);
+        self.events.len() >= HAND_OVER_EVENTS || self.bytes >= HAND_OVER_BYTES
+    }
+
+    fn take(&mut self) -> Vec<Event> {
+        self.bytes = 0;
+        std::mem::take(&mut self.events)
+    }
+}
+
+/// A list response the scanner could not split.
+fn malformed_list(error: list_body::ListBodyError) -> kube::Error {
+    kube::Error::Service(Box::new(error))
 }
 
 /// List items come without `apiVersion` and `kind`; put them back so that a
 /// listed Event reads (and is published in `raw_data`) exactly like a
 /// watched one.
-fn with_type_meta(item: &str, api: EventApi) -> String {
-    let body = item.trim_start().strip_prefix('{').unwrap_or(item);
-    let separator = if body.trim_start().starts_with('}') {
-        ""
+fn with_type_meta(item: &[u8], api: EventApi) -> Vec<u8> {
+    let body = item.trim_ascii_start();
+    let body = body.strip_prefix(b"{").unwrap_or(body);
+    let separator: &[u8] = if body.trim_ascii_start().starts_with(b"}") {
+        b""
     } else {
-        ","
+        b","
     };
-    format!(
-        "{{\"apiVersion\":\"{}\",\"kind\":\"Event\"{separator}{body}",
-        api.api_version()
-    )
+    let mut json = Vec::with_capacity(body.len() + 48);
+    json.extend_from_slice(b"{\"apiVersion\":\"");
+    json.extend_from_slice(api.api_version().as_bytes());
+    json.extend_from_slice(b"\",\"kind\":\"Event\"");
+    json.extend_from_slice(separator);
+    json.extend_from_slice(body);
+    json
 }
 
 /// Watches of one cluster, one per namespace or one for all.
@@ -479,13 +587,13 @@ mod tests {
     #[test]
     fn list_items_get_their_type_back() {
         let item = r#"{"metadata":{"name":"a","namespace":"n","uid":"u","resourceVersion":"5"},"involvedObject":{"kind":"Pod","name":"p"},"reason":"BackOff","type":"Warning","count":1}"#;
-        let json = with_type_meta(item, EventApi::CoreV1);
-        assert!(json.starts_with(r#"{"apiVersion":"v1","kind":"Event","metadata""#));
-        let event = normalize(json.as_bytes(), "c").unwrap();
+        let json = with_type_meta(item.as_bytes(), EventApi::CoreV1);
+        assert!(json.starts_with(br#"{"apiVersion":"v1","kind":"Event","metadata""#));
+        let event = crate::event::normalize(&json, "c").unwrap();
         assert_eq!(event.resource_version, "5");
         assert_eq!(
-            with_type_meta("{}", EventApi::EventsV1),
-            r#"{"apiVersion":"events.k8s.io/v1","kind":"Event"}"#
+            with_type_meta(b"{}", EventApi::EventsV1),
+            br#"{"apiVersion":"events.k8s.io/v1","kind":"Event"}"#
         );
     }
 

@@ -269,10 +269,20 @@ current-context: aetherius-test
             "--write-out",
             "\n%{http_code}",
         ];
-        let content_type;
+        // The body from a file: Events of a megabyte are too long for an
+        // argument list.
+        let (content_type, body_arg, _body_file);
         if let Some((body, kind)) = body {
+            let file = tempfile::NamedTempFile::new_in(self.dir.path())
+                .and_then(|mut file| {
+                    std::io::Write::write_all(&mut file, body.as_bytes())?;
+                    Ok(file)
+                })
+                .unwrap_or_else(|e| panic!("write a request body: {e}"));
             content_type = format!("Content-Type: {kind}");
-            args.extend(["--header", &content_type, "--data-binary", body]);
+            body_arg = format!("@{}", file.path().display());
+            _body_file = file;
+            args.extend(["--header", &content_type, "--data-binary", &body_arg]);
         }
         args.push(&url);
         let output = try_run(Path::new("curl"), &args).unwrap_or_else(|e| {

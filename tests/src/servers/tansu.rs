@@ -96,7 +96,8 @@ impl Tansu {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Creates topics of one partition each.
+    /// Creates topics of one partition each (those that exist already are
+    /// left as they are).
     ///
     /// # Panics
     ///
@@ -119,14 +120,20 @@ impl Tansu {
             .block_on(admin.create_topics(&topics, &options))
             .unwrap_or_else(|e| panic!("create topics {names:?}: {e}; log:\n{}", self.log_tail()));
         for result in results {
-            if let Err((topic, code)) = result {
-                panic!("create topic {topic}: {code}");
+            match result {
+                Ok(_) => {}
+                // A producer that reached the broker first may have had it
+                // created already (after a restart of the in-memory broker).
+                Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => panic!("create topic {topic}: {code}"),
             }
         }
     }
 
-    /// Every message of the one-partition `topic`, from the beginning, in
-    /// order.
+    /// Every message of `topic`, from the beginning; in order for a topic of
+    /// one partition (as [`create_topics`](Self::create_topics) makes them).
+    /// A topic a producer had the broker create on its own may have more:
+    /// all are read, one after the other.
     ///
     /// # Panics
     ///
@@ -140,10 +147,31 @@ impl Tansu {
             .set("enable.partition.eof", "true")
             .create()
             .expect("create a Kafka consumer");
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("metadata of {topic}: {e}"));
+        let partitions = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .map_or(1, |t| t.partitions().len().max(1));
+        let mut messages = Vec::new();
+        for partition in 0..partitions as i32 {
+            messages.extend(self.read_partition(&consumer, topic, partition));
+        }
+        messages
+    }
+
+    fn read_partition(
+        &self,
+        consumer: &BaseConsumer,
+        topic: &str,
+        partition: i32,
+    ) -> Vec<KafkaMessage> {
         let mut assignment = TopicPartitionList::new();
         assignment
-            .add_partition_offset(topic, 0, Offset::Beginning)
-            .expect("assign partition 0");
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .expect("assign a partition");
         consumer.assign(&assignment).expect("assign");
         let mut messages = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -151,7 +179,7 @@ impl Tansu {
         loop {
             assert!(
                 Instant::now() < deadline,
-                "read {} messages of {topic} and no end in sight",
+                "read {} messages of {topic}[{partition}] and no end in sight",
                 messages.len()
             );
             let message = match consumer.poll(Duration::from_millis(200)) {
