@@ -163,8 +163,7 @@ async fn read_events(
     let (mut line_number, mut read, mut errors) = (0u64, 0u64, 0u64);
     let mut batch = Vec::with_capacity(READ_BATCH);
     let mut batch_bytes = 0;
-    let mut end = false;
-    while !end {
+    loop {
         let chunk = reader
             .fill_buf()
             .await
@@ -172,24 +171,30 @@ async fn read_events(
                 line: line_number + 1,
                 error,
             })?;
-        let line = if chunk.is_empty() {
-            end = true;
-            lines.finish()
+        let end = chunk.is_empty();
+        // Decoded while the line may still borrow the reader's buffer.
+        let (taken, line) = if end {
+            (0, lines.finish())
         } else {
-            let (taken, line) = lines.push(chunk);
-            reader.consume(taken);
-            line
+            lines.push(chunk)
         };
-        let Some(line) = line else { continue };
-        line_number += 1;
-        let decoded = match line {
-            Line::Text(text) if text.trim_ascii().is_empty() => continue,
-            Line::Text(text) => decode(text.trim_ascii(), &options.cluster, limits),
-            Line::TooLong { bytes } => Err(crate::event::NormalizeError::TooLarge {
+        let decoded = line.map(|line| match line {
+            Line::Text(text) if text.trim_ascii().is_empty() => None,
+            Line::Text(text) => Some(decode(text.trim_ascii(), &options.cluster, limits)),
+            Line::TooLong { bytes } => Some(Err(crate::event::NormalizeError::TooLarge {
                 bytes,
                 limit: limits.max_size,
-            }),
+            })),
+        });
+        reader.consume(taken);
+        let Some(decoded) = decoded else {
+            if end {
+                break;
+            }
+            continue;
         };
+        line_number += 1;
+        let Some(decoded) = decoded else { continue };
         read += 1;
         match decoded {
             Ok(event) => {
@@ -207,13 +212,14 @@ async fn read_events(
                 tracing::warn!(line = line_number, %error, "skipping malformed input line");
             }
         }
-        if (batch.len() >= READ_BATCH || batch_bytes >= READ_BYTES)
-            && sender.send(std::mem::take(&mut batch), None).await.is_err()
-        {
-            break;
-        }
-        if batch.is_empty() {
+        if batch.len() >= READ_BATCH || batch_bytes >= READ_BYTES {
+            if sender.send(std::mem::take(&mut batch), None).await.is_err() {
+                break;
+            }
             batch_bytes = 0;
+        }
+        if end {
+            break;
         }
     }
     if !batch.is_empty() {

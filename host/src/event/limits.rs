@@ -13,7 +13,8 @@
 //!   [`EventLimits::max_raw_data`] or nested deeper than [`MAX_RAW_DEPTH`]
 //!   (which common JSON parsers refuse: serde_json stops at 128): then it
 //!   keeps only the Event's own fields of up to [`MAX_RAW_MEMBER`] bytes,
-//!   and `metadata` only the object's identity.
+//!   and `metadata` only the object's identity (and, should a message of
+//!   escapes still not fit, not the message: it is in `annotations.message`).
 
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
@@ -33,8 +34,18 @@ pub const MAX_RAW_MEMBER: usize = 1024;
 pub const MAX_RAW_DEPTH: usize = 64;
 
 /// Whether the JSON text `json` nests arrays and objects deeper than `max`.
-/// One pass over the bytes, strings skipped.
+/// Text with fewer openings than `max` cannot (a count the compiler
+/// vectorises, so an ordinary Event costs a few hundred nanoseconds less
+/// than the walk); otherwise one pass, strings skipped.
 pub fn nested_deeper_than(json: &str, max: usize) -> bool {
+    let openings = json
+        .as_bytes()
+        .iter()
+        .filter(|&&b| b == b'[' || b == b'{')
+        .count();
+    if openings <= max {
+        return false;
+    }
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
@@ -62,6 +73,10 @@ pub fn nested_deeper_than(json: &str, max: usize) -> bool {
     }
     false
 }
+
+/// What a reduced `raw_data` holds as its message when even that would
+/// not fit: the message is published in `annotations.message` anyway.
+pub const MESSAGE_ELSEWHERE: &str = "[in annotations.message]";
 
 /// Bounds on one Event; see the module documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

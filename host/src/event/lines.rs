@@ -5,26 +5,30 @@
 //! judge (it repairs it), not a reason to stop reading.
 //!
 //! The caller owns the reading (`fill_buf`/`consume` of whatever reader it
-//! has) and hands each buffer to [`LineSplitter::push`].
+//! has) and hands each buffer to [`LineSplitter::push`]; a line that lies
+//! whole in the buffer is handed back borrowed from it, not copied.
 
 /// One line, without its newline (and without a trailing `\r`).
 #[derive(Debug, PartialEq, Eq)]
-pub enum Line {
-    Text(Vec<u8>),
+pub enum Line<'a> {
+    /// Borrowed from the chunk when it lies whole in it (the usual case),
+    /// else from the splitter.
+    Text(&'a [u8]),
     /// A line longer than the limit; `bytes` is its length.
-    TooLong {
-        bytes: usize,
-    },
+    TooLong { bytes: usize },
 }
 
 /// See the module documentation.
 #[derive(Debug)]
 pub struct LineSplitter {
     max: usize,
+    /// The start of a line that began in an earlier chunk.
     buffer: Vec<u8>,
     /// Bytes of the current line when it is over the limit (then nothing is
     /// buffered).
     skipped: Option<usize>,
+    /// A line was handed out: the next push starts a new one.
+    ended: bool,
 }
 
 impl LineSplitter {
@@ -33,29 +37,47 @@ impl LineSplitter {
             max,
             buffer: Vec::new(),
             skipped: None,
+            ended: false,
         }
     }
 
     /// Takes bytes from `chunk` up to and including the first newline.
     /// Returns how many bytes it took (for the reader's `consume`) and the
     /// line, when one ended.
-    pub fn push(&mut self, chunk: &[u8]) -> (usize, Option<Line>) {
-        let (taken, complete) = match chunk.iter().position(|&b| b == b'\n') {
-            Some(newline) => (newline + 1, true),
-            None => (chunk.len(), false),
+    pub fn push<'a>(&'a mut self, chunk: &'a [u8]) -> (usize, Option<Line<'a>>) {
+        self.start_line();
+        let Some(newline) = memchr::memchr(b'\n', chunk) else {
+            self.take(chunk);
+            return (chunk.len(), None);
         };
-        let content = &chunk[..taken - usize::from(complete)];
-        self.take(content);
-        if complete {
-            (taken, Some(self.line()))
+        let content = &chunk[..newline];
+        self.ended = true;
+        let line = if self.skipped.is_none() && self.buffer.is_empty() && content.len() <= self.max
+        {
+            Line::Text(trim_cr(content))
         } else {
-            (taken, None)
-        }
+            self.take(content);
+            self.line()
+        };
+        (newline + 1, Some(line))
     }
 
     /// The end of the stream: the last line if it had no newline.
-    pub fn finish(&mut self) -> Option<Line> {
-        (self.skipped.is_some() || !self.buffer.is_empty()).then(|| self.line())
+    pub fn finish(&mut self) -> Option<Line<'_>> {
+        self.start_line();
+        if self.skipped.is_none() && self.buffer.is_empty() {
+            return None;
+        }
+        self.ended = true;
+        Some(self.line())
+    }
+
+    fn start_line(&mut self) {
+        if self.ended {
+            self.buffer.clear();
+            self.skipped = None;
+            self.ended = false;
+        }
     }
 
     fn take(&mut self, content: &[u8]) {
@@ -69,35 +91,47 @@ impl LineSplitter {
         }
     }
 
-    fn line(&mut self) -> Line {
-        match self.skipped.take() {
+    fn line(&self) -> Line<'_> {
+        match self.skipped {
             Some(bytes) => Line::TooLong { bytes },
-            None => {
-                let mut line = std::mem::take(&mut self.buffer);
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                Line::Text(line)
-            }
+            None => Line::Text(trim_cr(&self.buffer)),
         }
     }
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn split(input: &[u8], max: usize, chunk: usize) -> Vec<Line> {
+    /// Owned, for comparing.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Owned {
+        Text(Vec<u8>),
+        TooLong { bytes: usize },
+    }
+
+    fn own(line: Line<'_>) -> Owned {
+        match line {
+            Line::Text(text) => Owned::Text(text.to_vec()),
+            Line::TooLong { bytes } => Owned::TooLong { bytes },
+        }
+    }
+
+    fn split(input: &[u8], max: usize, chunk: usize) -> Vec<Owned> {
         let mut splitter = LineSplitter::new(max);
         let mut lines = Vec::new();
         for mut piece in input.chunks(chunk) {
             while !piece.is_empty() {
                 let (taken, line) = splitter.push(piece);
+                lines.extend(line.map(own));
                 piece = &piece[taken..];
-                lines.extend(line);
             }
         }
-        lines.extend(splitter.finish());
+        lines.extend(splitter.finish().map(own));
         lines
     }
 
@@ -108,10 +142,10 @@ mod tests {
             assert_eq!(
                 split(input, 100, chunk),
                 [
-                    Line::Text(b"{\"a\":1}".to_vec()),
-                    Line::Text(Vec::new()),
-                    Line::Text(b"{\"b\":\xff}".to_vec()),
-                    Line::Text(b"last".to_vec()),
+                    Owned::Text(b"{\"a\":1}".to_vec()),
+                    Owned::Text(Vec::new()),
+                    Owned::Text(b"{\"b\":\xff}".to_vec()),
+                    Owned::Text(b"last".to_vec()),
                 ],
                 "chunks of {chunk}"
             );
@@ -127,9 +161,9 @@ mod tests {
             assert_eq!(
                 split(&input, 10, chunk),
                 [
-                    Line::TooLong { bytes: 50 },
-                    Line::Text(b"ok".to_vec()),
-                    Line::TooLong { bytes: 11 },
+                    Owned::TooLong { bytes: 50 },
+                    Owned::Text(b"ok".to_vec()),
+                    Owned::TooLong { bytes: 11 },
                 ]
             );
         }

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, de};
 use serde_json::value::RawValue;
 
 use super::limits::{self, EventLimits, MAX_FIELD, cut};
@@ -120,34 +120,87 @@ fn timestamp(value: Option<String>) -> Option<i64> {
         .and_then(|text| parse_timestamp(&text))
 }
 
-/// A value of any JSON type, kept unparsed (whatever its type or depth), so
-/// that a field of the wrong type is ignored rather than fatal.
-fn raw<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error> {
-    Option::<&'de RawValue>::deserialize(deserializer)
-}
-
 /// A string field of the wrong type is absent.
 fn lenient_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    Ok(raw(deserializer)?.and_then(|raw| serde_json::from_str(raw.get()).ok()))
+    fn text(scalar: Scalar<'_>) -> Option<String> {
+        match scalar {
+            Scalar::Text(text) => Some(text.to_owned()),
+            _ => None,
+        }
+    }
+    deserializer.deserialize_any(Lenient(text))
 }
 
 /// A count as the API server may hold it (an `int32`: negative, or absurdly
 /// large) or as a file may spell it (a float): clamped to `0..=u32::MAX`.
 /// Anything else is absent.
 fn lenient_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
-    let number: Option<serde_json::Number> =
-        raw(deserializer)?.and_then(|raw| serde_json::from_str(raw.get()).ok());
-    Ok(number.map(|n| {
-        if let Some(i) = n.as_i64() {
-            u32::try_from(i.max(0)).unwrap_or(u32::MAX)
-        } else if n.as_u64().is_some() {
-            u32::MAX
-        } else {
-            // as_f64 saturates; NaN cannot occur in JSON.
-            n.as_f64()
-                .map_or(0, |f| f.clamp(0.0, f64::from(u32::MAX)) as u32)
+    fn count(scalar: Scalar<'_>) -> Option<u32> {
+        match scalar {
+            Scalar::Signed(i) => Some(u32::try_from(i.max(0)).unwrap_or(u32::MAX)),
+            Scalar::Unsigned(u) => Some(u32::try_from(u).unwrap_or(u32::MAX)),
+            // `as` saturates; NaN cannot occur in JSON.
+            Scalar::Float(f) => Some(f.clamp(0.0, f64::from(u32::MAX)) as u32),
+            Scalar::Text(_) => None,
         }
-    }))
+    }
+    deserializer.deserialize_any(Lenient(count))
+}
+
+/// A JSON scalar as [`Lenient`] hands it over.
+enum Scalar<'a> {
+    Text(&'a str),
+    Signed(i64),
+    Unsigned(u64),
+    Float(f64),
+}
+
+/// Reads a value of any type in one pass: scalars go through the closure,
+/// `null`, booleans, arrays and objects are absent (skipped without a depth
+/// limit, as serde's `IgnoredAny` skips).
+struct Lenient<F>(F);
+
+impl<'de, T, F: for<'a> FnOnce(Scalar<'a>) -> Option<T>> de::Visitor<'de> for Lenient<F> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok((self.0)(Scalar::Text(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok((self.0)(Scalar::Signed(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok((self.0)(Scalar::Unsigned(v)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok((self.0)(Scalar::Float(v)))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map
+            .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(None)
+    }
 }
 
 /// Normalizes one Event object given as JSON bytes with the default
@@ -269,6 +322,14 @@ fn bound(event: &mut Event, limits: &EventLimits) {
     let raw_reduced = raw_bytes > limits.max_raw_data
         || limits::nested_deeper_than(event.raw.get(), limits::MAX_RAW_DEPTH);
     if raw_reduced && let Some(raw) = limits::reduced(&event.raw, &event.message) {
+        event.raw = raw;
+    }
+    // A message of escapes (control characters are six bytes each in JSON)
+    // can keep even the reduced object over the limit: then raw_data leaves
+    // the message to annotations.message.
+    if event.raw.get().len() > limits.max_raw_data
+        && let Some(raw) = limits::reduced(&event.raw, limits::MESSAGE_ELSEWHERE)
+    {
         event.raw = raw;
     }
     let mut what = Vec::new();
@@ -521,6 +582,25 @@ mod tests {
         );
         assert_eq!(raw["involvedObject"]["name"], "web-1");
         assert!(event.truncated.unwrap().contains("raw_data reduced from"));
+    }
+
+    #[test]
+    fn a_message_of_escapes_stays_within_max_raw_data() {
+        // Six JSON bytes for each byte of message: cut to 32 KiB, it is
+        // still 192 KiB of raw_data.
+        let message = "\u{1}".repeat(256 * 1024);
+        let json = core_with("message", &serde_json::to_string(&message).unwrap());
+        let event = normalize(json.as_bytes(), "c").unwrap();
+        let limits = EventLimits::default();
+        assert!(event.message.len() <= limits.max_message);
+        assert!(
+            event.raw.get().len() <= limits.max_raw_data,
+            "{}",
+            event.raw.get().len()
+        );
+        let raw: serde_json::Value = serde_json::from_str(event.raw.get()).unwrap();
+        assert_eq!(raw["message"], "[in annotations.message]");
+        assert_eq!(raw["reason"], "BackOff");
     }
 
     #[test]

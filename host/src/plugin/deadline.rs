@@ -5,10 +5,10 @@
 //! plugins. So every call also gets a deadline, enforced by wasmtime's epoch
 //! interruption: compiled guest code checks the engine's epoch at function
 //! entries and loop back-edges, and a ticker thread bumps the epoch every
-//! [`TICK`] while calls are running. At each bump a running store's callback
-//! compares the call's own deadline with the clock, so one stage's deadline
-//! never cuts another stage's call short, and a call is stopped within one
-//! tick of its deadline.
+//! [`TICK`] while calls are running. A call's deadline is a number of ticks
+//! from its start ([`ticks`]); when the epoch reaches it the guest traps with
+//! `Trap::Interrupt`. Nothing is read per call but two atomics: the epoch
+//! is the clock.
 //!
 //! Waiting is not a way around it: the WASI surface plugins get
 //! (`super::wasi`) has no import that blocks.
@@ -21,7 +21,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::{self, Thread};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::Engine;
 
@@ -32,23 +32,12 @@ const IDLE_TICKS: u32 = 200;
 /// While asleep, how often the ticker checks whether its runtime is gone.
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 
-/// The error a call is stopped with when its deadline passes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeadlineExceeded {
-    pub limit: Duration,
+/// Epoch ticks that make a deadline of at least `limit`: the tick in
+/// progress when the call starts may end at once, so one more.
+pub fn ticks(limit: Duration) -> u64 {
+    let ticks = limit.as_nanos().div_ceil(TICK.as_nanos());
+    u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1)
 }
-
-impl fmt::Display for DeadlineExceeded {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "did not return within its deadline of {}",
-            crate::config::HumanDuration(self.limit)
-        )
-    }
-}
-
-impl std::error::Error for DeadlineExceeded {}
 
 /// The epoch ticker of one engine. Cheap to clone; the ticker thread ends
 /// once every clone is gone.
@@ -105,7 +94,7 @@ impl Watchdog {
         let shared = &*self.shared;
         shared.running.fetch_add(1, Ordering::SeqCst);
         shared.started.store(true, Ordering::Relaxed);
-        if shared.asleep.swap(false, Ordering::SeqCst) {
+        if shared.asleep.load(Ordering::SeqCst) && shared.asleep.swap(false, Ordering::SeqCst) {
             shared.ticker.unpark();
         }
         CallGuard { shared }
@@ -156,34 +145,6 @@ fn tick(weak: &Weak<Shared>) {
     }
 }
 
-/// When the call in progress must have returned, and the limit it was given
-/// (for the message).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CallDeadline {
-    at: Instant,
-    limit: Duration,
-}
-
-impl CallDeadline {
-    /// A deadline `limit` from now.
-    pub fn after(limit: Duration) -> Self {
-        Self {
-            at: Instant::now() + limit,
-            limit,
-        }
-    }
-
-    /// What the store's epoch callback answers: go on for another tick, or
-    /// stop the call.
-    pub fn check(self, now: Instant) -> Result<(), DeadlineExceeded> {
-        if now >= self.at {
-            Err(DeadlineExceeded { limit: self.limit })
-        } else {
-            Ok(())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,17 +165,12 @@ mod tests {
     }
 
     #[test]
-    fn a_deadline_passes_at_its_instant() {
-        let limit = Duration::from_millis(100);
-        let deadline = CallDeadline::after(limit);
+    fn a_deadline_is_at_least_its_limit_in_ticks() {
+        assert_eq!(ticks(Duration::from_millis(100)), 100 / 5 + 1);
+        assert_eq!(ticks(Duration::from_millis(101)), 21 + 1);
         assert_eq!(
-            deadline.check(deadline.at - Duration::from_millis(1)),
-            Ok(())
-        );
-        assert_eq!(deadline.check(deadline.at), Err(DeadlineExceeded { limit }));
-        assert_eq!(
-            DeadlineExceeded { limit }.to_string(),
-            "did not return within its deadline of 100ms"
+            ticks(Duration::from_secs(3600 * 24 * 365 * 1000)),
+            6_307_200_000_001
         );
     }
 }

@@ -3,13 +3,13 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
-use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime::{Engine, Store, Trap};
 
 use super::bindings::{enricher, filter, severity_mapper, types};
 use super::breaker::{BreakerState, CircuitBreaker, Transition};
-use super::deadline::{CallDeadline, DeadlineExceeded, Watchdog};
+use super::deadline::{self, Watchdog};
 use super::state::{LOG_LINES_PER_CALL, StoreState};
 use super::validate::{
     self, MAX_DROP_REASON, MAX_ENTRIES, MAX_LABEL_VALUE, MAX_REDACTED, MAX_TEXT,
@@ -18,7 +18,7 @@ use super::wasi::WouldWait;
 use super::{LoadedPlugin, PluginError, StageKind, WorldPre};
 use crate::chain::Processed;
 use crate::clock::SharedClock;
-use crate::config::{FailurePolicy, Limits, PluginConfig};
+use crate::config::{FailurePolicy, HumanDuration, Limits, PluginConfig};
 use crate::event::Severity;
 
 /// A stage's decision about one event, validated.
@@ -186,30 +186,21 @@ impl Stage {
     /// A fresh Store and instance, initialised with the stage's config.
     fn instantiate(&self) -> Result<Instance, PluginError> {
         let source = || format!("{} (stage `{}`)", self.plugin.source, self.name);
+        let init_timeout = self.limits.timeout.0.saturating_mul(INIT_TIMEOUT_FACTOR);
         let start_error = |e: wasmtime::Error| PluginError::Start {
             plugin: source(),
-            reason: describe_error(&e).detail,
+            reason: describe_error(&e, init_timeout).detail,
         };
         let memory_cap = usize::try_from(self.limits.memory.0).unwrap_or(usize::MAX);
         let state = StoreState::new(self.name.clone(), memory_cap, self.clock.clone());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
-        store.epoch_deadline_callback(|store| match store.data().deadline {
-            Some(deadline) => deadline
-                .check(Instant::now())
-                .map(|()| UpdateDeadline::Continue(1))
-                .map_err(Into::into),
-            None => Ok(UpdateDeadline::Continue(1)),
-        });
         // Instantiation and init get the fuel of a batch of 64 events and
         // ten times a call's deadline: the guest's start-up runs in them.
         store
             .set_fuel(self.limits.fuel_per_event.saturating_mul(64))
             .map_err(start_error)?;
-        store.data_mut().deadline = Some(CallDeadline::after(
-            self.limits.timeout.0.saturating_mul(INIT_TIMEOUT_FACTOR),
-        ));
-        store.set_epoch_deadline(1);
+        store.set_epoch_deadline(deadline::ticks(init_timeout));
         let _running = self.watchdog.enter();
         let config = self.config_json.as_str();
         let (exports, init) = match &self.plugin.pre {
@@ -229,7 +220,6 @@ impl Stage {
                 (Exports::Enricher(exports), init)
             }
         };
-        store.data_mut().deadline = None;
         init.map_err(|message| PluginError::InitRejected {
             plugin: source(),
             message: validate::truncate(&message, MAX_TEXT).to_owned(),
@@ -343,14 +333,13 @@ impl Stage {
         let count = u32::try_from(items.len()).unwrap_or(u32::MAX);
         let store = &mut instance.store;
         if let Err(error) = store.set_fuel(fuel_for(&self.limits, items)) {
-            return Err(describe_error(&error));
+            return Err(describe_error(&error, self.limits.timeout.0));
         }
         let state = store.data_mut();
         state.logs_left = LOG_LINES_PER_CALL;
         state.logs_suppressed = 0;
         state.batch = std::mem::take(items);
-        state.deadline = Some(CallDeadline::after(self.limits.timeout.0));
-        store.set_epoch_deadline(1);
+        store.set_epoch_deadline(deadline::ticks(self.limits.timeout.0));
         let running = self.watchdog.enter();
 
         let result = match &instance.exports {
@@ -364,7 +353,6 @@ impl Stage {
         };
         drop(running);
         let state = store.data_mut();
-        state.deadline = None;
         *items = std::mem::take(&mut state.batch);
         if state.logs_suppressed > 0 {
             tracing::warn!(stage = %self.name, suppressed = state.logs_suppressed, "plugin wrote too many log lines in one call; the rest were dropped");
@@ -376,7 +364,7 @@ impl Stage {
             }
             // The instance may be in any state after a trap: drop it; the
             // next call starts a fresh one.
-            Err(error) => Err(describe_error(&error)),
+            Err(error) => Err(describe_error(&error, self.limits.timeout.0)),
         }
     }
 }
@@ -480,11 +468,15 @@ fn fuel_for(limits: &Limits, items: &[Processed]) -> u64 {
 const INIT_TIMEOUT_FACTOR: u32 = 10;
 
 /// Classifies an error from a call into the guest.
-fn describe_error(error: &wasmtime::Error) -> Failure {
-    if let Some(exceeded) = error.downcast_ref::<DeadlineExceeded>() {
+/// `deadline`: the call's, for the message.
+fn describe_error(error: &wasmtime::Error, deadline: Duration) -> Failure {
+    if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
         return Failure {
             kind: FailureKind::Timeout,
-            detail: format!("{exceeded}: `limits.timeout`"),
+            detail: format!(
+                "did not return within its deadline of {}: `limits.timeout`",
+                HumanDuration(deadline)
+            ),
         };
     }
     if error.downcast_ref::<WouldWait>().is_some() {

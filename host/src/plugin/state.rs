@@ -8,7 +8,6 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{batch, host, types};
-use super::deadline::CallDeadline;
 use super::validate::truncate;
 use crate::chain::Processed;
 use crate::clock::SharedClock;
@@ -33,8 +32,6 @@ pub struct StoreState {
     /// The events of the call in progress (empty between calls): moved in
     /// before the call and back out after it, never copied.
     pub batch: Vec<Processed>,
-    /// When the call in progress must have returned (see `super::deadline`).
-    pub deadline: Option<CallDeadline>,
     pub(super) wasi: WasiCtx,
     pub(super) table: ResourceTable,
 }
@@ -66,7 +63,6 @@ impl StoreState {
             logs_left: LOG_LINES_PER_CALL,
             logs_suppressed: 0,
             batch: Vec::new(),
-            deadline: None,
             wasi,
             table: ResourceTable::new(),
         }

@@ -362,31 +362,36 @@ impl Watcher {
                         None => break,
                     }
                 };
-                let line = match chunk {
+                wait = false;
+                // Taken while the line may still borrow the body's buffer.
+                let taken = match chunk {
                     Ok([]) => {
                         stop = Some(Ok(()));
-                        lines.finish()
+                        if let Some(line) = lines.finish()
+                            && let Err(error) = self.watch_line(line, &mut batch, &mut latest)
+                        {
+                            stop = Some(Err(error));
+                        }
+                        0
                     }
                     Ok(chunk) => {
                         let (taken, line) = lines.push(chunk);
-                        body.consume_unpin(taken);
-                        line
+                        if let Some(line) = line
+                            && let Err(error) = self.watch_line(line, &mut batch, &mut latest)
+                        {
+                            stop = Some(Err(error));
+                        }
+                        taken
                     }
                     Err(error) => {
                         // The connection broke (an API server restart, a
                         // network blip): resume from what was handed over.
                         tracing::debug!(watch = %self.key, %error, "watch stream broke");
                         stop = Some(Ok(()));
-                        None
+                        0
                     }
                 };
-                wait = false;
-                if let Some(line) = line {
-                    match self.watch_line(line, &mut batch, &mut latest) {
-                        Ok(()) => {}
-                        Err(error) => stop = Some(Err(error)),
-                    }
-                }
+                body.consume_unpin(taken);
                 if stop.is_some() {
                     break;
                 }
@@ -408,7 +413,7 @@ impl Watcher {
     /// it reached into `latest`; an `ERROR` ends the watch.
     fn watch_line(
         &self,
-        line: Line,
+        line: Line<'_>,
         batch: &mut Batch,
         latest: &mut Option<String>,
     ) -> Result<(), Stop> {
@@ -422,7 +427,7 @@ impl Watcher {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
-        let parsed: WatchLine = match serde_json::from_slice(&line) {
+        let parsed: WatchLine = match serde_json::from_slice(line) {
             Ok(parsed) => parsed,
             Err(error) => {
                 crate::metrics::EVENTS_ERRORS.inc(&["decode"]);
