@@ -212,6 +212,15 @@ current-context: aetherius-test
             READY_TIMEOUT,
             || curl_status(&readyz, &self.token) == Some(200),
         );
+        // Ready is not yet done: the `default` namespace is made by a
+        // controller a moment later, and creating an Event in it fails until
+        // then.
+        let default = format!("{}/api/v1/namespaces/default", self.server_url());
+        process.wait_until(
+            &format!("GET {default} answering 200"),
+            READY_TIMEOUT,
+            || curl_status(&default, &self.token) == Some(200),
+        );
         self.apiserver = Some(process);
         self.save_ca_cert();
     }
