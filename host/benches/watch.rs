@@ -4,7 +4,10 @@
 //!
 //! `cargo bench -p aetherius --bench watch` (after `scripts/test-servers.sh`).
 //! Knobs: `WATCH_BENCH_EVENTS` (per rate, default 2000), `WATCH_BENCH_RATES`
-//! (events/s, default `200,500`), `WATCH_BENCH_LIST` (default 20000).
+//! (events/s, default `200,500`), `WATCH_BENCH_LIST` (default 20000),
+//! `WATCH_BENCH_HOSTILE` (Events with a 1 MiB message, listed and then
+//! watched, default 200; 0 skips it), `WATCH_BENCH_BINARY` (another
+//! `aetherius` to measure, e.g. an older release, side by side).
 //!
 //! The release `aetherius` runs as a child with the default chain and a
 //! stdout sink; a thread timestamps each output line the moment it arrives.
@@ -23,7 +26,13 @@ use aetherius_tests::running::warning_event;
 use aetherius_tests::servers::KubeCluster;
 use aetherius_tests::{Scratch, compile_cache, repo_root};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_aetherius");
+/// The `aetherius` to measure: this build's, or `WATCH_BENCH_BINARY`.
+fn binary() -> PathBuf {
+    std::env::var_os("WATCH_BENCH_BINARY")
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_aetherius")))
+}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -42,7 +51,7 @@ struct Aetherius {
 
 impl Aetherius {
     fn start(config: &Path) -> Self {
-        let mut child = Command::new(BINARY)
+        let mut child = Command::new(binary())
             .args(["--log-format", "json", "run", "--config"])
             .arg(config)
             .stdout(Stdio::piped())
@@ -157,6 +166,7 @@ sinks:
   out: {{ chain: default, stdout: {{}} }}
 plugin_runtime: {{ cache_dir: {cache} }}
 checkpoint: {{ file: {checkpoint} }}
+server: {{ listen: '127.0.0.1:0' }}
 clusters:
   - id: bench
     kubeconfig: {kubeconfig}
@@ -393,4 +403,64 @@ fn main() {
         );
         child.stop();
     }
+
+    // --- Peak RSS under a flood of 1 MiB Events --------------------------
+    let hostile = env_usize("WATCH_BENCH_HOSTILE", 200);
+    if hostile == 0 {
+        return;
+    }
+    cluster.create_namespace("hostile");
+    let flood = |from: usize| {
+        runtime.block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            for i in from..from + hostile {
+                if tasks.len() >= 4 {
+                    tasks.join_next().await;
+                }
+                let api = api.clone();
+                let body = warning_event(
+                    "hostile",
+                    &format!("hostile-{i}"),
+                    &format!("hostile-pod-{i}"),
+                    "BackOff",
+                    &"x".repeat(1024 * 1024),
+                    1,
+                    0,
+                );
+                tasks.spawn(async move { post(&api, "hostile", body).await });
+            }
+            while tasks.join_next().await.is_some() {}
+        })
+    };
+    flood(0);
+    let config = write_config(&scratch, &kubeconfig, "hostile", 500);
+    let started = Instant::now();
+    let child = Aetherius::start(&config);
+    // Published until the output stays quiet for 10 s (an older build may
+    // publish none of them).
+    let published = |child: &Aetherius| {
+        let mut count = 0;
+        while count < hostile && child.lines.recv_timeout(Duration::from_secs(10)).is_ok() {
+            count += 1;
+        }
+        count
+    };
+    child.wait_log("initial list done", Duration::from_secs(300));
+    let listed = started.elapsed();
+    let listed_published = published(&child);
+    let after_list = child.memory();
+    flood(hostile);
+    let watched_published = published(&child);
+    let after_watch = child.memory();
+    println!(
+        "\n{hostile} Events with a 1 MiB message listed (page size 500) in {:.2} s, {listed_published} published; then {hostile} more watched, {watched_published} published\n\n| | peak RSS | RSS | of which anonymous |\n|---|---|---|---|\n| after the list | {} | {} | {} |\n| after the watch | {} | {} | {} |",
+        listed.as_secs_f64(),
+        mib(after_list.peak),
+        mib(after_list.rss),
+        mib(after_list.anon),
+        mib(after_watch.peak),
+        mib(after_watch.rss),
+        mib(after_watch.anon),
+    );
+    child.stop();
 }
