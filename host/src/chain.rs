@@ -2,74 +2,8 @@
 //! event skips the rest of its chain; a stage's failure policy decides what a
 //! failure does to an event.
 
-use std::sync::Arc;
-
-use crate::config::FailurePolicy;
-use crate::event::Severity;
-use crate::occurrence::Occurrence;
-use crate::plugin::{Decision, Failure, Stage, StageKind};
-
-/// An event on its way through a chain, and what the chain made of it.
-#[derive(Debug, Clone)]
-pub struct Processed {
-    pub occurrence: Arc<Occurrence>,
-    pub severity: Severity,
-    /// Replaces the event's message when a stage redacted it.
-    pub message: Option<String>,
-    /// Labels added by the occurrence core and enrichers, in order of
-    /// addition; a later value for a key overrides an earlier one.
-    pub labels: Vec<(String, String)>,
-    pub annotations: Vec<(String, String)>,
-    /// Position of the occurrence in the pipeline's batch, for bookkeeping
-    /// across chains.
-    pub slot: usize,
-}
-
-impl Processed {
-    /// The starting point for an occurrence: the base severity, raised to
-    /// `high` and labelled when the occurrence core escalated it.
-    pub fn new(occurrence: Arc<Occurrence>, slot: usize) -> Self {
-        let mut severity = occurrence.event.base_severity();
-        let mut labels = Vec::new();
-        if let Some(count) = occurrence.repeated_count {
-            severity = severity.max(Severity::High);
-            labels.push(("repeated_count".to_owned(), count.to_string()));
-        }
-        Self {
-            occurrence,
-            severity,
-            message: None,
-            labels,
-            annotations: Vec::new(),
-            slot,
-        }
-    }
-
-    /// No stage may lower an escalated occurrence below `high`.
-    pub fn severity_floor(&self) -> Severity {
-        if self.occurrence.repeated_count.is_some() {
-            Severity::High
-        } else {
-            Severity::Info
-        }
-    }
-
-    /// The message as it stands: redacted if a stage redacted it.
-    pub fn message(&self) -> &str {
-        self.message
-            .as_deref()
-            .unwrap_or(&self.occurrence.event.message)
-    }
-}
-
-/// An event a stage failed on, under the `dead-letter` policy.
-#[derive(Debug, Clone)]
-pub struct DeadLetter {
-    pub event: Processed,
-    pub chain: String,
-    pub stage: String,
-    pub failure: Failure,
-}
+pub use crate::item::{DeadLetter, Processed};
+use crate::plugin::{Decision, FailurePolicy, Stage, StageKind};
 
 /// What one chain made of a batch.
 #[derive(Debug, Default)]

@@ -6,10 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::clock::SystemClock;
-use crate::config::{Config, ConfigError, SinkKind};
-use crate::pipeline::{StageError, build_chains};
+use crate::config::{Config, ConfigError};
+use crate::pipeline::{StageErrors, build_chains};
 use crate::plugin::{PluginError, PluginRuntime};
-use crate::sink::KafkaSink;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
@@ -22,11 +21,8 @@ pub enum CheckError {
         path: String,
         error: crate::sink::SinkError,
     },
-    #[error("{}: {} plugin problem(s):\n  {}", .path, .errors.len(), .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
-    Stages {
-        path: String,
-        errors: Vec<StageError>,
-    },
+    #[error("{}: {} plugin problem(s):\n  {}", .path, .errors.0.len(), .errors)]
+    Stages { path: String, errors: StageErrors },
 }
 
 /// Checks the config at `path`; on success returns a short report of the
@@ -39,7 +35,7 @@ pub fn check(path: &Path) -> Result<String, CheckError> {
     )?;
     let chains = build_chains(&config, &runtime).map_err(|errors| CheckError::Stages {
         path: path.display().to_string(),
-        errors,
+        errors: StageErrors(errors),
     })?;
     let mut report = format!("{}: OK\n", path.display());
     for chain in &chains {
@@ -49,31 +45,18 @@ pub fn check(path: &Path) -> Result<String, CheckError> {
         }
     }
     for (name, sink) in &config.sinks {
-        let output = match sink.kind() {
-            Ok(SinkKind::Stdout(_)) => "stdout".to_owned(),
-            Ok(SinkKind::File(file)) => format!("file {}", config.resolve(&file.path).display()),
-            Ok(SinkKind::Nats(nats)) => format!("NATS {} subject {}", nats.url, nats.subject),
-            Ok(SinkKind::Kafka(kafka)) => {
-                KafkaSink::validate(name, kafka, &config).map_err(|error| CheckError::Sink {
-                    path: path.display().to_string(),
-                    error,
-                })?;
-                format!(
-                    "Kafka {} topic {} key {}",
-                    kafka.brokers, kafka.topic, kafka.key
-                )
-            }
-            Err(_) => unreachable!("Config::load rejects sinks without exactly one output"),
+        let Ok(kind) = sink.kind() else {
+            unreachable!("Config::load rejects sinks without exactly one output")
         };
+        let output = kind
+            .describe(name, &config.base_dir)
+            .map_err(|error| CheckError::Sink {
+                path: path.display().to_string(),
+                error,
+            })?;
         let _ = writeln!(report, "sink {name} <- chain {}: {output}", sink.chain);
     }
-    let default_cluster = [crate::config::ClusterConfig::inferred()];
-    let clusters = if config.clusters.is_empty() {
-        &default_cluster[..]
-    } else {
-        &config.clusters[..]
-    };
-    for cluster in clusters {
+    for cluster in &config.watched_clusters() {
         let credentials = match (&cluster.kubeconfig, cluster.in_cluster) {
             (_, true) => "in-cluster service account".to_owned(),
             (Some(path), _) => format!("kubeconfig {}", config.resolve(path).display()),

@@ -17,7 +17,46 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::config::LeaseConfig;
+use serde::Deserialize;
+
+use crate::units::HumanDuration;
+
+/// The Lease a cluster's replicas elect their leader with
+/// (`clusters[].leader_election`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseConfig {
+    pub namespace: String,
+    pub name: String,
+    /// How long a lease not renewed stays the holder's (default 15s, as for
+    /// Kubernetes' own controllers): the longest a failover takes.
+    #[serde(default = "default_lease_duration")]
+    pub duration: HumanDuration,
+    /// How often the leader renews and the others look (default 2s).
+    #[serde(default = "default_lease_retry")]
+    pub retry_period: HumanDuration,
+}
+
+impl LeaseConfig {
+    /// What is wrong with it, `at` being its YAML path.
+    pub fn problems(&self, at: &str) -> Vec<String> {
+        if self.retry_period.0 * 3 > self.duration.0 * 2 || self.retry_period.0.is_zero() {
+            vec![format!(
+                "at `{at}.retry_period`: must be above 0 and at most two thirds of `duration`, so that a leader renews before it must give up"
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+fn default_lease_duration() -> HumanDuration {
+    HumanDuration::from_secs(15)
+}
+
+fn default_lease_retry() -> HumanDuration {
+    HumanDuration::from_secs(2)
+}
 
 /// Who this replica is: `POD_NAME` (the downward API), else the host name,
 /// plus the process id.

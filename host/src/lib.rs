@@ -4,6 +4,7 @@
 //! [`chain`]s of Wasm [`plugin`] stages, then [`sink`]s, in [`pipeline`]. See
 //! `docs/architecture.md` for the tour.
 
+pub mod backoff;
 pub mod budget;
 pub mod chain;
 pub mod check;
@@ -11,12 +12,15 @@ pub mod checkpoint;
 pub mod clock;
 pub mod config;
 pub mod event;
+pub mod input;
+pub mod item;
 pub mod kit;
 pub mod lease;
 pub mod logging;
 pub mod metrics;
 pub mod occurrence;
 pub mod output;
+pub mod paths;
 pub mod pipeline;
 pub mod plugin;
 pub mod reload;
@@ -24,4 +28,5 @@ pub mod replay;
 pub mod run;
 pub mod server;
 pub mod sink;
+pub mod units;
 pub mod watch;

@@ -15,7 +15,6 @@
 //! are reported and take effect at the next start.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -23,12 +22,9 @@ use tokio::sync::mpsc;
 
 use crate::chain::Chain;
 use crate::clock::SharedClock;
-use crate::config::{ClusterConfig, Config};
+use crate::config::{ClusterChanges, Config, DEAD_LETTER_CHAIN};
 use crate::metrics;
-use crate::pipeline::load_chains;
-
-/// New chains waiting for the pipeline thread to take them between batches.
-pub type PendingChains = Arc<Mutex<Option<Vec<Chain>>>>;
+use crate::pipeline::{PendingChains, load_chains};
 
 /// Polls and reloads.
 pub struct Reloader {
@@ -36,9 +32,9 @@ pub struct Reloader {
     running: Config,
     clock: SharedClock,
     pending: PendingChains,
-    /// Where the clusters of a reloaded config go (`run` starts and stops
-    /// them).
-    clusters: mpsc::UnboundedSender<Vec<ClusterConfig>>,
+    /// Where the cluster changes of a reloaded config go (`run` starts and
+    /// stops them).
+    clusters: mpsc::UnboundedSender<ClusterChanges>,
     interval: Duration,
     seen: [u8; 32],
 }
@@ -51,7 +47,7 @@ impl Reloader {
         running: Config,
         clock: SharedClock,
         pending: PendingChains,
-        clusters: mpsc::UnboundedSender<Vec<ClusterConfig>>,
+        clusters: mpsc::UnboundedSender<ClusterChanges>,
     ) -> Self {
         let interval = running.server.reload_interval.0;
         let seen = fingerprint(path, &running);
@@ -96,8 +92,7 @@ impl Reloader {
         // The running sinks stay, so the new chains are built for them.
         config.sinks = self.running.sinks.clone();
         if let Some((sink, chain)) = config.sinks.iter().find(|(_, sink)| {
-            sink.chain != crate::config::DEAD_LETTER_CHAIN
-                && !config.chains.contains_key(&sink.chain)
+            sink.chain != DEAD_LETTER_CHAIN && !config.chains.contains_key(&sink.chain)
         }) {
             let error = format!(
                 "the running sink `{sink}` takes chain `{chain}`, which the new config no longer has (sinks change at the next start)",
@@ -118,8 +113,9 @@ impl Reloader {
         let names: Vec<&str> = chains.iter().map(Chain::name).collect();
         tracing::info!(chains = ?names, "reloaded: the new chains take over from the next batch");
         *self.pending.lock().expect("not poisoned") = Some(chains);
-        if config.clusters != self.running.clusters {
-            let _ = self.clusters.send(crate::run::wanted_clusters(&config));
+        let changes = self.running.cluster_changes(&config);
+        if changes != ClusterChanges::default() {
+            let _ = self.clusters.send(changes);
         }
         metrics::CONFIG_RELOADS.inc(&["ok"]);
         metrics::CONFIG_RELOAD_FAILING.set(&[], 0.0);
@@ -193,6 +189,8 @@ fn fingerprint(path: &Path, config: &Config) -> [u8; 32] {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     const CONFIG: &str = "

@@ -2,7 +2,6 @@
 //! through the real pipeline, on a clock that follows the events.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
@@ -10,12 +9,9 @@ use crate::clock::ManualClock;
 use crate::config::Config;
 use crate::event::lines::{Line, LineSplitter};
 use crate::event::{EventLimits, decode};
-use crate::pipeline::{
-    Input, InputSender, LoadError, Pipeline, PipelineClock, PipelineStats, StageError, input_queue,
-    load_chains,
-};
-use crate::plugin::PluginError;
-use crate::sink::{self, SinkError};
+use crate::input::{InputSender, input_queue};
+use crate::pipeline::{PendingChains, PipelineClock, PipelineStats, StartError};
+use crate::sink::SinkError;
 
 /// Events read per batch handed to the pipeline thread, at most.
 const READ_BATCH: usize = 256;
@@ -73,20 +69,9 @@ pub enum ReplayError {
     #[error("line {line}: {message} (--strict stops at the first bad line)")]
     Malformed { line: u64, message: String },
     #[error(transparent)]
-    Runtime(#[from] PluginError),
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
-    Stages(Vec<StageError>),
+    Start(#[from] StartError),
     #[error(transparent)]
     Sink(#[from] SinkError),
-}
-
-impl From<LoadError> for ReplayError {
-    fn from(error: LoadError) -> Self {
-        match error {
-            LoadError::Runtime(error) => Self::Runtime(error),
-            LoadError::Stages(errors) => Self::Stages(errors),
-        }
-    }
 }
 
 /// Runs a replay to the end of the input and returns its summary.
@@ -94,38 +79,15 @@ pub async fn replay(config: Config, options: ReplayOptions) -> Result<ReplaySumm
     let input = open_input(&options.input).await?;
     let clock = ManualClock::new(i64::MIN);
     let limits = config.events.limits();
-    let (chains, config) = load_chains(config, Arc::new(clock.clone())).await?;
-    let (routes, sink_tasks) = sink::start(&config).await?;
-    let mut pipeline = Pipeline::new(
-        config.dedup,
-        chains,
-        routes,
-        PipelineClock::Replay(clock),
-        config.plugin_runtime.batch_size,
-    );
-    let (sender, mut receiver) = input_queue();
-    let worker = std::thread::Builder::new()
-        .name("pipeline".into())
-        .spawn(move || {
-            while let Some(Input {
-                events,
-                budget: _budget,
-                ..
-            }) = receiver.blocking_recv()
-            {
-                pipeline.process(events);
-            }
-            pipeline.stats()
-        })
-        .expect("spawn the pipeline thread");
+    let (pipeline, sink_tasks, _) =
+        crate::pipeline::start(config, PipelineClock::Replay(clock)).await?;
+    let (sender, receiver) = input_queue();
+    let worker = crate::pipeline::spawn(pipeline, receiver, None, PendingChains::default());
 
     let read = read_events(input, &options, &limits, sender).await;
     // The reader dropped its sender: the worker drains and ends, dropping the
     // sink queues, so the sinks flush and end too.
-    let pipeline_stats = tokio::task::spawn_blocking(move || worker.join())
-        .await
-        .expect("join the pipeline thread")
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    let pipeline_stats = worker.join().await;
     for report in sink_tasks.finish().await? {
         report.log();
     }

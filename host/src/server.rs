@@ -12,6 +12,37 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::metrics;
+use crate::units::HumanDuration;
+use serde::Deserialize;
+
+/// `server:` — the HTTP endpoint and shutdown.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Where `/metrics`, `/health` and `/ready` are served (default
+    /// `0.0.0.0:9464`). Empty: no HTTP endpoint.
+    pub listen: String,
+    /// On SIGTERM, how long stopping the watches, draining the chains,
+    /// flushing the sinks and writing the checkpoints may take before the
+    /// process exits anyway (default 25s: within Kubernetes' default 30s
+    /// termination grace period).
+    pub shutdown_grace: HumanDuration,
+    /// How often the config file and the plugin directory are checked for
+    /// changes, which are then reloaded without a restart: plugins, chains
+    /// and clusters (default 2s; the kubelet itself refreshes mounted
+    /// ConfigMaps about once a minute).
+    pub reload_interval: HumanDuration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:9464".into(),
+            shutdown_grace: HumanDuration::from_secs(25),
+            reload_interval: HumanDuration::from_secs(2),
+        }
+    }
+}
 
 /// Longest request head read; probes and scrapes send a few hundred bytes.
 const MAX_HEAD: usize = 8 * 1024;

@@ -1,33 +1,31 @@
-//! The YAML configuration: plugin instances, chains, sinks and the occurrence
-//! core's settings. Unknown fields are errors, and every error names the YAML
-//! path and what was expected.
-
-mod cluster;
-mod plugin;
-mod sink;
-mod units;
+//! The YAML configuration file as a whole. Each section's type lives with
+//! the code it configures and says itself what is wrong with it (the
+//! plugins', the sinks', the clusters'...); this module reads the file,
+//! checks what ties sections together (a chain's plugins, a sink's chain,
+//! the dead-letter sinks), and reports every problem at once, each with its
+//! YAML path. Unknown fields are errors.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::event::EventLimits;
-
-pub use cluster::{
-    CheckpointConfig, ClusterConfig, ConfigMapRef, EventApi, LeaseConfig, state_dir,
-};
-pub use plugin::{
+pub use crate::checkpoint::{CheckpointConfig, ConfigMapRef};
+pub use crate::event::EventsConfig;
+pub use crate::item::DEAD_LETTER_CHAIN;
+pub use crate::lease::LeaseConfig;
+pub use crate::occurrence::DedupConfig;
+pub use crate::output::OutputFormat;
+pub use crate::plugin::{
     BreakerConfig, FailurePolicy, Limits, PluginConfig, PluginRuntimeConfig, PluginSource,
 };
-pub use sink::{
-    FileSinkConfig, KAFKA_MANAGED_OPTIONS, KafkaSinkConfig, NatsAuth, NatsSinkConfig, OutputFormat,
-    Scalar, SinkConfig, SinkKind, SpoolConfig, StdoutSinkConfig, TlsFiles, WhenFull,
+pub use crate::server::ServerConfig;
+pub use crate::sink::{
+    FileSinkConfig, KAFKA_MANAGED_OPTIONS, KafkaSinkConfig, NatsAuth, NatsSinkConfig, Scalar,
+    SinkConfig, SinkKind, SpoolConfig, StdoutSinkConfig, TlsFiles, WhenFull,
 };
-pub use units::{ByteSize, HumanDuration, parse_byte_size, parse_duration};
-
-/// The name of the pseudo-chain that carries dead-lettered events.
-pub const DEAD_LETTER_CHAIN: &str = "dead-letter";
+pub use crate::units::{ByteSize, HumanDuration, parse_byte_size, parse_duration};
+pub use crate::watch::{ClusterConfig, EventApi};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -70,106 +68,6 @@ pub struct Config {
     /// [`Config::load`].
     #[serde(skip)]
     pub source: Option<PathBuf>,
-}
-
-/// `server:` — the HTTP endpoint and shutdown.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    /// Where `/metrics`, `/health` and `/ready` are served (default
-    /// `0.0.0.0:9464`). Empty: no HTTP endpoint.
-    pub listen: String,
-    /// On SIGTERM, how long stopping the watches, draining the chains,
-    /// flushing the sinks and writing the checkpoints may take before the
-    /// process exits anyway (default 25s: within Kubernetes' default 30s
-    /// termination grace period).
-    pub shutdown_grace: HumanDuration,
-    /// How often the config file and the plugin directory are checked for
-    /// changes, which are then reloaded without a restart: plugins, chains
-    /// and clusters (default 2s; the kubelet itself refreshes mounted
-    /// ConfigMaps about once a minute).
-    pub reload_interval: HumanDuration,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            listen: "0.0.0.0:9464".into(),
-            shutdown_grace: HumanDuration::from_secs(25),
-            reload_interval: HumanDuration::from_secs(2),
-        }
-    }
-}
-
-/// Settings of the occurrence core.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DedupConfig {
-    /// How long a fingerprint is remembered after it was last seen (default 5m,
-    /// the design document's TTL).
-    pub ttl: HumanDuration,
-    /// Most fingerprints remembered at once; the least recently seen are
-    /// forgotten first. 100k fingerprints take about 20 MiB.
-    pub max_entries: usize,
-    /// At this many occurrences of one fingerprint the occurrence is escalated
-    /// to `high` and labelled `repeated_count` (default 5). 0 disables it.
-    pub repeat_threshold: u32,
-}
-
-impl Default for DedupConfig {
-    fn default() -> Self {
-        Self {
-            ttl: HumanDuration::from_secs(300),
-            max_entries: 100_000,
-            repeat_threshold: 5,
-        }
-    }
-}
-
-/// `events:` — bounds on what one Event brings in (anyone who may create
-/// Events writes what the pipeline reads). docs/limits.md has the whole
-/// budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EventsConfig {
-    /// An Event object (its JSON) larger than this is not decoded: dropped
-    /// and counted (`k8s_events_error_total{kind="too_large"}`). Default 3Mi,
-    /// above the 1.5 MiB an API server stores by default, so that only what
-    /// no API server sends is refused.
-    pub max_size: ByteSize,
-    /// Longer messages are cut at a character boundary and end with
-    /// `…[cut from N bytes]`, before any plugin sees them, and `raw_data`
-    /// carries the cut message too. Default 32Ki (kubelet and controller
-    /// messages are well under 4 KiB).
-    pub max_message: ByteSize,
-    /// `raw_data` is the Event as received up to this size; a larger one
-    /// keeps only the Event's own fields (metadata: name, namespace, uid,
-    /// resourceVersion, creationTimestamp). Default 64Ki. Either cut is
-    /// named in the annotation `truncated`.
-    pub max_raw_data: ByteSize,
-}
-
-impl Default for EventsConfig {
-    fn default() -> Self {
-        let limits = EventLimits::default();
-        Self {
-            max_size: ByteSize(limits.max_size as u64),
-            max_message: ByteSize(limits.max_message as u64),
-            max_raw_data: ByteSize(limits.max_raw_data as u64),
-        }
-    }
-}
-
-impl EventsConfig {
-    /// The limits the decoder applies.
-    pub fn limits(&self) -> EventLimits {
-        let bytes = |size: ByteSize| usize::try_from(size.0).unwrap_or(usize::MAX);
-        EventLimits {
-            max_size: bytes(self.max_size),
-            max_message: bytes(self.max_message),
-            max_raw_data: bytes(self.max_raw_data),
-        }
-    }
 }
 
 /// A configuration that could not be read or is inconsistent.
@@ -241,16 +139,7 @@ impl Config {
     /// Resolves a path from the config file against the file's directory;
     /// `~/` is the home directory.
     pub fn resolve(&self, path: &Path) -> PathBuf {
-        if let Ok(rest) = path.strip_prefix("~")
-            && let Some(home) = std::env::var_os("HOME")
-        {
-            return PathBuf::from(home).join(rest);
-        }
-        if path.is_absolute() {
-            path.to_owned()
-        } else {
-            self.base_dir.join(path)
-        }
+        crate::paths::resolve(&self.base_dir, path)
     }
 
     /// The chains some sink takes, in name order (the dead-letter pseudo-chain
@@ -267,8 +156,74 @@ impl Config {
         names
     }
 
-    /// Every cross-reference problem, each naming its YAML path.
+    /// The clusters `aetherius run` watches: the ones listed, or the
+    /// inferred one.
+    pub fn watched_clusters(&self) -> Vec<ClusterConfig> {
+        if self.clusters.is_empty() {
+            vec![ClusterConfig::inferred()]
+        } else {
+            self.clusters.clone()
+        }
+    }
+
+    /// What changes in the watched clusters from `self` to `next`: the ids
+    /// to stop (removed, or changed) and the clusters to start (added, or
+    /// changed), in id order.
+    pub fn cluster_changes(&self, next: &Config) -> ClusterChanges {
+        let now: BTreeMap<String, ClusterConfig> = self
+            .watched_clusters()
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
+        let then: BTreeMap<String, ClusterConfig> = next
+            .watched_clusters()
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
+        ClusterChanges {
+            stop: now
+                .iter()
+                .filter(|(id, cluster)| then.get(*id) != Some(cluster))
+                .map(|(id, _)| id.clone())
+                .collect(),
+            start: then
+                .into_iter()
+                .filter(|(id, cluster)| now.get(id) != Some(cluster))
+                .map(|(_, cluster)| cluster)
+                .collect(),
+        }
+    }
+
+    /// Every problem, each naming its YAML path: what ties the sections
+    /// together here, and what each section says of itself.
     fn problems(&self) -> Vec<String> {
+        let mut problems = self.reference_problems();
+        for (name, plugin) in &self.plugins {
+            problems.extend(plugin.problems(&format!("plugins.{name}")));
+        }
+        for (name, sink) in &self.sinks {
+            problems.extend(sink.problems(&format!("sinks.{name}")));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, cluster) in self.clusters.iter().enumerate() {
+            if !ids.insert(cluster.id.as_str()) {
+                problems.push(format!(
+                    "at `clusters[{i}].id`: `{}` is used by another cluster; ids must be unique",
+                    cluster.id
+                ));
+            }
+            problems.extend(cluster.problems(&format!("clusters[{i}]")));
+        }
+        problems.extend(self.events.problems());
+        problems.extend(self.plugin_runtime.problems());
+        problems.extend(self.checkpoint.problems());
+        problems.extend(self.dedup.problems());
+        problems
+    }
+
+    /// Names that must refer to something: a chain's plugins, a sink's
+    /// chain, a dead-letter policy's sink, a `dir:` plugin's directory.
+    fn reference_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let known_chains = || {
             let names: Vec<&str> = self.chains.keys().map(String::as_str).collect();
@@ -295,95 +250,16 @@ impl Config {
                 }
             }
         }
-        let mut dead_letter_sink = false;
         for (name, sink) in &self.sinks {
-            if sink.chain == DEAD_LETTER_CHAIN {
-                dead_letter_sink = true;
-            } else if !self.chains.contains_key(&sink.chain) {
+            if sink.chain != DEAD_LETTER_CHAIN && !self.chains.contains_key(&sink.chain) {
                 problems.push(format!(
                     "at `sinks.{name}.chain`: unknown chain `{}`; {}",
                     sink.chain,
                     known_chains()
                 ));
             }
-            if let Err(kinds) = sink.kind() {
-                problems.push(if kinds.is_empty() {
-                    format!(
-                        "at `sinks.{name}`: no output given; expected one of `stdout`, `file`, `nats`, `kafka`"
-                    )
-                } else {
-                    format!(
-                        "at `sinks.{name}`: one output per sink, found {}; make one sink for each",
-                        kinds.join(" and ")
-                    )
-                });
-            }
         }
-        for (name, sink) in &self.sinks {
-            if let Some(nats) = &sink.nats {
-                if let Err(error) = crate::sink::Template::parse(&nats.subject) {
-                    problems.push(format!("at `sinks.{name}.nats.subject`: {error}"));
-                }
-                let auth = &nats.auth;
-                let ways = [
-                    auth.token.is_some() || auth.token_file.is_some(),
-                    auth.user.is_some(),
-                    auth.credentials_file.is_some(),
-                ];
-                if ways.iter().filter(|w| **w).count() > 1
-                    || (auth.token.is_some() && auth.token_file.is_some())
-                    || (auth.password.is_some() && auth.password_file.is_some())
-                {
-                    problems.push(format!(
-                        "at `sinks.{name}.nats.auth`: give one of `token`, `token_file`, `user` (with `password` or `password_file`), `credentials_file`"
-                    ));
-                }
-                if (auth.password.is_some() || auth.password_file.is_some()) && auth.user.is_none()
-                {
-                    problems.push(format!(
-                        "at `sinks.{name}.nats.auth`: a password needs `user`"
-                    ));
-                }
-                if let Some(tls) = &nats.tls
-                    && tls.cert_file.is_some() != tls.key_file.is_some()
-                {
-                    problems.push(format!(
-                        "at `sinks.{name}.nats.tls`: `cert_file` and `key_file` go together"
-                    ));
-                }
-            }
-        }
-        for (name, sink) in &self.sinks {
-            let Some(kafka) = &sink.kafka else { continue };
-            for (field, template) in [("topic", &kafka.topic), ("key", &kafka.key)] {
-                if let Err(error) = crate::sink::Template::parse(template) {
-                    problems.push(format!("at `sinks.{name}.kafka.{field}`: {error}"));
-                }
-            }
-            if kafka.brokers.trim().is_empty() {
-                problems.push(format!(
-                    "at `sinks.{name}.kafka.brokers`: give at least one `host:port`"
-                ));
-            }
-            if kafka.delivery_timeout.0 < std::time::Duration::from_millis(1) {
-                problems.push(format!(
-                    "at `sinks.{name}.kafka.delivery_timeout`: must be at least 1ms"
-                ));
-            }
-            for key in kafka.options.keys().chain(kafka.option_files.keys()) {
-                if let Some((_, field)) = KAFKA_MANAGED_OPTIONS.iter().find(|(k, _)| k == key) {
-                    problems.push(if field.is_empty() {
-                        format!(
-                            "at `sinks.{name}.kafka.options.{key}`: always set by Aetherius (idempotent producer, acks=all); remove it"
-                        )
-                    } else {
-                        format!(
-                            "at `sinks.{name}.kafka.options.{key}`: set by Aetherius; use `kafka.{field}`"
-                        )
-                    });
-                }
-            }
-        }
+        let dead_letter_sink = self.sinks.values().any(|s| s.chain == DEAD_LETTER_CHAIN);
         for (name, plugin) in &self.plugins {
             if plugin.on_failure == FailurePolicy::DeadLetter && !dead_letter_sink {
                 problems.push(format!(
@@ -398,110 +274,18 @@ impl Config {
                     plugin.source
                 ));
             }
-            if plugin.limits.fuel_per_event == 0 {
-                problems.push(format!(
-                    "at `plugins.{name}.limits.fuel_per_event`: must be greater than 0"
-                ));
-            }
-            if plugin.limits.memory.0 < 1 << 20 {
-                problems.push(format!(
-                    "at `plugins.{name}.limits.memory`: {} is too small for any guest; expected at least 1Mi",
-                    plugin.limits.memory
-                ));
-            }
-            if plugin.circuit_breaker.failures == 0 {
-                problems.push(format!(
-                    "at `plugins.{name}.circuit_breaker.failures`: must be at least 1"
-                ));
-            }
-            let timeout = plugin.limits.timeout.0;
-            if timeout < crate::plugin::MIN_TIMEOUT || timeout > crate::plugin::MAX_TIMEOUT {
-                problems.push(format!(
-                    "at `plugins.{name}.limits.timeout`: {} is out of range; expected {} to {} (a plugin runs on the pipeline's thread)",
-                    plugin.limits.timeout,
-                    HumanDuration(crate::plugin::MIN_TIMEOUT),
-                    HumanDuration(crate::plugin::MAX_TIMEOUT),
-                ));
-            }
-        }
-        for (field, size, min) in [
-            ("max_size", self.events.max_size, 64 * 1024),
-            ("max_message", self.events.max_message, 1024),
-            ("max_raw_data", self.events.max_raw_data, 4096),
-        ] {
-            if size.0 < min {
-                problems.push(format!(
-                    "at `events.{field}`: {size} is too small; expected at least {}",
-                    ByteSize(min)
-                ));
-            }
-        }
-        if self.plugin_runtime.batch_size == 0 || self.plugin_runtime.batch_size > 4096 {
-            problems.push(format!(
-                "at `plugin_runtime.batch_size`: {} is out of range; expected 1 to 4096",
-                self.plugin_runtime.batch_size
-            ));
-        }
-        let mut ids = std::collections::BTreeSet::new();
-        for (i, cluster) in self.clusters.iter().enumerate() {
-            let id = &cluster.id;
-            if id.is_empty()
-                || !id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-            {
-                problems.push(format!(
-                    "at `clusters[{i}].id`: `{id}` is not a valid id; expected letters, digits, `-`, `_` or `.`"
-                ));
-            }
-            if !ids.insert(id.as_str()) {
-                problems.push(format!(
-                    "at `clusters[{i}].id`: `{id}` is used by another cluster; ids must be unique"
-                ));
-            }
-            if cluster.in_cluster && (cluster.kubeconfig.is_some() || cluster.context.is_some()) {
-                problems.push(format!(
-                    "at `clusters[{i}].in_cluster`: use either in-cluster credentials or `kubeconfig`/`context`, not both"
-                ));
-            }
-            for (j, ns) in cluster.namespaces.iter().enumerate() {
-                if !cluster::is_dns_label(ns) {
-                    problems.push(format!(
-                        "at `clusters[{i}].namespaces[{j}]`: `{ns}` is not a namespace name"
-                    ));
-                }
-            }
-            if let Some(lease) = &cluster.leader_election {
-                if cluster.checkpoint_configmap.is_none() {
-                    problems.push(format!(
-                        "at `clusters[{i}].leader_election`: the replicas must share the checkpoint; set `checkpoint_configmap` too"
-                    ));
-                }
-                if lease.retry_period.0 * 3 > lease.duration.0 * 2 || lease.retry_period.0.is_zero()
-                {
-                    problems.push(format!(
-                        "at `clusters[{i}].leader_election.retry_period`: must be above 0 and at most two thirds of `duration`, so that a leader renews before it must give up"
-                    ));
-                }
-            }
-            if !(1..=10_000).contains(&cluster.page_size) {
-                problems.push(format!(
-                    "at `clusters[{i}].page_size`: {} is out of range; expected 1 to 10000",
-                    cluster.page_size
-                ));
-            }
-        }
-        if self.checkpoint.interval.0 < std::time::Duration::from_millis(10) {
-            problems.push(format!(
-                "at `checkpoint.interval`: {} is too short; expected at least 10ms",
-                self.checkpoint.interval
-            ));
-        }
-        if self.dedup.max_entries == 0 {
-            problems.push("at `dedup.max_entries`: must be at least 1".to_owned());
         }
         problems
     }
+}
+
+/// What a new config changes in the watched clusters ([`Config::cluster_changes`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterChanges {
+    /// Clusters to stop watching: removed, or changed.
+    pub stop: Vec<String>,
+    /// Clusters to start watching: added, or changed (after stopping).
+    pub start: Vec<ClusterConfig>,
 }
 
 /// serde_yaml puts its own path before and " at line L column C" after its
@@ -571,7 +355,7 @@ sinks:
 
     #[test]
     fn bad_duration_says_what_is_expected() {
-        let yaml = format!("{MINIMAL}dedup: {{ ttl: 5 minutes }}\n");
+        let yaml = format!("{MINIMAL}dedup: {{ ttl: 5 fortnights }}\n");
         let error = parse(&yaml).unwrap_err().to_string();
         assert!(error.contains("dedup.ttl"), "{error}");
         assert!(error.contains("unknown duration unit"), "{error}");

@@ -16,9 +16,12 @@
 //!   and `metadata` only the object's identity (and, should a message of
 //!   escapes still not fit, not the message: it is in `annotations.message`).
 
+use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::value::RawValue;
+
+use crate::units::ByteSize;
 
 /// Longest reason, type, object reference part, source or controller name
 /// kept. Kubernetes names are at most 253 bytes; the events API limits
@@ -96,6 +99,72 @@ impl Default for EventLimits {
             max_size: 3 * 1024 * 1024,
             max_message: 32 * 1024,
             max_raw_data: 64 * 1024,
+        }
+    }
+}
+
+/// `events:` — bounds on what one Event brings in (anyone who may create
+/// Events writes what the pipeline reads). docs/limits.md has the whole
+/// budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// An Event object (its JSON) larger than this is not decoded: dropped
+    /// and counted (`k8s_events_error_total{kind="too_large"}`). Default 3Mi,
+    /// above the 1.5 MiB an API server stores by default, so that only what
+    /// no API server sends is refused.
+    pub max_size: ByteSize,
+    /// Longer messages are cut at a character boundary and end with
+    /// `…[cut from N bytes]`, before any plugin sees them, and `raw_data`
+    /// carries the cut message too. Default 32Ki (kubelet and controller
+    /// messages are well under 4 KiB).
+    pub max_message: ByteSize,
+    /// `raw_data` is the Event as received up to this size; a larger one
+    /// keeps only the Event's own fields (metadata: name, namespace, uid,
+    /// resourceVersion, creationTimestamp). Default 64Ki. Either cut is
+    /// named in the annotation `truncated`.
+    pub max_raw_data: ByteSize,
+}
+
+impl EventsConfig {
+    /// What is wrong with this section.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (field, size, min) in [
+            ("max_size", self.max_size, 64 * 1024),
+            ("max_message", self.max_message, 1024),
+            ("max_raw_data", self.max_raw_data, 4096),
+        ] {
+            if size.0 < min {
+                problems.push(format!(
+                    "at `events.{field}`: {size} is too small; expected at least {}",
+                    ByteSize(min)
+                ));
+            }
+        }
+        problems
+    }
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        let limits = EventLimits::default();
+        Self {
+            max_size: ByteSize(limits.max_size as u64),
+            max_message: ByteSize(limits.max_message as u64),
+            max_raw_data: ByteSize(limits.max_raw_data as u64),
+        }
+    }
+}
+
+impl EventsConfig {
+    /// The limits the decoder applies.
+    pub fn limits(&self) -> EventLimits {
+        let bytes = |size: ByteSize| usize::try_from(size.0).unwrap_or(usize::MAX);
+        EventLimits {
+            max_size: bytes(self.max_size),
+            max_message: bytes(self.max_message),
+            max_raw_data: bytes(self.max_raw_data),
         }
     }
 }

@@ -11,7 +11,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-pub use limits::{EventLimits, MAX_FIELD, cut, with_message};
+pub use limits::{EventLimits, EventsConfig, MAX_FIELD, cut, with_message};
 pub use normalize::{NormalizeError, decode, normalize};
 pub use time::{Millis, format_millis, parse_timestamp};
 

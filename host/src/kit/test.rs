@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::chain::Processed;
 use crate::clock::ManualClock;
-use crate::config::{BreakerConfig, FailurePolicy, Limits, PluginConfig, PluginSource};
 use crate::event::{Severity, normalize};
+use crate::item::Processed;
 use crate::occurrence::{Fingerprint, Occurrence, occurrence_id};
+use crate::pipeline::BatchCutter;
+use crate::plugin::{BreakerConfig, FailurePolicy, Limits, PluginConfig, PluginSource};
 use crate::plugin::{Decision, PluginError, PluginRuntime, Stage, StageKind};
 
 /// What `aetherius plugin test` was asked to do.
@@ -191,25 +192,18 @@ pub fn run_test(options: &TestOptions) -> Result<TestReport, TestError> {
     };
     let mut stage = runtime.start_stage(&name, plugin, &config)?;
 
-    // Batches as the pipeline cuts them: at most `batch_size` events, and a
-    // new batch where the (whole-second) event time moves, so `now` is the
-    // same for an event whatever the batch size.
+    // Batches as the pipeline cuts them, on the replay clock: `now` is the
+    // event's time, whatever the batch size.
+    let mut cutter = BatchCutter::new(options.batch_size, Some(clock));
     let mut results = Vec::with_capacity(events.len());
     let mut batch: Vec<(usize, Processed)> = Vec::new();
-    let mut batch_time = None;
-    let mut now = i64::MIN;
+    let mut batch_bytes = 0;
     for (slot, (line, event)) in events.into_iter().enumerate() {
-        let time = event
-            .occurred_at()
-            .map(|t| t - t.rem_euclid(1_000))
-            .unwrap_or(i64::MIN)
-            .max(now);
-        if batch.len() >= options.batch_size.max(1) || batch_time.is_some_and(|t| t != time) {
+        if cutter.cut_before(&event, batch.len(), batch_bytes) {
             run_batch(&mut stage, &mut batch, &mut results);
+            batch_bytes = 0;
         }
-        now = time;
-        clock.advance_to(time);
-        batch_time = Some(time);
+        batch_bytes += event.heap_bytes();
         let occurrence = Occurrence {
             id: occurrence_id(&event),
             fingerprint: Fingerprint::of(&event),

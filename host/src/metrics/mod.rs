@@ -7,12 +7,9 @@ mod registry;
 pub use catalog::*;
 pub use registry::{Counter, Gauge, Histogram, Meta, Metric};
 
-/// Every metric in the Prometheus text format (0.0.4), after refreshing the
-/// values computed at scrape time.
+/// Every metric in the Prometheus text format (0.0.4), after refreshing
+/// readiness.
 pub fn render() -> String {
-    for (cluster, lag) in crate::checkpoint::lag_by_cluster() {
-        CHECKPOINT_LAG.set(&[&cluster], lag.as_secs_f64());
-    }
     READY.set(&[], if ready().is_ok() { 1.0 } else { 0.0 });
     let mut out = String::with_capacity(16 * 1024);
     for metric in ALL {

@@ -21,12 +21,50 @@ mod fingerprint;
 
 use std::sync::Arc;
 
+use serde::Deserialize;
+
 use crate::clock::SharedClock;
-use crate::config::DedupConfig;
 use crate::event::Event;
+use crate::units::HumanDuration;
 
 use cache::TtlCache;
 pub use fingerprint::{Fingerprint, occurrence_id};
+
+/// `dedup:` — the occurrence core's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupConfig {
+    /// How long a fingerprint is remembered after it was last seen (default 5m,
+    /// the design document's TTL).
+    pub ttl: HumanDuration,
+    /// Most fingerprints remembered at once; the least recently seen are
+    /// forgotten first. 100k fingerprints take about 20 MiB.
+    pub max_entries: usize,
+    /// At this many occurrences of one fingerprint the occurrence is escalated
+    /// to `high` and labelled `repeated_count` (default 5). 0 disables it.
+    pub repeat_threshold: u32,
+}
+
+impl DedupConfig {
+    /// What is wrong with this section.
+    pub fn problems(&self) -> Vec<String> {
+        if self.max_entries == 0 {
+            vec!["at `dedup.max_entries`: must be at least 1".to_owned()]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        Self {
+            ttl: HumanDuration::from_secs(300),
+            max_entries: 100_000,
+            repeat_threshold: 5,
+        }
+    }
+}
 
 /// At most this many Event objects are tracked per fingerprint; older ones are
 /// forgotten first (their later count bumps then count as new objects).

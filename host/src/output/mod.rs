@@ -7,9 +7,25 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::chain::{DeadLetter, Processed};
-use crate::config::OutputFormat;
+use serde::Deserialize;
+
+pub use template::Template;
+
 use crate::event::{Millis, format_millis};
+use crate::item::{DeadLetter, Processed};
+
+mod template;
+
+/// Wire format of a published event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutputFormat {
+    /// The `StandardEvent` JSON (schema: `schema/standard-event.schema.json`).
+    #[default]
+    Standard,
+    /// CloudEvents 1.0, structured JSON mode, with the `StandardEvent` as `data`.
+    Cloudevents,
+}
 
 /// `type` of every StandardEvent.
 pub const EVENT_TYPE: &str = "k8s_event";
@@ -146,6 +162,24 @@ fn encode_with(
     line
 }
 
+/// A published line a broker refused, as the dead-letter sinks get it: the
+/// same event with the annotations `dead_letter_sink` and
+/// `dead_letter_reason` added where `format` keeps annotations. `None` if
+/// `line` is not one this module encoded.
+pub fn refused(format: OutputFormat, line: &[u8], sink: &str, reason: &str) -> Option<Vec<u8>> {
+    let mut event: serde_json::Value = serde_json::from_slice(line).ok()?;
+    let standard = match format {
+        OutputFormat::Standard => &mut event,
+        OutputFormat::Cloudevents => event.get_mut("data")?,
+    };
+    let annotations = standard.get_mut("annotations")?.as_object_mut()?;
+    annotations.insert("dead_letter_sink".into(), sink.into());
+    annotations.insert("dead_letter_reason".into(), reason.into());
+    let mut bytes = serde_json::to_vec(&event).ok()?;
+    bytes.push(b'\n');
+    Some(bytes)
+}
+
 /// The raw Event with its message (`message` or `note`) replaced, so that a
 /// redacted secret does not leak through `raw_data`. Should the raw object
 /// not be an object (it always is: it was decoded), the message is left out
@@ -216,5 +250,23 @@ mod tests {
         assert_eq!(json["subject"], "default/Pod/web");
         assert_eq!(json["data"]["type"], "k8s_event");
         assert_eq!(json["id"], json["data"]["id"]);
+    }
+
+    #[test]
+    fn a_refused_line_gets_its_dead_letter_annotations_in_either_format() {
+        for format in [OutputFormat::Standard, OutputFormat::Cloudevents] {
+            let line = encode(format, &processed(None), 0);
+            let letter = refused(format, &line, "bus", "too large").unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&letter).unwrap();
+            let standard = match format {
+                OutputFormat::Standard => &json,
+                OutputFormat::Cloudevents => &json["data"],
+            };
+            assert_eq!(standard["annotations"]["dead_letter_sink"], "bus");
+            assert_eq!(standard["annotations"]["dead_letter_reason"], "too large");
+            assert_eq!(standard["annotations"]["message"], "BackOff happened");
+            assert!(letter.ends_with(b"\n"));
+        }
+        assert!(refused(OutputFormat::Standard, b"not json", "bus", "x").is_none());
     }
 }

@@ -1,12 +1,15 @@
-//! Turns the config's plugin instances and chains into running stages.
+//! Turns a config into a pipeline: its plugin instances and chains into
+//! running stages, its sinks into running sink tasks.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::{Pipeline, PipelineClock};
 use crate::chain::Chain;
 use crate::clock::SharedClock;
 use crate::config::{Config, PluginSource};
 use crate::plugin::{LoadedPlugin, PluginError, PluginRuntime};
+use crate::sink::{self, SinkError, SinkTasks};
 
 /// A plugin instance that could not be loaded or started, with its YAML path.
 #[derive(Debug, thiserror::Error)]
@@ -17,13 +20,49 @@ pub struct StageError {
     pub error: PluginError,
 }
 
+/// Every plugin instance that could not be loaded or started, one a line.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+pub struct StageErrors(pub Vec<StageError>);
+
 /// Why the chains could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error(transparent)]
     Runtime(PluginError),
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    Stages(Vec<StageError>),
+    #[error(transparent)]
+    Stages(StageErrors),
+}
+
+/// Why the pipeline could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+/// Builds the chains of `config` and starts its sinks: the pipeline, ready
+/// for [`spawn`](super::spawn), its sink tasks, and the config back.
+pub async fn start(
+    config: Config,
+    clock: PipelineClock,
+) -> Result<(Pipeline, SinkTasks, Config), StartError> {
+    let plugin_clock: SharedClock = match &clock {
+        PipelineClock::Live(clock) => clock.clone(),
+        PipelineClock::Replay(clock) => Arc::new(clock.clone()),
+    };
+    let (chains, config) = load_chains(config, plugin_clock).await?;
+    let (routes, sink_tasks) = sink::start(&config.sinks, &config.base_dir).await?;
+    let pipeline = Pipeline::new(
+        config.dedup,
+        chains,
+        routes,
+        clock,
+        config.plugin_runtime.batch_size,
+    );
+    Ok((pipeline, sink_tasks, config))
 }
 
 /// Starts the plugin runtime and builds the chains of `config` on a
@@ -36,7 +75,8 @@ pub async fn load_chains(
     tokio::task::spawn_blocking(move || {
         let runtime = PluginRuntime::new(config.plugin_runtime.cache_dir.clone(), clock)
             .map_err(LoadError::Runtime)?;
-        let chains = build_chains(&config, &runtime).map_err(LoadError::Stages)?;
+        let chains = build_chains(&config, &runtime)
+            .map_err(|errors| LoadError::Stages(StageErrors(errors)))?;
         Ok((chains, config))
     })
     .await

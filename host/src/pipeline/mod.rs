@@ -1,20 +1,24 @@
 //! The pipeline proper: occurrence core → chains → sink queues, run on one
-//! worker thread fed by batches of normalized events.
+//! thread of its own fed by batches of decoded events (`thread.rs`); built
+//! from a config by `build.rs`, in batches cut by `batches.rs`.
 
+mod batches;
 mod build;
-mod input;
+mod thread;
 
 use std::sync::Arc;
 
-pub use build::{LoadError, StageError, build_chains, load_chains};
-pub use input::{Closed, INPUT_BYTES, Input, InputSender, input_queue};
+pub use batches::{BATCH_BYTES, BatchCutter};
+pub use build::{LoadError, StageError, StageErrors, StartError, build_chains, load_chains, start};
+pub use thread::{PendingChains, PipelineThread, spawn};
 
-use crate::chain::{Chain, ChainOutput, Processed};
+use crate::chain::{Chain, ChainOutput};
 use crate::checkpoint::Ack;
 use crate::clock::{Clock, ManualClock, SharedClock};
-use crate::config::{DEAD_LETTER_CHAIN, DedupConfig, OutputFormat};
 use crate::event::{Event, Millis};
-use crate::occurrence::{Admission, Occurrence, OccurrenceCore};
+use crate::item::{DEAD_LETTER_CHAIN, Processed};
+use crate::occurrence::{Admission, DedupConfig, Occurrence, OccurrenceCore};
+use crate::output::OutputFormat;
 use crate::sink::{Batch, Record, SinkMessage, SinkRoute};
 use crate::{metrics, output};
 
@@ -64,7 +68,7 @@ pub struct Pipeline {
     chains: Vec<Chain>,
     routes: Vec<SinkRoute>,
     clock: PipelineClock,
-    batch_size: usize,
+    cutter: BatchCutter,
     stats: PipelineStats,
 }
 
@@ -76,16 +80,16 @@ impl Pipeline {
         clock: PipelineClock,
         batch_size: usize,
     ) -> Self {
-        let shared: SharedClock = match &clock {
-            PipelineClock::Live(clock) => clock.clone(),
-            PipelineClock::Replay(clock) => Arc::new(clock.clone()),
+        let (shared, replay): (SharedClock, _) = match &clock {
+            PipelineClock::Live(clock) => (clock.clone(), None),
+            PipelineClock::Replay(clock) => (Arc::new(clock.clone()), Some(clock.clone())),
         };
         Self {
             core: OccurrenceCore::new(dedup, shared),
             chains,
             routes,
             clock,
-            batch_size: batch_size.max(1),
+            cutter: BatchCutter::new(batch_size, replay),
             stats: PipelineStats::default(),
         }
     }
@@ -128,29 +132,15 @@ impl Pipeline {
     /// Processes events in arrival order. Blocks while a sink's queue is full.
     pub fn process(&mut self, events: Vec<Event>) {
         self.stats.received += events.len() as u64;
-        let mut chunk = Vec::with_capacity(self.batch_size.min(events.len()));
+        let mut chunk = Vec::with_capacity(events.len().min(256));
         let mut chunk_bytes = 0;
-        let mut chunk_time = None;
-        let replay_clock = match &self.clock {
-            PipelineClock::Replay(clock) => Some(clock.clone()),
-            PipelineClock::Live(_) => None,
-        };
         for event in events {
             // The core takes the event; its cluster is kept for the label.
             let cluster = event.cluster.clone();
             metrics::EVENTS_RECEIVED.inc(&[&cluster]);
-            if let Some(clock) = &replay_clock {
-                let time = event
-                    .occurred_at()
-                    .map(|t| t - t.rem_euclid(1_000))
-                    .unwrap_or(i64::MIN)
-                    .max(clock.now_ms());
-                if chunk_time.is_some_and(|t| t != time) {
-                    self.process_chunk(std::mem::take(&mut chunk));
-                    chunk_bytes = 0;
-                }
-                clock.advance_to(time);
-                chunk_time = Some(time);
+            if self.cutter.cut_before(&event, chunk.len(), chunk_bytes) {
+                self.process_chunk(std::mem::take(&mut chunk));
+                chunk_bytes = 0;
             }
             match self.core.admit(event) {
                 Admission::New(occurrence) => {
@@ -161,12 +151,6 @@ impl Pipeline {
                     self.stats.deduplicated += 1;
                     metrics::EVENTS_DEDUPLICATED.inc(&[&cluster]);
                 }
-            }
-            // Large events go in smaller chunks: a chunk's encoded lines are
-            // in memory at once.
-            if chunk.len() >= self.batch_size || chunk_bytes >= CHUNK_BYTES {
-                self.process_chunk(std::mem::take(&mut chunk));
-                chunk_bytes = 0;
             }
         }
         self.process_chunk(chunk);
@@ -252,9 +236,6 @@ impl Pipeline {
         }
     }
 }
-
-/// Bytes of events a chunk (one call into each plugin) holds at most, about.
-const CHUNK_BYTES: usize = 1024 * 1024;
 
 /// Bytes of encoded events a batch for one sink holds before it is sent,
 /// even mid-chunk: ordinary batches are far smaller; a chunk of the largest

@@ -10,6 +10,7 @@
 
 mod bindings;
 mod breaker;
+mod config;
 mod deadline;
 mod loader;
 mod stage;
@@ -26,18 +27,18 @@ use wasmtime::{Config as EngineConfig, Engine};
 
 use bindings::{enricher, filter, severity_mapper};
 pub use breaker::BreakerState;
+pub use config::{
+    BreakerConfig, FailurePolicy, Limits, MAX_TIMEOUT, MIN_TIMEOUT, PluginConfig,
+    PluginRuntimeConfig, PluginSource,
+};
 use deadline::Watchdog;
 pub use loader::{builtin_bytes, builtin_names};
-pub use stage::{Decision, Failure, FailureKind, Stage};
+pub use stage::{Decision, Stage};
+
+pub use crate::item::{Failure, FailureKind};
 use state::StoreState;
 
 use crate::clock::SharedClock;
-use crate::config::{PluginConfig, PluginSource};
-
-/// Shortest `limits.timeout`: a few ticks of the deadline thread.
-pub const MIN_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(10);
-/// Longest `limits.timeout`: every cluster's events wait while a call runs.
-pub const MAX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Which world a component implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,9 +16,11 @@ use super::validate::{
 };
 use super::wasi::WouldWait;
 use super::{LoadedPlugin, PluginError, StageKind, WorldPre};
-use crate::chain::Processed;
 use crate::clock::SharedClock;
-use crate::config::{FailurePolicy, HumanDuration, Limits, PluginConfig};
+use crate::item::{Failure, FailureKind, Processed};
+use crate::units::HumanDuration;
+
+use super::config::{FailurePolicy, Limits, PluginConfig};
 use crate::event::Severity;
 
 /// A stage's decision about one event, validated.
@@ -34,49 +36,6 @@ pub enum Decision {
     },
     /// The stage could not decide; the stage's failure policy applies.
     Failed(Failure),
-}
-
-/// Why a stage failed on an event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Failure {
-    pub kind: FailureKind,
-    pub detail: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// Used up its fuel (CPU limit).
-    OutOfFuel,
-    /// Tried to grow its memory past the cap.
-    OutOfMemory,
-    /// Did not return within its deadline (`limits.timeout`), or tried to
-    /// wait (sleep or poll), which plugins may not do.
-    Timeout,
-    /// Trapped (a panic, `unreachable`, an out-of-bounds access...).
-    Trap,
-    /// Returned something the host refuses (bad label key, wrong length...).
-    InvalidOutput,
-    /// Skipped: the circuit breaker is open.
-    BreakerOpen,
-}
-
-impl FailureKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OutOfFuel => "out_of_fuel",
-            Self::OutOfMemory => "out_of_memory",
-            Self::Timeout => "timeout",
-            Self::Trap => "trap",
-            Self::InvalidOutput => "invalid_output",
-            Self::BreakerOpen => "breaker_open",
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind.as_str(), self.detail)
-    }
 }
 
 /// A live instance: the Store and the typed exports of its world.

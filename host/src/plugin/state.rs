@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
+
+use super::wasi;
 
 use super::bindings::{batch, host, types};
 use super::validate::truncate;
-use crate::chain::Processed;
 use crate::clock::SharedClock;
 use crate::event::{Event, Severity};
+use crate::item::Processed;
 
 /// Log lines a plugin may write per call; the rest are counted and reported
 /// in one line, so a chatty plugin cannot flood the host's log.
@@ -32,24 +34,14 @@ pub struct StoreState {
     /// The events of the call in progress (empty between calls): moved in
     /// before the call and back out after it, never copied.
     pub batch: Vec<Processed>,
-    pub(super) wasi: WasiCtx,
-    pub(super) table: ResourceTable,
+    wasi: WasiCtx,
+    table: ResourceTable,
 }
 
 impl StoreState {
     pub fn new(stage: Arc<str>, memory_cap: usize, clock: SharedClock) -> Self {
-        // Deny by default: no args, environment, preopened directories,
-        // sockets or name lookups; stdio reads nothing and writes nowhere. The
-        // WASI wall clock is the pipeline's clock, as `host.now` is. What is
-        // linked at all is in `super::wasi`.
-        let wasi = WasiCtxBuilder::new()
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .socket_addr_check(|_, _| Box::pin(async { false }))
-            .max_random_size(super::wasi::MAX_RANDOM_BYTES)
-            .wall_clock(PipelineWallClock(clock.clone()))
-            .build();
+        // Nothing granted; what is linked at all is in `super::wasi`.
+        let wasi = wasi::context(PipelineWallClock(clock.clone()));
         Self {
             stage,
             limits: StoreLimitsBuilder::new()
@@ -66,6 +58,16 @@ impl StoreState {
             wasi,
             table: ResourceTable::new(),
         }
+    }
+}
+
+impl wasi::WasiState for StoreState {
+    fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
+    fn random(&mut self) -> &mut wasmtime_wasi::random::WasiRandomCtx {
+        self.wasi.random()
     }
 }
 

@@ -41,10 +41,31 @@ use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView as _};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView as _};
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sockets, sync};
-use wasmtime_wasi::random::WasiRandom;
+use wasmtime_wasi::random::{WasiRandom, WasiRandomCtx};
 use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView as _};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiView};
 
-use super::state::StoreState;
+/// What a store's data gives the WASI surface: its WASI context and its
+/// resource table.
+pub trait WasiState: WasiView + 'static {
+    fn table(&mut self) -> &mut ResourceTable;
+    fn random(&mut self) -> &mut WasiRandomCtx;
+}
+
+/// The WASI context of one plugin instance: nothing granted. `wall_clock`
+/// is the pipeline's clock, as the contract's `now` is.
+pub fn context(wall_clock: impl wasmtime_wasi::HostWallClock + 'static) -> WasiCtx {
+    // Deny by default: no args, environment, preopened directories,
+    // sockets or name lookups; stdio reads nothing and writes nowhere.
+    WasiCtxBuilder::new()
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }))
+        .max_random_size(MAX_RANDOM_BYTES)
+        .wall_clock(wall_clock)
+        .build()
+}
 
 /// The WASI packages plugins may import, for messages and docs.
 pub const PACKAGES: &str =
@@ -69,18 +90,17 @@ impl fmt::Display for WouldWait {
 impl std::error::Error for WouldWait {}
 
 /// Adds the plugins' WASI surface to `linker`.
-pub fn add_to_linker(linker: &mut Linker<StoreState>) -> Result<()> {
-    type T = StoreState;
+pub fn add_to_linker<T: WasiState>(linker: &mut Linker<T>) -> Result<()> {
     let l = linker;
-    sync::io::error::add_to_linker::<T, Table>(l, |t| &mut t.table)?;
-    sync::io::streams::add_to_linker::<T, Table>(l, |t| &mut t.table)?;
-    sync::io::poll::add_to_linker::<T, NoWaitIo>(l, |t| NoWait(&mut t.table))?;
+    sync::io::error::add_to_linker::<T, Table>(l, T::table)?;
+    sync::io::streams::add_to_linker::<T, Table>(l, T::table)?;
+    sync::io::poll::add_to_linker::<T, NoWaitIo>(l, |t| NoWait(t.table()))?;
 
     clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
     clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
-    random::random::add_to_linker::<T, WasiRandom>(l, |t| t.wasi.random())?;
-    random::insecure::add_to_linker::<T, WasiRandom>(l, |t| t.wasi.random())?;
-    random::insecure_seed::add_to_linker::<T, WasiRandom>(l, |t| t.wasi.random())?;
+    random::random::add_to_linker::<T, WasiRandom>(l, T::random)?;
+    random::insecure::add_to_linker::<T, WasiRandom>(l, T::random)?;
+    random::insecure_seed::add_to_linker::<T, WasiRandom>(l, T::random)?;
 
     cli::exit::add_to_linker::<T, WasiCli>(l, T::cli)?;
     cli::environment::add_to_linker::<T, WasiCli>(l, T::cli)?;

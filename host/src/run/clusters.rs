@@ -6,26 +6,26 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::checkpoint::{CheckpointStores, Document, Mark, Store, WatchKey};
+use crate::backoff::Backoff;
+use crate::checkpoint::{CheckpointStores, Document, Store};
 use crate::clock::SharedClock;
-use crate::config::{ClusterConfig, Config};
+use crate::config::{ClusterChanges, ClusterConfig, Config};
 use crate::event::EventLimits;
+use crate::input::InputSender;
 use crate::lease::Elector;
 use crate::metrics;
-use crate::pipeline::InputSender;
-use crate::watch::{Backoff, ClientError, Watcher, connect, watches_of};
+use crate::watch::{ClientError, Watcher, connect, watches_of};
 
 /// What every cluster task shares.
 pub(super) struct Shared {
     /// For credentials and relative paths.
     pub config: Config,
-    /// Taken by [`Clusters::stop_watching`], so that the pipeline and the
-    /// checkpointer see their inputs end.
+    /// Taken by [`Clusters::stop_watching`], so that the pipeline sees its
+    /// input end.
     pub input: Option<InputSender>,
-    pub marks: Option<mpsc::UnboundedSender<Mark>>,
     pub stores: CheckpointStores,
     pub file_store: Store,
     pub clock: SharedClock,
@@ -33,7 +33,6 @@ pub(super) struct Shared {
 }
 
 struct Running {
-    config: ClusterConfig,
     watcher: JoinHandle<()>,
     /// Stops the election (releasing the lease) and its task.
     elector: Option<(watch::Sender<bool>, JoinHandle<()>)>,
@@ -43,15 +42,6 @@ struct Running {
 pub(super) struct Clusters {
     shared: Shared,
     running: BTreeMap<String, Running>,
-}
-
-/// The clusters a config watches: the ones it lists, or the inferred one.
-pub(super) fn wanted(config: &Config) -> Vec<ClusterConfig> {
-    if config.clusters.is_empty() {
-        vec![ClusterConfig::inferred()]
-    } else {
-        config.clusters.clone()
-    }
 }
 
 impl Clusters {
@@ -67,7 +57,7 @@ impl Clusters {
     pub async fn start_all(&mut self, clusters: Vec<ClusterConfig>) -> Result<(), ClientError> {
         let mut clients = Vec::with_capacity(clusters.len());
         for cluster in &clusters {
-            clients.push(connect(cluster, &self.shared.config).await?);
+            clients.push(connect(cluster, &self.shared.config.base_dir).await?);
         }
         for (cluster, client) in clusters.into_iter().zip(clients) {
             self.start(cluster, client).await;
@@ -75,26 +65,16 @@ impl Clusters {
         Ok(())
     }
 
-    /// Starts the clusters `clusters` adds, stops those it removes, and
-    /// restarts those it changes (after a reload).
-    pub async fn apply(&mut self, clusters: Vec<ClusterConfig>) {
-        let wanted: BTreeMap<String, ClusterConfig> =
-            clusters.into_iter().map(|c| (c.id.clone(), c)).collect();
-        let stale: Vec<String> = self
-            .running
-            .iter()
-            .filter(|(id, running)| wanted.get(*id) != Some(&running.config))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in stale {
+    /// Stops the clusters a reload removed or changed, then starts the ones
+    /// it added or changed.
+    pub async fn apply(&mut self, changes: ClusterChanges) {
+        for id in changes.stop {
             self.stop(&id).await;
             tracing::info!(cluster = %id, "stopped watching the cluster: the config no longer has it as it was");
         }
-        for (id, cluster) in wanted {
-            if self.running.contains_key(&id) {
-                continue;
-            }
-            match connect(&cluster, &self.shared.config).await {
+        for cluster in changes.start {
+            let id = cluster.id.clone();
+            match connect(&cluster, &self.shared.config.base_dir).await {
                 Ok(client) => {
                     tracing::info!(cluster = %id, "the config adds the cluster: watching it");
                     self.start(cluster, client).await;
@@ -107,10 +87,9 @@ impl Clusters {
     }
 
     async fn start(&mut self, cluster: ClusterConfig, (client, server): (kube::Client, String)) {
-        let (Some(input), Some(marks)) = (&self.shared.input, &self.shared.marks) else {
+        let Some(input) = self.shared.input.clone() else {
             return; // Shutting down.
         };
-        let (input, marks) = (input.clone(), marks.clone());
         let store = match &cluster.checkpoint_configmap {
             Some(configmap) => Store::ConfigMap {
                 client: client.clone(),
@@ -118,21 +97,12 @@ impl Clusters {
             },
             None => self.shared.file_store.clone(),
         };
-        // Registered before the cluster's first mark can exist. The file is
-        // shared: what it holds for other clusters must survive our writes.
-        let document = match &store {
-            Store::File(_) => match store.load().await {
-                Ok(document) => document,
-                Err(error) => {
-                    tracing::error!(cluster = %cluster.id, %error, "not watching the cluster: its checkpoint file cannot be read");
-                    return;
-                }
-            },
-            Store::ConfigMap { .. } => Document::default(),
-        };
-        self.shared
-            .stores
-            .register(store.clone(), document, &cluster.id);
+        // Attached before the cluster's first mark can exist. The file is
+        // shared: what it holds for other clusters survives our writes.
+        if let Err(error) = self.shared.stores.attach(&cluster.id, store).await {
+            tracing::error!(cluster = %cluster.id, %error, "not watching the cluster: its checkpoint file cannot be read");
+            return;
+        }
         let leads = if cluster.leader_election.is_some() {
             0.0
         } else {
@@ -162,21 +132,14 @@ impl Clusters {
             cluster: cluster.clone(),
             client,
             server,
-            store,
+            stores: self.shared.stores.clone(),
             input,
-            marks,
             limits: self.shared.config.events.limits(),
             clock: self.shared.clock.clone(),
         };
         let watcher = tokio::spawn(task.run(leading));
-        self.running.insert(
-            cluster.id.clone(),
-            Running {
-                config: cluster,
-                watcher,
-                elector,
-            },
-        );
+        self.running
+            .insert(cluster.id.clone(), Running { watcher, elector });
     }
 
     /// Stops one cluster's watches (between two hand-overs) and its election.
@@ -198,7 +161,6 @@ impl Clusters {
     /// [`release_leases`](Self::release_leases).
     pub async fn stop_watching(&mut self) {
         self.shared.input = None;
-        self.shared.marks = None;
         for running in self.running.values() {
             running.watcher.abort();
         }
@@ -229,9 +191,8 @@ struct ClusterTask {
     cluster: ClusterConfig,
     client: kube::Client,
     server: String,
-    store: Store,
+    stores: CheckpointStores,
     input: InputSender,
-    marks: mpsc::UnboundedSender<Mark>,
     limits: EventLimits,
     clock: SharedClock,
 }
@@ -284,14 +245,13 @@ impl ClusterTask {
     }
 
     /// Reads the cluster's checkpoint, retrying while its store cannot be
-    /// read, and seeds the checkpointer with it so that a write for one
-    /// namespace never erases another's.
+    /// read.
     async fn load_with_retry(&self) -> Document {
         let mut backoff = Backoff::default();
         let mut logged = false;
-        let document = loop {
-            match self.store.load().await {
-                Ok(document) => break document,
+        loop {
+            match self.stores.load(&self.cluster.id).await {
+                Ok(document) => return document,
                 Err(error) => {
                     let delay = backoff.next_delay();
                     if !std::mem::replace(&mut logged, true) {
@@ -300,21 +260,6 @@ impl ClusterTask {
                     tokio::time::sleep(delay.min(Duration::from_secs(30))).await;
                 }
             }
-        };
-        for (scope, rv) in document
-            .clusters
-            .get(&self.cluster.id)
-            .into_iter()
-            .flatten()
-        {
-            let _ = self.marks.send(Mark {
-                key: WatchKey {
-                    cluster: self.cluster.id.clone(),
-                    namespace: (scope != "*").then(|| scope.clone()),
-                },
-                resource_version: rv.clone(),
-            });
         }
-        document
     }
 }

@@ -9,15 +9,14 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::checkpoint::{Ack, CheckpointError, CheckpointStores, Checkpointer, Mark, Store};
+use crate::checkpoint::{
+    Acknowledger, CheckpointError, CheckpointStores, Checkpointer, Lag, Mark, Store,
+};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::input::input_queue;
 use crate::metrics;
-use crate::pipeline::{
-    Input, LoadError, Pipeline, PipelineClock, PipelineStats, StageError, input_queue, load_chains,
-};
-use crate::plugin::PluginError;
-use crate::sink::{self, SinkError};
+use crate::pipeline::{PendingChains, PipelineClock, PipelineStats, StartError};
 use crate::watch::ClientError;
 use clusters::Clusters;
 
@@ -28,26 +27,15 @@ pub enum RunError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
-    Runtime(#[from] PluginError),
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
-    Stages(Vec<StageError>),
+    Start(#[from] StartError),
     #[error(transparent)]
-    Sink(#[from] SinkError),
+    Sink(#[from] crate::sink::SinkError),
     #[error(transparent)]
     Server(#[from] crate::server::ServerError),
     #[error(
         "shutting down took longer than server.shutdown_grace ({0}); exiting with work undone (nothing is lost: the checkpoint was not moved past it)"
     )]
     GraceExceeded(crate::config::HumanDuration),
-}
-
-impl From<LoadError> for RunError {
-    fn from(error: LoadError) -> Self {
-        match error {
-            LoadError::Runtime(error) => Self::Runtime(error),
-            LoadError::Stages(errors) => Self::Stages(errors),
-        }
-    }
 }
 
 /// Runs until `shutdown` completes, then shuts down cleanly and returns what
@@ -66,37 +54,30 @@ pub async fn run(
     let _server = AbortOnDrop(server);
     metrics::BUILD_INFO.set(&[env!("CARGO_PKG_VERSION")], 1.0);
     let grace = config.server.shutdown_grace;
-    let clusters = clusters::wanted(&config);
-    // A checkpoint file that cannot be read stops the start (it would
+    let clusters = config.watched_clusters();
+    // The checkpoint file is read once, here, if any cluster keeps its
+    // checkpoint there; one that cannot be read stops the start (it would
     // otherwise be overwritten).
     let file_store = Store::File(config.resolve(&config.checkpoint.file));
     let stores = CheckpointStores::default();
-    if clusters.iter().any(|c| c.checkpoint_configmap.is_none()) {
-        let document = file_store.load().await?;
-        for cluster in clusters.iter().filter(|c| c.checkpoint_configmap.is_none()) {
-            stores.register(file_store.clone(), document.clone(), &cluster.id);
-        }
+    for cluster in clusters.iter().filter(|c| c.checkpoint_configmap.is_none()) {
+        stores.attach(&cluster.id, file_store.clone()).await?;
     }
 
     let clock: SharedClock = Arc::new(SystemClock);
-    let (chains, config) = load_chains(config, clock.clone()).await?;
-    let (routes, sink_tasks) = sink::start(&config).await?;
-    let mut pipeline = Pipeline::new(
-        config.dedup,
-        chains,
-        routes,
-        PipelineClock::Live(clock.clone()),
-        config.plugin_runtime.batch_size,
-    );
+    let (pipeline, sink_tasks, config) =
+        crate::pipeline::start(config, PipelineClock::Live(clock.clone())).await?;
 
     let (marks, marks_receiver) = mpsc::unbounded_channel::<Mark>();
+    let lag = Lag::default();
     let checkpointer = tokio::spawn(
-        Checkpointer::new(stores.clone(), config.checkpoint.interval.0).run(marks_receiver),
+        Checkpointer::new(stores.clone(), config.checkpoint.interval.0, lag.clone())
+            .run(marks_receiver),
     );
 
     // Bounded: back-pressure reaches the API server connection, not memory.
-    let (input, mut inputs) = input_queue();
-    let pending: crate::reload::PendingChains = Default::default();
+    let (input, inputs) = input_queue();
+    let pending = PendingChains::default();
     let (cluster_updates, mut cluster_changes) = mpsc::unbounded_channel();
     let _reloader = AbortOnDrop(config.source.clone().map(|path| {
         let reloader = crate::reload::Reloader::new(
@@ -108,39 +89,16 @@ pub async fn run(
         );
         tokio::spawn(reloader.run())
     }));
-    let worker = {
-        let marks = marks.clone();
-        let pending = pending.clone();
-        std::thread::Builder::new()
-            .name("pipeline".into())
-            .spawn(move || {
-                while let Some(Input {
-                    events,
-                    mark,
-                    budget: _budget,
-                }) = inputs.blocking_recv()
-                {
-                    // A reload takes effect between two batches.
-                    if let Some(chains) = pending.lock().expect("not poisoned").take() {
-                        pipeline.replace_chains(chains);
-                    }
-                    if !events.is_empty() {
-                        pipeline.process(events);
-                    }
-                    if let Some(mark) = mark {
-                        let ack = Ack::new(mark, pipeline.sink_count(), marks.clone());
-                        pipeline.acknowledge(&ack);
-                    }
-                }
-                pipeline.stats()
-            })
-            .expect("spawn the pipeline thread")
-    };
+    let worker = crate::pipeline::spawn(
+        pipeline,
+        inputs,
+        Some(Acknowledger::new(marks, lag)),
+        pending,
+    );
 
     let mut clusters_running = Clusters::new(clusters::Shared {
         config: config.clone(),
         input: Some(input),
-        marks: Some(marks),
         stores,
         file_store,
         clock,
@@ -154,7 +112,7 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            Some(clusters) = cluster_changes.recv() => clusters_running.apply(clusters).await,
+            Some(changes) = cluster_changes.recv() => clusters_running.apply(changes).await,
         }
     }
     tracing::info!(grace = %grace, "shutting down: stopping the watches, draining the pipeline");
@@ -163,10 +121,7 @@ pub async fn run(
         // its mark, or was never taken from the API server's stream.
         // Also lets go of the pipeline's input: it drains and ends.
         clusters_running.stop_watching().await;
-        let stats = tokio::task::spawn_blocking(move || worker.join())
-            .await
-            .expect("join the pipeline thread")
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let stats = worker.join().await;
         let reports = sink_tasks.finish().await;
         checkpointer.await.expect("the checkpointer panicked");
         // Only now, with everything published and checkpointed, may another
@@ -192,11 +147,6 @@ impl Drop for AbortOnDrop {
             task.abort();
         }
     }
-}
-
-/// The clusters a config watches: the ones it lists, or the inferred one.
-pub fn wanted_clusters(config: &Config) -> Vec<crate::config::ClusterConfig> {
-    clusters::wanted(config)
 }
 
 /// Completes on SIGINT or SIGTERM.

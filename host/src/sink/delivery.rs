@@ -9,19 +9,18 @@
 //! pipeline and the watch wait, and the checkpoint stays put. With
 //! `when_full: drop-new`, what does not fit is dropped, counted and logged.
 
-use std::path::PathBuf;
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::kafka::KafkaSink;
-use super::nats::NatsSink;
+use super::config::{SpoolSettings, WhenFull};
 use super::spool::Spool;
 use super::{Batch, SinkCount, SinkError, SinkMessage, SinkReport};
-use crate::config::WhenFull;
+use crate::backoff::Backoff;
 use crate::metrics;
-use crate::watch::Backoff;
+use crate::output::{self, OutputFormat};
 
 /// Records read from the spool per drain attempt.
 const DRAIN_BATCH: usize = 256;
@@ -36,55 +35,32 @@ pub enum Outcome {
     Rejected(String),
 }
 
-/// A broker a sink publishes to.
-pub enum Broker {
-    Nats(Box<NatsSink>),
-    Kafka(KafkaSink),
+/// A broker a sink publishes to: what each broker sink kind implements for
+/// [`run`], which does the rest (retries, the spool, dead letters, acks).
+pub trait Broker: Send + 'static {
+    /// One attempt at publishing the records `which` of `batch`: one
+    /// outcome each, in order.
+    fn publish(
+        &mut self,
+        batch: &Batch,
+        which: &[usize],
+    ) -> impl Future<Output = Vec<Outcome>> + Send;
+
+    /// The server(s), for messages.
+    fn server(&self) -> &str;
+
+    /// What kind of broker, for messages: `NATS`, `Kafka`.
+    fn kind(&self) -> &'static str;
+
+    /// Lets what was published leave the client, a little while at most.
+    fn close(self) -> impl Future<Output = ()> + Send;
 }
 
-impl Broker {
-    async fn publish(&mut self, batch: &Batch, which: &[usize]) -> Vec<Outcome> {
-        match self {
-            Self::Nats(nats) => nats.publish(batch, which).await,
-            Self::Kafka(kafka) => kafka.publish(batch, which).await,
-        }
-    }
-
-    fn server(&self) -> &str {
-        match self {
-            Self::Nats(nats) => nats.server(),
-            Self::Kafka(kafka) => kafka.server(),
-        }
-    }
-
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::Nats(_) => "NATS",
-            Self::Kafka(_) => "Kafka",
-        }
-    }
-
-    async fn close(self) {
-        match self {
-            Self::Nats(nats) => nats.close().await,
-            Self::Kafka(kafka) => kafka.close().await,
-        }
-    }
-}
-
-/// The spool as configured for one sink.
-#[derive(Debug, Clone)]
-pub struct SpoolSettings {
-    pub dir: PathBuf,
-    pub max_bytes: u64,
-    /// How long to retry in memory before spooling.
-    pub after: Duration,
-    pub when_full: WhenFull,
-}
-
-struct Deliverer {
+struct Deliverer<B> {
     name: String,
-    broker: Broker,
+    broker: B,
+    /// The format of the lines, for dead letters.
+    format: OutputFormat,
     /// The queues of the `dead-letter` sinks, for what the broker refuses.
     dead_letters: Vec<(String, mpsc::Sender<SinkMessage>)>,
     spool: Option<(Spool, SpoolSettings)>,
@@ -96,22 +72,28 @@ struct Deliverer {
     dropping: bool,
 }
 
+/// The queues of the `dead-letter` sinks, by sink name: where a broker sink
+/// sends what its broker refuses.
+pub type DeadLetterQueues = Vec<(String, mpsc::Sender<SinkMessage>)>;
+
 /// Runs a broker sink until its queue closes.
-pub async fn run(
+pub async fn run<B: Broker>(
     name: String,
-    broker: Broker,
+    broker: B,
+    format: OutputFormat,
     spool: Option<SpoolSettings>,
-    dead_letters: Vec<(String, mpsc::Sender<SinkMessage>)>,
+    dead_letters: DeadLetterQueues,
     mut receiver: mpsc::Receiver<SinkMessage>,
 ) -> Result<SinkReport, SinkError> {
     let spool = match spool {
         Some(settings) => {
             let opened =
-                tokio::task::block_in_place(|| Spool::open(&settings.dir, settings.max_bytes))
-                    .map_err(|error| SinkError::Setup {
+                blocking(|| Spool::open(&settings.dir, settings.max_bytes)).map_err(|error| {
+                    SinkError::Setup {
                         sink: name.clone(),
                         error: format!("spool {}: {error}", settings.dir.display()),
-                    })?;
+                    }
+                })?;
             if !opened.is_empty() {
                 tracing::info!(
                     sink = %name,
@@ -127,6 +109,7 @@ pub async fn run(
         report: SinkReport::new(&name),
         name,
         broker,
+        format,
         dead_letters,
         spool,
         backoff: Backoff::default(),
@@ -180,7 +163,7 @@ pub async fn run(
     Ok(report)
 }
 
-impl Deliverer {
+impl<B: Broker> Deliverer<B> {
     /// `aetherius_sink_spool_bytes`, after the spool changed.
     fn spool_gauge(&self) {
         if let Some((spool, _)) = &self.spool {
@@ -231,7 +214,7 @@ impl Deliverer {
         let Some((spool, _)) = &self.spool else {
             return Ok(());
         };
-        let (batch, position) = match tokio::task::block_in_place(|| spool.peek(DRAIN_BATCH)) {
+        let (batch, position) = match blocking(|| spool.peek(DRAIN_BATCH)) {
             Ok(read) => read,
             Err(error) => {
                 tracing::error!(sink = %self.name, %error, "cannot read the spool");
@@ -247,7 +230,7 @@ impl Deliverer {
         }
         self.recovered();
         let (spool, _) = self.spool.as_mut().expect("checked above");
-        if let Err(error) = tokio::task::block_in_place(|| spool.commit(position)) {
+        if let Err(error) = blocking(|| spool.commit(position)) {
             tracing::error!(sink = %self.name, %error, "cannot record spool progress");
             return Err(self.backoff.next_delay());
         }
@@ -318,27 +301,17 @@ impl Deliverer {
     }
 
     /// Sends a refused message to every dead-letter sink, annotated with
-    /// this sink and the reason (`annotations`, or `data.annotations` in a
-    /// CloudEvent).
+    /// this sink and the reason (by `output`, which knows where each format
+    /// keeps its annotations).
     async fn dead_letter(&mut self, batch: &Batch, i: usize, reason: &str) {
         if self.dead_letters.is_empty() {
             return;
         }
         let record = &batch.records[i];
-        let Ok(mut event) = serde_json::from_slice::<serde_json::Value>(batch.line(record)) else {
+        let Some(bytes) = output::refused(self.format, batch.line(record), &self.name, reason)
+        else {
             return;
         };
-        let annotations = if event.get("specversion").is_some() {
-            &mut event["data"]["annotations"]
-        } else {
-            &mut event["annotations"]
-        };
-        if let Some(annotations) = annotations.as_object_mut() {
-            annotations.insert("dead_letter_sink".into(), self.name.clone().into());
-            annotations.insert("dead_letter_reason".into(), reason.into());
-        }
-        let mut bytes = serde_json::to_vec(&event).expect("a Value serializes");
-        bytes.push(b'\n');
         for (sink, sender) in &self.dead_letters {
             let mut record = record.clone();
             record.start = 0;
@@ -381,7 +354,7 @@ impl Deliverer {
         loop {
             let (spool, settings) = self.spool.as_mut().expect("only called with a spool");
             if spool.has_room(bytes) || spool.is_empty() {
-                match tokio::task::block_in_place(|| spool.append(batch, which)) {
+                match blocking(|| spool.append(batch, which)) {
                     Ok(()) => {
                         self.report.add(SinkCount::Spooled, which.len() as u64);
                         self.spool_gauge();
@@ -414,5 +387,320 @@ impl Deliverer {
                 }
             }
         }
+    }
+}
+
+/// Runs blocking file work (the spool's writes and fsyncs) without stalling
+/// the runtime's other tasks: on a multi-threaded runtime the worker hands
+/// its tasks to the others meanwhile; on a single-threaded one (the unit
+/// tests, with paused time) it simply runs.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The state machine against a scripted broker, on tokio's paused clock:
+    //! retries, backoff and `spool.after` take no real time.
+
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::checkpoint::{Acknowledger, Lag, Mark, WatchKey};
+    use crate::event::Severity;
+    use crate::sink::Record;
+
+    /// What the scripted broker does with one publish call.
+    #[derive(Debug, Clone, Copy)]
+    enum Answer {
+        /// Takes every record.
+        Up,
+        /// Fails every record (to be retried).
+        Down,
+        /// Refuses the records with these ids for good, takes the others.
+        Refuse(&'static [&'static str]),
+    }
+
+    /// A broker that answers from a script (then is up), and remembers the
+    /// ids it took, in order.
+    struct Scripted {
+        script: VecDeque<Answer>,
+        taken: Arc<Mutex<Vec<String>>>,
+        calls: Arc<Mutex<usize>>,
+    }
+
+    impl Broker for Scripted {
+        async fn publish(&mut self, batch: &Batch, which: &[usize]) -> Vec<Outcome> {
+            *self.calls.lock().unwrap() += 1;
+            let answer = self.script.pop_front().unwrap_or(Answer::Up);
+            which
+                .iter()
+                .map(|&i| {
+                    let id = &batch.records[i].id;
+                    match answer {
+                        Answer::Down => Outcome::Failed("connection refused".into()),
+                        Answer::Refuse(ids) if ids.contains(&id.as_str()) => {
+                            Outcome::Rejected("message too large".into())
+                        }
+                        _ => {
+                            self.taken.lock().unwrap().push(id.clone());
+                            Outcome::Published
+                        }
+                    }
+                })
+                .collect()
+        }
+
+        fn server(&self) -> &str {
+            "scripted"
+        }
+
+        fn kind(&self) -> &'static str {
+            "Scripted"
+        }
+
+        async fn close(self) {}
+    }
+
+    /// A batch of StandardEvent-shaped lines with the given ids.
+    fn batch(ids: &[&str]) -> Batch {
+        let mut batch = Batch::default();
+        for id in ids {
+            let start = batch.bytes.len();
+            let line = serde_json::json!({ "id": id, "annotations": { "message": "m" } });
+            batch.bytes.extend_from_slice(line.to_string().as_bytes());
+            batch.bytes.push(b'\n');
+            batch.events += 1;
+            batch.records.push(Record {
+                start,
+                end: batch.bytes.len(),
+                id: (*id).to_owned(),
+                subject: "s".into(),
+                key: None,
+                severity: Severity::High,
+                cluster: "c".into(),
+            });
+        }
+        batch
+    }
+
+    struct Harness {
+        queue: mpsc::Sender<SinkMessage>,
+        acks: Acknowledger,
+        acked: mpsc::UnboundedReceiver<Mark>,
+        dead: mpsc::Receiver<SinkMessage>,
+        taken: Arc<Mutex<Vec<String>>>,
+        calls: Arc<Mutex<usize>>,
+        task: tokio::task::JoinHandle<Result<SinkReport, SinkError>>,
+        _dir: tempfile::TempDir,
+    }
+
+    /// A running broker sink over `script`, with a spool of `spool_bytes`
+    /// (none if 0) that takes over after 10 s.
+    fn start(name: &str, script: &[Answer], spool_bytes: u64, when_full: WhenFull) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let taken = Arc::default();
+        let calls = Arc::default();
+        let broker = Scripted {
+            script: script.iter().copied().collect(),
+            taken: Arc::clone(&taken),
+            calls: Arc::clone(&calls),
+        };
+        let spool = (spool_bytes > 0).then(|| SpoolSettings {
+            dir: dir.path().join("spool"),
+            max_bytes: spool_bytes,
+            after: Duration::from_secs(10),
+            when_full,
+        });
+        let (queue, receiver) = mpsc::channel(16);
+        let (dead_sender, dead) = mpsc::channel(16);
+        let (done, acked) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(
+            name.to_owned(),
+            broker,
+            OutputFormat::Standard,
+            spool,
+            vec![("failures".to_owned(), dead_sender)],
+            receiver,
+        ));
+        Harness {
+            queue,
+            acks: Acknowledger::new(done, Lag::default()),
+            acked,
+            dead,
+            taken,
+            calls,
+            task,
+            _dir: dir,
+        }
+    }
+
+    impl Harness {
+        async fn send(&self, ids: &[&str]) {
+            self.queue
+                .send(SinkMessage::Batch(batch(ids)))
+                .await
+                .unwrap();
+        }
+
+        /// Queues a mark behind what was sent.
+        async fn mark(&self, rv: &str) {
+            let mark = Mark {
+                key: WatchKey {
+                    cluster: "c".into(),
+                    namespace: None,
+                },
+                resource_version: rv.into(),
+            };
+            let ack = self.acks.ack(mark, 1);
+            self.queue.send(SinkMessage::Ack(ack)).await.unwrap();
+        }
+
+        fn taken(&self) -> Vec<String> {
+            self.taken.lock().unwrap().clone()
+        }
+
+        /// Waits (on the paused clock) until the broker has taken `n`.
+        async fn wait_taken(&self, n: usize) {
+            while self.taken.lock().unwrap().len() < n {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+
+        async fn finish(self) -> (SinkReport, Vec<String>) {
+            drop(self.queue);
+            let report = self.task.await.unwrap().unwrap();
+            let taken = self.taken.lock().unwrap().clone();
+            (report, taken)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_broker_that_fails_is_retried_until_it_takes_everything_once() {
+        let sink = start(
+            "retry",
+            &[Answer::Down, Answer::Down, Answer::Down],
+            0,
+            WhenFull::Block,
+        );
+        sink.send(&["a", "b"]).await;
+        sink.send(&["c"]).await;
+        let (report, taken) = sink.finish().await;
+        assert_eq!(taken, ["a", "b", "c"]);
+        assert_eq!((report.published, report.retried), (3, 6));
+        assert_eq!(report.spooled, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_mark_is_acknowledged_only_once_the_broker_took_what_came_before() {
+        // No spool: the sink waits for the broker, and so does the mark.
+        let mut sink = start("gate", &[Answer::Down; 20], 0, WhenFull::Block);
+        sink.send(&["a"]).await;
+        sink.mark("7").await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(
+            sink.acked.try_recv().is_err(),
+            "acked while `a` was not taken"
+        );
+        assert!(sink.taken().is_empty());
+        let mark = sink.acked.recv().await.unwrap();
+        assert_eq!(mark.resource_version, "7");
+        assert_eq!(sink.taken(), ["a"]);
+        sink.finish().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_spool_after_the_messages_wait_in_the_spool_and_drain_in_order() {
+        // Down for a long while (each attempt is one script entry).
+        let mut sink = start("spool", &[Answer::Down; 30], 1 << 20, WhenFull::Block);
+        sink.send(&["a", "b"]).await;
+        // Spooled once the broker has been down 10 s: the mark behind it is
+        // acknowledged then (the spool is synced), broker still down.
+        sink.mark("1").await;
+        let mark = sink.acked.recv().await.unwrap();
+        assert_eq!(mark.resource_version, "1");
+        assert!(
+            sink.taken().is_empty(),
+            "acked from the spool, not the broker"
+        );
+        // While spooling, newer batches queue behind the spooled ones.
+        sink.send(&["c"]).await;
+        sink.send(&["d", "e"]).await;
+        sink.mark("2").await;
+        assert_eq!(sink.acked.recv().await.unwrap().resource_version, "2");
+        sink.wait_taken(5).await;
+        let (report, taken) = sink.finish().await;
+        assert_eq!(taken, ["a", "b", "c", "d", "e"], "in order, once each");
+        assert_eq!(
+            (report.spooled, report.drained, report.published),
+            (5, 5, 5)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_spool_with_drop_new_drops_and_counts() {
+        // Room for about one batch of two small lines.
+        let sink = start("drop", &[Answer::Down; 40], 300, WhenFull::DropNew);
+        sink.send(&["a", "b"]).await;
+        sink.send(&["c", "d"]).await;
+        sink.send(&["e", "f"]).await;
+        sink.wait_taken(2).await;
+        let (report, taken) = sink.finish().await;
+        assert!(report.spool_dropped >= 2, "{report:?}");
+        assert_eq!(report.spooled + report.spool_dropped, 6, "{report:?}");
+        assert_eq!(
+            taken.len() as u64,
+            report.spooled,
+            "what was spooled arrives"
+        );
+        assert_eq!(&taken[..2], ["a", "b"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_spool_with_block_stops_taking_from_the_queue() {
+        let mut sink = start("block", &[Answer::Down; 40], 300, WhenFull::Block);
+        sink.send(&["a", "b"]).await;
+        sink.send(&["c", "d"]).await;
+        sink.mark("1").await;
+        // The spool holds `a`, `b`; `c`, `d` wait for room, so does the mark.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(sink.acked.try_recv().is_err());
+        assert_eq!(sink.acked.recv().await.unwrap().resource_version, "1");
+        let (report, taken) = sink.finish().await;
+        assert_eq!(taken, ["a", "b", "c", "d"]);
+        assert_eq!(report.spool_dropped, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_message_goes_to_the_dead_letters_and_is_not_retried() {
+        let mut sink = start("refuse", &[Answer::Refuse(&["b"])], 0, WhenFull::Block);
+        sink.send(&["a", "b", "c"]).await;
+        let letter = match sink.dead.recv().await.unwrap() {
+            SinkMessage::Batch(batch) => batch,
+            SinkMessage::Ack(_) => panic!("a batch"),
+        };
+        let line: serde_json::Value = serde_json::from_slice(&letter.bytes).unwrap();
+        assert_eq!(line["id"], "b");
+        assert_eq!(line["annotations"]["dead_letter_sink"], "refuse");
+        assert_eq!(
+            line["annotations"]["dead_letter_reason"],
+            "message too large"
+        );
+        let calls = Arc::clone(&sink.calls);
+        let (report, taken) = sink.finish().await;
+        assert_eq!(taken, ["a", "c"]);
+        assert_eq!(
+            (report.rejected, report.dead_lettered, report.retried),
+            (1, 1, 0)
+        );
+        assert_eq!(
+            *calls.lock().unwrap(),
+            1,
+            "one publish call, nothing retried"
+        );
     }
 }

@@ -2,29 +2,41 @@
 //! behind a bounded queue, so a slow sink applies back-pressure to the
 //! pipeline instead of growing memory.
 
+mod config;
 mod delivery;
+mod file;
 mod kafka;
 mod nats;
 mod spool;
-mod template;
+mod stdout;
 mod writer;
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+pub use config::{SinkConfig, SinkKind, SpoolConfig, SpoolSettings, WhenFull};
+pub use delivery::{Broker, DeadLetterQueues, Outcome};
+pub use file::FileSinkConfig;
+pub use kafka::{
+    KAFKA_CLUSTER_HEADER, KAFKA_ID_HEADER, KAFKA_MANAGED_OPTIONS, KAFKA_SEVERITY_HEADER, KafkaSink,
+    KafkaSinkConfig, Scalar,
+};
+pub use nats::{CLUSTER_HEADER, NatsAuth, NatsSink, NatsSinkConfig, SEVERITY_HEADER, TlsFiles};
+pub use spool::Spool;
+pub use stdout::StdoutSinkConfig;
+pub use writer::LineWriter;
+
 use crate::budget::{ByteBudget, BytePermit};
 use crate::checkpoint::Ack;
-use crate::config::{Config, OutputFormat, SinkKind};
 use crate::event::Severity;
+use crate::item::DEAD_LETTER_CHAIN;
 use crate::metrics;
-pub use kafka::{KAFKA_CLUSTER_HEADER, KAFKA_ID_HEADER, KAFKA_SEVERITY_HEADER, KafkaSink};
-pub use nats::{CLUSTER_HEADER, NatsSink, SEVERITY_HEADER};
-pub use spool::Spool;
-pub use template::Template;
-pub use writer::LineWriter;
+use crate::output::{OutputFormat, Template};
+use crate::units::Checked;
 
 /// Batches that may wait in a sink's queue before the pipeline blocks.
 const QUEUE_BATCHES: usize = 16;
@@ -210,155 +222,98 @@ impl SinkTasks {
     }
 }
 
-/// Where a sink task writes.
-enum Output {
-    Lines(LineWriter),
-    Broker(Box<delivery::Broker>, Option<delivery::SpoolSettings>),
+/// What a sink kind gets to start a sink: who it is, where its config
+/// lives, its queue, and where its refused messages go.
+pub(crate) struct Setup {
+    name: String,
+    format: OutputFormat,
+    base_dir: PathBuf,
+    spool: Option<SpoolSettings>,
+    dead_letters: DeadLetterQueues,
+    queue: mpsc::Receiver<SinkMessage>,
 }
 
-/// Opens every sink of `config` and starts its task. Must be called within a
-/// tokio runtime.
-pub async fn start(config: &Config) -> Result<(Vec<SinkRoute>, SinkTasks), SinkError> {
-    let mut routes = Vec::new();
-    let mut tasks = Vec::new();
-    let mut channels: Vec<_> = config
-        .sinks
-        .keys()
-        .map(|_| mpsc::channel(QUEUE_BATCHES))
-        .collect();
-    // Where broker sinks send what their broker refuses.
-    let dead_letters: Vec<(String, mpsc::Sender<SinkMessage>)> = config
-        .sinks
+/// A started sink: its task, and the templates the pipeline renders for it.
+pub(crate) struct Started {
+    task: JoinHandle<Result<SinkReport, SinkError>>,
+    subject: Option<Template>,
+    key: Option<Template>,
+}
+
+impl Setup {
+    /// A template of the config, parsed when it was read.
+    fn parsed(&self, template: &Checked<Template>) -> Result<Template, SinkError> {
+        template.value().cloned().ok_or_else(|| SinkError::Setup {
+            sink: self.name.clone(),
+            error: template.problem().unwrap_or_default().to_owned(),
+        })
+    }
+
+    /// Runs a line sink (stdout, file) over the queue.
+    fn spawn_lines(self, writer: LineWriter) -> JoinHandle<Result<SinkReport, SinkError>> {
+        tokio::spawn(writer::run(self.name, writer, self.queue))
+    }
+
+    /// Runs a broker sink over the queue, with retries, spool and dead
+    /// letters.
+    fn spawn_broker<B: Broker>(self, broker: B) -> JoinHandle<Result<SinkReport, SinkError>> {
+        tokio::spawn(delivery::run(
+            self.name,
+            broker,
+            self.format,
+            self.spool,
+            self.dead_letters,
+            self.queue,
+        ))
+    }
+}
+
+/// Opens every sink of `sinks` (paths relative to `base_dir`) and starts its
+/// task, in name order. Must be called within a tokio runtime.
+pub async fn start(
+    sinks: &BTreeMap<String, SinkConfig>,
+    base_dir: &Path,
+) -> Result<(Vec<SinkRoute>, SinkTasks), SinkError> {
+    let queues: Vec<_> = sinks.keys().map(|_| mpsc::channel(QUEUE_BATCHES)).collect();
+    // Where broker sinks send what their broker refuses. A dead-letter sink
+    // does not forward what it cannot publish: two of them would wait on
+    // each other at shutdown.
+    let dead_letters: DeadLetterQueues = sinks
         .iter()
-        .zip(&channels)
-        .filter(|((_, sink), _)| sink.chain == crate::config::DEAD_LETTER_CHAIN)
+        .zip(&queues)
+        .filter(|((_, sink), _)| sink.chain == DEAD_LETTER_CHAIN)
         .map(|((name, _), (sender, _))| (name.clone(), sender.clone()))
         .collect();
-    for (name, sink) in config.sinks.iter().rev() {
-        let (sender, receiver) = channels.pop().expect("one channel per sink");
+    let mut routes = Vec::with_capacity(sinks.len());
+    let mut tasks = Vec::with_capacity(sinks.len());
+    for ((name, sink), (sender, queue)) in sinks.iter().zip(queues) {
         let Ok(kind) = sink.kind() else {
             unreachable!("Config::load rejects sinks without exactly one output")
         };
-        let mut subject = None;
-        let mut key = None;
-        let template = |text: &str| {
-            Template::parse(text).map_err(|error| SinkError::Setup {
-                sink: name.clone(),
-                error,
-            })
+        let setup = Setup {
+            name: name.clone(),
+            format: sink.format,
+            base_dir: base_dir.to_owned(),
+            spool: sink.spool_settings(name, base_dir),
+            dead_letters: if sink.chain == DEAD_LETTER_CHAIN {
+                Vec::new()
+            } else {
+                dead_letters.clone()
+            },
+            queue,
         };
-        let spool = sink.spool.enabled.then(|| delivery::SpoolSettings {
-            dir: sink
-                .spool
-                .dir
-                .as_ref()
-                .map(|dir| config.resolve(dir))
-                .unwrap_or_else(|| crate::config::state_dir().join("spool").join(name)),
-            max_bytes: sink.spool.max_size.0,
-            after: sink.spool.after.0,
-            when_full: sink.spool.when_full,
-        });
-        let output =
-            match kind {
-                SinkKind::Stdout(_) => Output::Lines(LineWriter::stdout()),
-                SinkKind::File(file) => {
-                    let path = config.resolve(&file.path);
-                    Output::Lines(LineWriter::append(&path).await.map_err(|error| {
-                        SinkError::Open {
-                            sink: name.clone(),
-                            path,
-                            error,
-                        }
-                    })?)
-                }
-                SinkKind::Nats(nats) => {
-                    subject = Some(template(&nats.subject)?);
-                    Output::Broker(
-                        Box::new(delivery::Broker::Nats(Box::new(
-                            NatsSink::connect(name, nats, sink.format, config).await?,
-                        ))),
-                        spool,
-                    )
-                }
-                SinkKind::Kafka(kafka) => {
-                    subject = Some(template(&kafka.topic)?);
-                    key = Some(template(&kafka.key)?);
-                    Output::Broker(
-                        Box::new(delivery::Broker::Kafka(KafkaSink::connect(
-                            name,
-                            kafka,
-                            sink.format,
-                            config,
-                        )?)),
-                        spool,
-                    )
-                }
-            };
-        tasks.push(match output {
-            Output::Lines(writer) => tokio::spawn(run(name.clone(), writer, receiver)),
-            Output::Broker(broker, spool) => {
-                // A dead-letter sink does not forward what it cannot
-                // publish: two of them would wait on each other at shutdown.
-                let dead_letters = if sink.chain == crate::config::DEAD_LETTER_CHAIN {
-                    Vec::new()
-                } else {
-                    dead_letters.clone()
-                };
-                tokio::spawn(delivery::run(
-                    name.clone(),
-                    *broker,
-                    spool,
-                    dead_letters,
-                    receiver,
-                ))
-            }
-        });
+        let started = kind.start(setup).await?;
+        tasks.push(started.task);
         routes.push(SinkRoute {
             name: name.clone(),
             chain: sink.chain.clone(),
             format: sink.format,
             min_severity: sink.min_severity,
-            subject,
-            key,
+            subject: started.subject,
+            key: started.key,
             sender,
             budget: ByteBudget::new(QUEUE_BYTES),
         });
     }
-    // In config order, as before.
-    routes.reverse();
-    tasks.reverse();
-    drop(dead_letters);
     Ok((routes, SinkTasks { tasks }))
-}
-
-async fn run(
-    name: String,
-    mut writer: LineWriter,
-    mut receiver: mpsc::Receiver<SinkMessage>,
-) -> Result<SinkReport, SinkError> {
-    let mut report = SinkReport::new(&name);
-    metrics::SINK_UP.set(&[&name], 1.0);
-    while let Some(message) = receiver.recv().await {
-        let batch = match message {
-            SinkMessage::Batch(batch) => batch,
-            // Every batch before it was written and flushed.
-            SinkMessage::Ack(ack) => {
-                ack.ack();
-                continue;
-            }
-        };
-        writer
-            .write_batch(&batch.bytes)
-            .await
-            .map_err(|error| SinkError::Write {
-                sink: name.clone(),
-                error,
-            })?;
-        report.add(SinkCount::Published, batch.events as u64);
-    }
-    writer
-        .flush()
-        .await
-        .map_err(|error| SinkError::Write { sink: name, error })?;
-    Ok(report)
 }

@@ -3,6 +3,10 @@
 use std::path::Path;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::{SinkCount, SinkError, SinkMessage, SinkReport};
+use crate::metrics;
 
 /// Writes batches of complete lines to stdout or a file.
 pub struct LineWriter {
@@ -47,4 +51,38 @@ impl LineWriter {
     pub async fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush().await
     }
+}
+
+/// Runs a line sink (stdout, file): writes each batch and flushes, acks a
+/// mark once everything before it was written.
+pub(super) async fn run(
+    name: String,
+    mut writer: LineWriter,
+    mut receiver: mpsc::Receiver<SinkMessage>,
+) -> Result<SinkReport, SinkError> {
+    let mut report = SinkReport::new(&name);
+    metrics::SINK_UP.set(&[&name], 1.0);
+    while let Some(message) = receiver.recv().await {
+        let batch = match message {
+            SinkMessage::Batch(batch) => batch,
+            // Every batch before it was written and flushed.
+            SinkMessage::Ack(ack) => {
+                ack.ack();
+                continue;
+            }
+        };
+        writer
+            .write_batch(&batch.bytes)
+            .await
+            .map_err(|error| SinkError::Write {
+                sink: name.clone(),
+                error,
+            })?;
+        report.add(SinkCount::Published, batch.events as u64);
+    }
+    writer
+        .flush()
+        .await
+        .map_err(|error| SinkError::Write { sink: name, error })?;
+    Ok(report)
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use crate::config::{ClusterConfig, Config};
+use std::path::Path;
+
+use super::ClusterConfig;
 
 /// A watch the server should have ended (its timeout is under 5 minutes) but
 /// that stays silent this long is a dead connection: drop it and resume.
@@ -48,7 +50,7 @@ pub enum ClientError {
 /// messages). Nothing is sent to the server yet.
 pub async fn connect(
     cluster: &ClusterConfig,
-    config: &Config,
+    base_dir: &Path,
 ) -> Result<(kube::Client, String), ClientError> {
     let id = || cluster.id.clone();
     let mut kube_config = if cluster.in_cluster {
@@ -57,7 +59,7 @@ pub async fn connect(
             error,
         })?
     } else if let Some(path) = &cluster.kubeconfig {
-        let path = config.resolve(path);
+        let path = crate::paths::resolve(base_dir, path);
         let kubeconfig = Kubeconfig::read_from(&path).map_err(|error| ClientError::Kubeconfig {
             cluster: id(),
             path: path.clone(),

@@ -4,8 +4,8 @@
 use std::error::Error as _;
 use std::time::Duration;
 
+use super::EventApi;
 use crate::checkpoint::WatchKey;
-use crate::config::EventApi;
 
 /// Remembers what was last reported for one watch.
 #[derive(Debug, Default)]

@@ -9,8 +9,8 @@
 //! resourceVersion handed over (or, on a first start, what is younger than
 //! `max_age`), so a relist does not republish the cluster's history.
 
-mod backoff;
 mod client;
+mod config;
 mod errors;
 mod list_body;
 
@@ -19,17 +19,17 @@ use std::time::Duration;
 use futures::{AsyncBufReadExt, FutureExt};
 use serde::Deserialize;
 
-pub use backoff::Backoff;
 pub use client::{ClientError, connect};
+pub use config::{ClusterConfig, EventApi};
 use errors::ErrorReport;
 use list_body::{ListBody, Piece};
 
+use crate::backoff::Backoff;
 use crate::checkpoint::{Mark, WatchKey};
 use crate::clock::SharedClock;
-use crate::config::{ClusterConfig, EventApi};
 use crate::event::lines::{Line, LineSplitter};
 use crate::event::{Event, EventLimits, Millis, decode};
-use crate::pipeline::InputSender;
+use crate::input::InputSender;
 
 /// Seconds after which the API server ends a watch (it adds jitter); the
 /// watch is then resumed from the last resourceVersion.
@@ -168,7 +168,7 @@ impl Watcher {
             }
             None => tracing::info!(
                 watch = %self.key,
-                max_age = %crate::config::HumanDuration(Duration::from_millis(self.max_age_ms as u64)),
+                max_age = %crate::units::HumanDuration(Duration::from_millis(self.max_age_ms as u64)),
                 "no checkpoint: listing, publishing only events younger than max_age"
             ),
         }

@@ -1,12 +1,14 @@
-//! Human-friendly units in YAML: durations (`"5m"`) and byte sizes (`"32Mi"`).
+//! Human-friendly units in YAML: durations (`"5m"`) and byte sizes (`"32Mi"`),
+//! parsed once when the config is read; every later layer uses the values.
 
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-/// A duration written as a number and a unit: `500ms`, `90s`, `5m`, `1h`, `7d`.
-/// A bare integer is read as seconds.
+/// A duration as every config writes it: `500ms`, `90s`, `5m`, `1h30m`
+/// (the grammar of `aetherius-duration`, shared with plugins' configs; a
+/// bare number is refused: seconds or milliseconds?).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(pub Duration);
 
@@ -24,32 +26,9 @@ impl HumanDuration {
     }
 }
 
-/// Parses `500ms`, `90s`, `5m`, `1h`, `7d` (also with spaces: `5 m`).
+/// Parses `500ms`, `90s`, `5m`, `1h30m`, `2h 15m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| {
-        format!("`{text}` is not a duration; expected e.g. `500ms`, `30s`, `5m`, `1h`")
-    })?;
-    let millis_per_unit = match unit.trim() {
-        "ms" => 1,
-        "" | "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        other => {
-            return Err(format!(
-                "unknown duration unit `{other}` in `{text}`; expected ms, s, m, h or d"
-            ));
-        }
-    };
-    number
-        .checked_mul(millis_per_unit)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("duration `{text}` is too large"))
+    aetherius_duration::parse(text).map_err(|error| error.to_string())
 }
 
 impl fmt::Display for HumanDuration {
@@ -71,25 +50,7 @@ impl fmt::Display for HumanDuration {
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl de::Visitor<'_> for Visitor {
-            type Value = HumanDuration;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a duration such as `30s`, `5m` or `1h`")
-            }
-            fn visit_u64<E: de::Error>(self, secs: u64) -> Result<Self::Value, E> {
-                Ok(HumanDuration::from_secs(secs))
-            }
-            fn visit_i64<E: de::Error>(self, secs: i64) -> Result<Self::Value, E> {
-                u64::try_from(secs)
-                    .map(HumanDuration::from_secs)
-                    .map_err(|_| E::custom("a duration cannot be negative"))
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-                parse_duration(text).map(HumanDuration).map_err(E::custom)
-            }
-        }
-        deserializer.deserialize_any(Visitor)
+        aetherius_duration::deserialize(deserializer).map(HumanDuration)
     }
 }
 
@@ -180,6 +141,62 @@ impl Serialize for ByteSize {
     }
 }
 
+/// A value parsed from a YAML string when the config is read (a template,
+/// say). What does not parse is kept as a problem and reported with the
+/// config's other problems, so that a user sees all of them at once; a
+/// config with a problem never starts, so its users see only parsed values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked<T> {
+    text: String,
+    parsed: Result<T, String>,
+}
+
+impl<T> Checked<T> {
+    /// The parsed value; `None` only in a config that failed validation.
+    pub fn value(&self) -> Option<&T> {
+        self.parsed.as_ref().ok()
+    }
+
+    /// Why the text did not parse.
+    pub fn problem(&self) -> Option<&str> {
+        self.parsed.as_ref().err().map(String::as_str)
+    }
+
+    /// As written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl<T: std::str::FromStr<Err = String>> From<&str> for Checked<T> {
+    fn from(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            parsed: text.parse(),
+        }
+    }
+}
+
+/// Compares what was written.
+impl<T> PartialEq<&str> for Checked<T> {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
+
+impl<T> fmt::Display for Checked<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl<'de, T: std::str::FromStr<Err = String>> Deserialize<'de> for Checked<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(Self::from(text.as_str()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,8 +208,9 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("2 d"), Ok(Duration::from_secs(172_800)));
-        assert_eq!(parse_duration("42"), Ok(Duration::from_secs(42)));
-        assert!(parse_duration("5 minutes").unwrap_err().contains("unit"));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("42").unwrap_err().contains("no unit"));
+        assert!(parse_duration("5 fortnights").is_err());
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("-5m").is_err());
     }

@@ -9,6 +9,7 @@
 //! What the brokers refuse for what it is (too large, an invalid topic) is
 //! `Rejected`, never retried.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,9 +19,11 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
-use super::delivery::Outcome;
-use super::{Batch, SinkError};
-use crate::config::{Config, KafkaSinkConfig, OutputFormat};
+use super::KafkaSinkConfig;
+use crate::output::OutputFormat;
+use crate::paths::resolve;
+use crate::sink::delivery::{Broker, Outcome};
+use crate::sink::{Batch, SinkError};
 
 /// Header carrying the occurrence id (what consumers deduplicate on).
 pub const KAFKA_ID_HEADER: &str = "aetherius-id";
@@ -86,9 +89,9 @@ impl KafkaSink {
         name: &str,
         config: &KafkaSinkConfig,
         format: OutputFormat,
-        base: &Config,
+        base_dir: &Path,
     ) -> Result<Self, SinkError> {
-        let settings = client_config(name, config, base)?;
+        let settings = client_config(name, config, base_dir)?;
         let (producer, last_error) = create(name, &settings)?;
         let probe = probe(name, producer.clone());
         Ok(Self {
@@ -108,8 +111,12 @@ impl KafkaSink {
 
     /// Checks that librdkafka takes every property of `config` (what
     /// `options` passes through), without connecting.
-    pub fn validate(name: &str, config: &KafkaSinkConfig, base: &Config) -> Result<(), SinkError> {
-        client_config(name, config, base)?
+    pub fn validate(
+        name: &str,
+        config: &KafkaSinkConfig,
+        base_dir: &Path,
+    ) -> Result<(), SinkError> {
+        client_config(name, config, base_dir)?
             .create_native_config()
             .map(drop)
             .map_err(|error| SinkError::Setup {
@@ -264,7 +271,7 @@ fn probe(name: &str, producer: FutureProducer<Quiet>) -> tokio::task::JoinHandle
 fn client_config(
     name: &str,
     config: &KafkaSinkConfig,
-    base: &Config,
+    base_dir: &Path,
 ) -> Result<ClientConfig, SinkError> {
     let mut settings = ClientConfig::new();
     settings
@@ -281,7 +288,7 @@ fn client_config(
         settings.set(key, &value.0);
     }
     for (key, path) in &config.option_files {
-        let path = base.resolve(path);
+        let path = resolve(base_dir, path);
         let value = std::fs::read_to_string(&path).map_err(|e| SinkError::Setup {
             sink: name.to_owned(),
             error: format!("option_files.{key}: cannot read {}: {e}", path.display()),
@@ -306,4 +313,22 @@ fn create(
             error: format!("Kafka producer: {error}"),
         })?;
     Ok((producer, last_error))
+}
+
+impl Broker for KafkaSink {
+    async fn publish(&mut self, batch: &Batch, which: &[usize]) -> Vec<Outcome> {
+        KafkaSink::publish(self, batch, which).await
+    }
+
+    fn server(&self) -> &str {
+        KafkaSink::server(self)
+    }
+
+    fn kind(&self) -> &'static str {
+        "Kafka"
+    }
+
+    async fn close(self) {
+        KafkaSink::close(self).await;
+    }
 }

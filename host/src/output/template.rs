@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use crate::chain::Processed;
+use crate::item::Processed;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
@@ -31,9 +31,10 @@ enum Field {
     Label(String),
 }
 
-/// A parsed template.
+/// A parsed template (parsed once, when the config is read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
+    text: String,
     parts: Vec<Part>,
 }
 
@@ -99,7 +100,10 @@ impl Template {
         if parts.is_empty() {
             return Err("the template is empty".into());
         }
-        Ok(Self { parts })
+        Ok(Self {
+            text: text.to_owned(),
+            parts,
+        })
     }
 
     /// Whether the template has no fields: the same for every event.
@@ -171,6 +175,21 @@ fn push_safe(out: &mut String, value: &str) {
             '_'
         }
     }));
+}
+
+impl std::str::FromStr for Template {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::parse(text)
+    }
+}
+
+/// As written.
+impl std::fmt::Display for Template {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
-//! `clusters:` and `checkpoint:` — what `aetherius run` watches and where it
-//! remembers how far it got.
+//! `clusters:` — the clusters `aetherius run` watches, and how.
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::HumanDuration;
+use crate::checkpoint::ConfigMapRef;
+use crate::lease::LeaseConfig;
+use crate::units::HumanDuration;
 
 /// One Kubernetes cluster whose Events are watched.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -50,6 +51,49 @@ pub struct ClusterConfig {
 }
 
 impl ClusterConfig {
+    /// What is wrong with this entry, `at` being its YAML path
+    /// (`clusters[0]`).
+    pub fn problems(&self, at: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        let id = &self.id;
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            problems.push(format!(
+                "at `{at}.id`: `{id}` is not a valid id; expected letters, digits, `-`, `_` or `.`"
+            ));
+        }
+        if self.in_cluster && (self.kubeconfig.is_some() || self.context.is_some()) {
+            problems.push(format!(
+                "at `{at}.in_cluster`: use either in-cluster credentials or `kubeconfig`/`context`, not both"
+            ));
+        }
+        for (j, ns) in self.namespaces.iter().enumerate() {
+            if !is_dns_label(ns) {
+                problems.push(format!(
+                    "at `{at}.namespaces[{j}]`: `{ns}` is not a namespace name"
+                ));
+            }
+        }
+        if let Some(lease) = &self.leader_election {
+            if self.checkpoint_configmap.is_none() {
+                problems.push(format!(
+                    "at `{at}.leader_election`: the replicas must share the checkpoint; set `checkpoint_configmap` too"
+                ));
+            }
+            problems.extend(lease.problems(&format!("{at}.leader_election")));
+        }
+        if !(1..=10_000).contains(&self.page_size) {
+            problems.push(format!(
+                "at `{at}.page_size`: {} is out of range; expected 1 to 10000",
+                self.page_size
+            ));
+        }
+        problems
+    }
+
     /// The cluster watched when `clusters` is empty: id `default`, the
     /// credentials kubectl would use (or the pod's), every namespace.
     pub fn inferred() -> Self {
@@ -110,84 +154,8 @@ impl EventApi {
     }
 }
 
-/// A ConfigMap by namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigMapRef {
-    pub namespace: String,
-    pub name: String,
-}
-
-/// The Lease a cluster's replicas elect their leader with.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LeaseConfig {
-    pub namespace: String,
-    pub name: String,
-    /// How long a lease not renewed stays the holder's (default 15s, as for
-    /// Kubernetes' own controllers): the longest a failover takes.
-    #[serde(default = "default_lease_duration")]
-    pub duration: HumanDuration,
-    /// How often the leader renews and the others look (default 2s).
-    #[serde(default = "default_lease_retry")]
-    pub retry_period: HumanDuration,
-}
-
-fn default_lease_duration() -> HumanDuration {
-    HumanDuration::from_secs(15)
-}
-
-fn default_lease_retry() -> HumanDuration {
-    HumanDuration::from_secs(2)
-}
-
-/// The checkpoint file and how often checkpoints are written.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CheckpointConfig {
-    /// The file holding every cluster's checkpoint (except those kept in a
-    /// ConfigMap). Relative paths are resolved against the config file's
-    /// directory. Default: `$XDG_STATE_HOME/aetherius/checkpoints.json` or
-    /// `~/.local/state/aetherius/checkpoints.json`.
-    pub file: PathBuf,
-    /// At most one write per store per interval; a clean shutdown always
-    /// writes. A crash replays at most this much, and the occurrence ids let
-    /// the bus drop what it already has.
-    pub interval: HumanDuration,
-}
-
-impl Default for CheckpointConfig {
-    fn default() -> Self {
-        Self {
-            file: default_checkpoint_file(),
-            interval: HumanDuration::from_secs(1),
-        }
-    }
-}
-
-/// Where Aetherius keeps state by default: `$XDG_STATE_HOME/aetherius`, else
-/// `~/.local/state/aetherius`, else `/var/lib/aetherius`.
-pub fn state_dir() -> PathBuf {
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|dir| !dir.is_empty())
-                .map(|home| PathBuf::from(home).join(".local/state"))
-        });
-    match state {
-        Some(dir) => dir.join("aetherius"),
-        None => PathBuf::from("/var/lib/aetherius"),
-    }
-}
-
-fn default_checkpoint_file() -> PathBuf {
-    state_dir().join("checkpoints.json")
-}
-
 /// DNS-1123 label: what Kubernetes accepts as a namespace name.
-pub(super) fn is_dns_label(name: &str) -> bool {
+fn is_dns_label(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
         && name

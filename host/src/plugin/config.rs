@@ -1,12 +1,13 @@
-//! Plugin instances as declared in YAML: where the component comes from, its
-//! configuration, its limits and what happens when it fails.
+//! `plugins:` and `plugin_runtime:` — plugin instances as declared in YAML
+//! (where the component comes from, its configuration, its limits and what
+//! happens when it fails) and the runtime's own settings.
 
 use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, de};
 
-use super::units::{ByteSize, HumanDuration};
+use crate::units::{ByteSize, HumanDuration};
 
 /// One named plugin instance (`plugins.NAME` in YAML).
 #[derive(Debug, Clone, Deserialize)]
@@ -169,6 +170,46 @@ impl Default for BreakerConfig {
     }
 }
 
+/// Shortest `limits.timeout`: a few ticks of the deadline thread.
+pub const MIN_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(10);
+/// Longest `limits.timeout`: every cluster's events wait while a call runs.
+pub const MAX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl PluginConfig {
+    /// What is wrong with this instance on its own, `at` being its YAML path
+    /// (`plugins.NAME`). (Whether its chain and policy fit the rest of the
+    /// config is the config's to say.)
+    pub fn problems(&self, at: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.limits.fuel_per_event == 0 {
+            problems.push(format!(
+                "at `{at}.limits.fuel_per_event`: must be greater than 0"
+            ));
+        }
+        if self.limits.memory.0 < 1 << 20 {
+            problems.push(format!(
+                "at `{at}.limits.memory`: {} is too small for any guest; expected at least 1Mi",
+                self.limits.memory
+            ));
+        }
+        if self.circuit_breaker.failures == 0 {
+            problems.push(format!(
+                "at `{at}.circuit_breaker.failures`: must be at least 1"
+            ));
+        }
+        let timeout = self.limits.timeout.0;
+        if !(MIN_TIMEOUT..=MAX_TIMEOUT).contains(&timeout) {
+            problems.push(format!(
+                "at `{at}.limits.timeout`: {} is out of range; expected {} to {} (a plugin runs on the pipeline's thread)",
+                self.limits.timeout,
+                HumanDuration(MIN_TIMEOUT),
+                HumanDuration(MAX_TIMEOUT),
+            ));
+        }
+        problems
+    }
+}
+
 /// Settings of the plugin runtime itself.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -191,6 +232,20 @@ impl Default for PluginRuntimeConfig {
             plugin_dir: None,
             cache_dir: default_cache_dir(),
             batch_size: 128,
+        }
+    }
+}
+
+impl PluginRuntimeConfig {
+    /// What is wrong with this section.
+    pub fn problems(&self) -> Vec<String> {
+        if self.batch_size == 0 || self.batch_size > 4096 {
+            vec![format!(
+                "at `plugin_runtime.batch_size`: {} is out of range; expected 1 to 4096",
+                self.batch_size
+            )]
+        } else {
+            Vec::new()
         }
     }
 }

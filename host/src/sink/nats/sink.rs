@@ -7,6 +7,7 @@
 //! message the server refuses for what it is (larger than `max_payload`, a
 //! subject it cannot take) is `Rejected`, never retried.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,9 +15,11 @@ use async_nats::HeaderMap;
 use async_nats::jetstream;
 use bytes::Bytes;
 
-use super::delivery::Outcome;
-use super::{Batch, Record, SinkError};
-use crate::config::{Config, NatsSinkConfig, OutputFormat};
+use super::NatsSinkConfig;
+use crate::output::OutputFormat;
+use crate::paths::resolve;
+use crate::sink::delivery::{Broker, Outcome};
+use crate::sink::{Batch, Record, SinkError};
 
 /// Header carrying the occurrence's severity.
 pub const SEVERITY_HEADER: &str = "Aetherius-Severity";
@@ -55,14 +58,14 @@ impl NatsSink {
         name: &str,
         config: &NatsSinkConfig,
         format: OutputFormat,
-        base: &Config,
+        base_dir: &Path,
     ) -> Result<Self, SinkError> {
         let setup = |error: String| SinkError::Setup {
             sink: name.to_owned(),
             error,
         };
         let read = |path: &std::path::PathBuf| {
-            let path = base.resolve(path);
+            let path = resolve(base_dir, path);
             std::fs::read_to_string(&path)
                 .map(|text| text.trim().to_owned())
                 .map_err(|e| setup(format!("cannot read {}: {e}", path.display())))
@@ -117,7 +120,7 @@ impl NatsSink {
             options = options.user_and_password(user.clone(), password);
         }
         if let Some(path) = &auth.credentials_file {
-            let path = base.resolve(path);
+            let path = resolve(base_dir, path);
             options = options
                 .credentials_file(&path)
                 .await
@@ -126,10 +129,11 @@ impl NatsSink {
         if let Some(tls) = &config.tls {
             options = options.require_tls(true);
             if let Some(ca) = &tls.ca_file {
-                options = options.add_root_certificates(base.resolve(ca));
+                options = options.add_root_certificates(resolve(base_dir, ca));
             }
             if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
-                options = options.add_client_certificate(base.resolve(cert), base.resolve(key));
+                options =
+                    options.add_client_certificate(resolve(base_dir, cert), resolve(base_dir, key));
             }
         }
         let client = options
@@ -290,5 +294,23 @@ impl NatsSink {
         let line = batch.line(record);
         let payload = Bytes::copy_from_slice(line.strip_suffix(b"\n").unwrap_or(line));
         (record.subject.clone(), headers, payload)
+    }
+}
+
+impl Broker for NatsSink {
+    async fn publish(&mut self, batch: &Batch, which: &[usize]) -> Vec<Outcome> {
+        NatsSink::publish(self, batch, which).await
+    }
+
+    fn server(&self) -> &str {
+        NatsSink::server(self)
+    }
+
+    fn kind(&self) -> &'static str {
+        "NATS"
+    }
+
+    async fn close(self) {
+        NatsSink::close(self).await;
     }
 }
