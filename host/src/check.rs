@@ -94,3 +94,25 @@ pub fn check(path: &Path) -> Result<String, CheckError> {
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a user runs first on a fresh clone: every shipped config checks,
+    /// its plugins (built-in and the example in examples/plugins) loaded.
+    #[test]
+    fn every_shipped_config_passes_check() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let report = check(&path).unwrap_or_else(|e| panic!("{e}"));
+                assert!(report.contains(": OK"), "{report}");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 2, "config/default.yaml and config/example.yaml");
+    }
+}
