@@ -135,7 +135,7 @@ pub static WATCH_RESTARTS: Counter = Counter::new(
 );
 pub static CHECKPOINT_LAG: Gauge = Gauge::new(
     "aetherius_checkpoint_lag_seconds",
-    "Age of the oldest hand-over not yet acknowledged by every sink (0 when caught up): how far the checkpoint is behind the watch.",
+    "Age of the oldest hand-over not yet acknowledged by every sink (0 when caught up): how far the checkpoint is behind the watch. Refreshed every checkpoint.interval.",
     &["cluster"],
 );
 pub static CHECKPOINT_WRITES: Counter = Counter::new(

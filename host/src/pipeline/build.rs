@@ -2,6 +2,7 @@
 //! running stages, its sinks into running sink tasks.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use super::{Pipeline, PipelineClock};
@@ -178,7 +179,9 @@ fn load_directory(
     for file in names {
         let name = file.trim_end_matches(".wasm").to_owned();
         let source = PluginSource::Directory(name.clone());
-        match runtime.load(&source, &config.base_dir, Some(&dir)) {
+        // `dir` is resolved already: joining it to the base again would
+        // double a relative base (`config/config/..`).
+        match runtime.load(&source, Path::new(""), Some(&dir)) {
             Ok(plugin) => {
                 plugins.insert(name, plugin);
             }
