@@ -1,14 +1,16 @@
-//! The NATS sink against a real nats-server with JetStream (DESIGN.md §11),
-//! fed by `aetherius replay`: what a consumer of the stream reads.
+//! What only the NATS sink does, against a real nats-server with JetStream
+//! (DESIGN.md §11), fed by `aetherius replay`: JetStream's deduplication,
+//! CloudEvents headers, a bounded spool, authentication and TLS. What every
+//! broker sink does is tested in brokers.rs, against NATS too.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use aetherius_tests::brokers::{Nats, TestBroker, broker_config};
 use aetherius_tests::publishing::{
     self, BackgroundReplay, assert_valid, config_with_sinks, distinct_events, event_stream, golden,
-    kill_once_spooled, read_event_stream, spooled_lines, standard_event_schema,
-    with_dead_letter_file,
+    involved_names, read_event_stream, spooled_lines,
 };
 use aetherius_tests::servers::NatsServer;
 use aetherius_tests::{Scratch, repo_root};
@@ -16,28 +18,6 @@ use async_nats::jetstream;
 use serde_json::Value;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_aetherius");
-
-/// A config: the default plugins and chain, one NATS sink `bus` with a
-/// spool in the scratch dir (`extra_sink_yaml` goes under `spool:`).
-fn config(scratch: &Scratch, nats: &NatsServer, extra_sink_yaml: &str) -> PathBuf {
-    config_with_sinks(
-        scratch,
-        &format!(
-            "  bus:
-    chain: default
-    nats:
-      url: {url}
-      subject: 'event.k8s.{{cluster}}.{{severity}}'
-      ack_timeout: 1s
-    spool:
-      dir: {spool}
-      after: 1s
-{extra_sink_yaml}",
-            url = nats.url(),
-            spool = scratch.path("spool").display(),
-        ),
-    )
-}
 
 fn replay(config: &Path, input: &Path) -> String {
     publishing::replay(Path::new(BINARY), config, input)
@@ -59,46 +39,22 @@ async fn read_stream(js: &jetstream::Context) -> Vec<(String, String, Value)> {
 }
 
 #[test]
-fn every_occurrence_reaches_jetstream_once_on_its_subject_and_matches_the_schema() {
-    let nats = NatsServer::start();
-    let runtime = runtime();
-    let js = runtime.block_on(create_stream(&nats));
+fn jetstream_drops_the_same_occurrences_published_again_by_their_message_ids() {
+    let nats = Nats::start("replay");
     let scratch = Scratch::new();
-    let config = config(&scratch, &nats, "");
+    let config = broker_config(&scratch, &nats, "");
     let input = repo_root().join("examples/events.jsonl");
 
     replay(&config, &input);
-    let messages = runtime.block_on(read_stream(&js));
     let golden = golden();
     assert_eq!(
-        messages.len(),
+        nats.read_all().len(),
         golden.len(),
         "as many as the file sink publishes"
     );
-    let validator = standard_event_schema();
-    let mut ids = BTreeSet::new();
-    for ((subject, id, payload), expected) in messages.iter().zip(&golden) {
-        assert_valid(&validator, payload);
-        assert_eq!(
-            *subject,
-            format!("event.k8s.replay.{}", payload["severity"].as_str().unwrap())
-        );
-        assert_eq!(
-            id,
-            payload["id"].as_str().unwrap(),
-            "Nats-Msg-Id is the occurrence id"
-        );
-        assert_eq!(
-            payload["id"], expected["id"],
-            "in the order they were published"
-        );
-        ids.insert(id.clone());
-    }
-    assert_eq!(ids.len(), messages.len());
-
     // The same occurrences again: JetStream drops them by their message ids.
     replay(&config, &input);
-    assert_eq!(runtime.block_on(read_stream(&js)).len(), golden.len());
+    assert_eq!(nats.read_all().len(), golden.len());
 }
 
 #[test]
@@ -139,185 +95,6 @@ fn with_format_cloudevents_each_message_is_a_valid_structured_cloudevent() {
     }
 }
 
-#[test]
-fn without_a_spool_a_broker_outage_holds_the_pipeline_and_loses_nothing() {
-    let mut nats = NatsServer::start();
-    let runtime = runtime();
-    let js = runtime.block_on(create_stream(&nats));
-    let scratch = Scratch::new();
-    let config = config(&scratch, &nats, "      enabled: false");
-    let input = distinct_events(&scratch, 1000, None);
-
-    nats.stop();
-    let mut replay = BackgroundReplay::start(
-        Path::new(BINARY),
-        &config,
-        &input,
-        scratch.path("replay.log"),
-    );
-    // It waits for the broker rather than dropping or exiting.
-    replay.wait_until("the outage is noticed", |logs| {
-        logs.contains("cannot publish to NATS")
-    });
-    nats.restart();
-    let logs = replay.finish();
-    assert_eq!(
-        logs.matches("\"ERROR\"").count(),
-        1,
-        "the outage is logged once:\n{logs}"
-    );
-    assert!(logs.contains("NATS takes messages again"), "{logs}");
-
-    let js = runtime.block_on(async {
-        drop(js);
-        create_stream(&nats).await
-    });
-    let messages = runtime.block_on(read_stream(&js));
-    let names: BTreeSet<String> = messages
-        .iter()
-        .map(|(_, _, p)| p["labels"]["involved_name"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(names.len(), 1000, "all 1,000 arrived");
-    assert_eq!(messages.len(), 1000, "none twice");
-}
-
-#[test]
-fn a_message_the_server_refuses_is_logged_and_does_not_block_the_others() {
-    let nats = NatsServer::start();
-    let runtime = runtime();
-    let js = runtime.block_on(create_stream(&nats));
-    let scratch = Scratch::new();
-    let config = config(&scratch, &nats, "");
-    let dead = with_dead_letter_file(&scratch, &config);
-    // One event whose StandardEvent (message twice: annotation and raw)
-    // exceeds the server's 1 MiB max_payload.
-    let input = distinct_events(&scratch, 20, Some(7));
-    let logs = replay(&config, &input);
-    let refused: Vec<&str> = logs
-        .lines()
-        .filter(|l| l.contains("NATS refused the message"))
-        .collect();
-    assert_eq!(refused.len(), 1, "{logs}");
-    assert!(
-        refused[0].contains("maximum payload") || refused[0].contains("max payload"),
-        "{}",
-        refused[0]
-    );
-    let messages = runtime.block_on(read_stream(&js));
-    assert_eq!(messages.len(), 19);
-    let letters: Vec<Value> = std::fs::read_to_string(&dead)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(letters.len(), 1, "the refused message is dead-lettered");
-    assert_eq!(letters[0]["labels"]["involved_name"], "web-7");
-    assert_eq!(letters[0]["annotations"]["dead_letter_sink"], "bus");
-    assert!(
-        letters[0]["annotations"]["dead_letter_reason"]
-            .as_str()
-            .unwrap()
-            .contains("payload"),
-        "{}",
-        letters[0]
-    );
-    assert!(
-        !messages
-            .iter()
-            .any(|(_, _, p)| p["labels"]["involved_name"] == "web-7")
-    );
-}
-
-#[test]
-fn a_broker_outage_spools_to_disk_and_the_next_start_delivers_it() {
-    let mut nats = NatsServer::start();
-    let runtime = runtime();
-    runtime.block_on(create_stream(&nats));
-    let scratch = Scratch::new();
-    let config = config(&scratch, &nats, "");
-    let input = distinct_events(&scratch, 1000, None);
-
-    nats.stop();
-    // The broker stays down: after `spool.after` the messages go to disk and
-    // the replay ends, leaving them there.
-    let logs = replay(&config, &input);
-    assert!(logs.contains("then spooling to disk"), "{logs}");
-    assert!(
-        logs.contains("stopping with messages in the spool"),
-        "{logs}"
-    );
-
-    nats.restart();
-    let logs = replay(&config, Path::new("/dev/null"));
-    assert!(logs.contains("draining them first"), "{logs}");
-    assert!(logs.contains("spool drained"), "{logs}");
-    let js = runtime.block_on(create_stream(&nats));
-    let messages = runtime.block_on(read_stream(&js));
-    let names: BTreeSet<String> = messages
-        .iter()
-        .map(|(_, _, p)| p["labels"]["involved_name"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(names.len(), 1000, "all 1,000 arrived");
-    assert_eq!(messages.len(), 1000, "none twice");
-    // In the order they were read.
-    let first: Vec<&str> = messages
-        .iter()
-        .take(3)
-        .map(|(_, _, p)| p["labels"]["involved_name"].as_str().unwrap())
-        .collect();
-    assert_eq!(first, ["web-0", "web-1", "web-2"]);
-}
-
-#[test]
-fn a_crash_while_events_are_spooled_loses_nothing() {
-    use aetherius_tests::publishing::{create_backoff_events, watch_cluster};
-    use aetherius_tests::running::Running;
-    use aetherius_tests::servers::KubeCluster;
-
-    let cluster = KubeCluster::start();
-    cluster.create_namespace("shop");
-    let mut nats = NatsServer::start();
-    let runtime = runtime();
-    runtime.block_on(create_stream(&nats));
-    let scratch = Scratch::new();
-    let config = config(&scratch, &nats, "");
-    watch_cluster(&scratch, &config, &cluster, "test");
-    let create = |range| create_backoff_events(&cluster, "shop", range);
-
-    let mut run = Running::start(Path::new(BINARY), &config);
-    run.wait_until_watching(1);
-    create(0..20);
-    nats.stop();
-    create(20..120);
-    // Spooled to disk and checkpointed past them, then killed.
-    kill_once_spooled(run, &scratch.path("spool"), 100);
-
-    nats.restart();
-    let mut run = Running::start(Path::new(BINARY), &config);
-    run.wait_until_watching(1);
-    create(120..130);
-    let js = runtime.block_on(create_stream(&nats));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let messages = loop {
-        let messages = runtime.block_on(read_stream(&js));
-        if messages.len() >= 130 || Instant::now() > deadline {
-            break messages;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    run.stop();
-    let names: BTreeSet<String> = messages
-        .iter()
-        .map(|(_, _, p)| p["labels"]["involved_name"].as_str().unwrap().to_owned())
-        .collect();
-    let missing: Vec<String> = (0..130)
-        .map(|i| format!("pod-{i}"))
-        .filter(|name| !names.contains(name))
-        .collect();
-    assert!(missing.is_empty(), "lost: {missing:?}");
-    assert_eq!(messages.len(), 130, "JetStream holds each once");
-}
-
 /// The counters of the `sink finished` line in replay's logs.
 fn sink_report(logs: &str) -> Value {
     let line = logs
@@ -329,11 +106,9 @@ fn sink_report(logs: &str) -> Value {
 
 #[test]
 fn a_full_spool_with_drop_new_drops_counts_and_says_so_once() {
-    let mut nats = NatsServer::start();
-    let runtime = runtime();
-    runtime.block_on(create_stream(&nats));
+    let mut nats = Nats::start("replay");
     let scratch = Scratch::new();
-    let config = config(
+    let config = broker_config(
         &scratch,
         &nats,
         "      max_size: 64Ki\n      when_full: drop-new",
@@ -358,18 +133,15 @@ fn a_full_spool_with_drop_new_drops_counts_and_says_so_once() {
     nats.restart();
     let logs = replay(&config, Path::new("/dev/null"));
     assert_eq!(sink_report(&logs)["drained"].as_u64(), Some(spooled));
-    let js = runtime.block_on(create_stream(&nats));
-    let messages = runtime.block_on(read_stream(&js));
+    let messages = nats.read_all();
     assert_eq!(messages.len() as u64, spooled, "what was spooled arrives");
 }
 
 #[test]
 fn a_full_spool_with_block_holds_the_pipeline_until_the_broker_is_back() {
-    let mut nats = NatsServer::start();
-    let runtime = runtime();
-    runtime.block_on(create_stream(&nats));
+    let mut nats = Nats::start("replay");
     let scratch = Scratch::new();
-    let config = config(
+    let config = broker_config(
         &scratch,
         &nats,
         "      max_size: 64Ki\n      when_full: block",
@@ -396,11 +168,9 @@ fn a_full_spool_with_block_holds_the_pipeline_until_the_broker_is_back() {
     let logs = replay.finish();
     let report = sink_report(&logs);
     assert_eq!(report["spool_dropped"].as_u64(), Some(0), "{report}");
-    let js = runtime.block_on(create_stream(&nats));
-    let messages = runtime.block_on(read_stream(&js));
-    let names: BTreeSet<String> = messages
-        .iter()
-        .map(|(_, _, p)| p["labels"]["involved_name"].as_str().unwrap().to_owned())
+    let messages = nats.read_all();
+    let names: BTreeSet<String> = involved_names(messages.iter().map(|m| &m.payload))
+        .into_iter()
         .collect();
     assert_eq!(names.len(), 1000, "all 1,000 arrived");
     assert_eq!(messages.len(), 1000, "none twice");

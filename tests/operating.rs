@@ -1,6 +1,9 @@
 //! Operating `aetherius run`: `/metrics`, `/health` and `/ready` while it
 //! watches a real kube-apiserver and publishes to a real nats-server, and
 //! `/ready` turning when either goes away and back.
+//!
+//! The tests that leave the API server running share one control plane,
+//! each watching only namespaces of its own.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -57,6 +60,7 @@ fn documented_metrics() -> Vec<String> {
 
 #[test]
 fn metrics_and_probes_say_what_an_operator_needs() {
+    // Its own: the API server goes away under it.
     let mut cluster = KubeCluster::start();
     cluster.create_namespace("shop");
     let mut nats = NatsServer::start();
@@ -69,7 +73,7 @@ fn metrics_and_probes_say_what_an_operator_needs() {
             scratch.path("spool").display()
         ),
     );
-    watch_cluster(&scratch, &config, &cluster, "test");
+    watch_cluster(&scratch, &config, &cluster, "test", &[]);
     let mut run = Running::start(Path::new(BINARY), &config);
     let address = run.http_address();
     assert_eq!(http_get(address, "/health"), (200, "ok\n".to_owned()));
@@ -163,8 +167,8 @@ fn metrics_and_probes_say_what_an_operator_needs() {
 
 #[test]
 fn a_shutdown_stuck_past_its_grace_exits_and_loses_nothing() {
-    let cluster = KubeCluster::start();
-    cluster.create_namespace("shop");
+    let cluster = KubeCluster::shared();
+    let shop = cluster.fresh_namespace("shop");
     let mut nats = NatsServer::start();
     let scratch = Scratch::new();
     // No spool: while NATS is down the pipeline waits, and so would the
@@ -179,12 +183,12 @@ fn a_shutdown_stuck_past_its_grace_exits_and_loses_nothing() {
     let mut yaml = std::fs::read_to_string(&config).unwrap();
     yaml.push_str("server: { listen: '127.0.0.1:0', shutdown_grace: 2s }\n");
     std::fs::write(&config, yaml).unwrap();
-    watch_cluster(&scratch, &config, &cluster, "test");
+    watch_cluster(&scratch, &config, cluster, "test", &[&shop]);
 
     let mut run = Running::start(Path::new(BINARY), &config);
     run.wait_until_watching(1);
     nats.stop();
-    create_backoff_events(&cluster, "shop", 0..10);
+    create_backoff_events(cluster, &shop, 0..10);
     run.wait_for_logs(&["cannot publish to NATS"], 1, Duration::from_secs(60));
     let started = Instant::now();
     let (status, logs) = run.terminate();
@@ -239,9 +243,10 @@ fn a_shutdown_stuck_past_its_grace_exits_and_loses_nothing() {
 fn two_replicas_elect_one_leader_and_fail_over_without_loss() {
     use aetherius_tests::publishing::{event_stream, read_event_stream};
 
-    let cluster = KubeCluster::start();
-    cluster.create_namespace("shop");
-    cluster.create_namespace("aetherius");
+    let cluster = KubeCluster::shared();
+    let shop = cluster.fresh_namespace("shop");
+    // Where the replicas keep their Lease and checkpoint.
+    let aetherius = cluster.fresh_namespace("aetherius");
     let nats = NatsServer::start();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -268,10 +273,10 @@ fn two_replicas_elect_one_leader_and_fail_over_without_loss() {
             nats.url()
         ),
     );
-    watch_cluster(&scratch, &config, &cluster, "test");
+    watch_cluster(&scratch, &config, cluster, "test", &[&shop]);
     let yaml = std::fs::read_to_string(&config).unwrap().replace(
         "  - { id: test,",
-        "  - { checkpoint_configmap: { namespace: aetherius, name: aetherius-checkpoint }, leader_election: { namespace: aetherius, name: aetherius-test, duration: 3s, retry_period: 500ms }, id: test,",
+        &format!("  - {{ checkpoint_configmap: {{ namespace: {aetherius}, name: aetherius-checkpoint }}, leader_election: {{ namespace: {aetherius}, name: aetherius-test, duration: 3s, retry_period: 500ms }}, id: test,"),
     );
     std::fs::write(&config, yaml).unwrap();
 
@@ -284,7 +289,7 @@ fn two_replicas_elect_one_leader_and_fail_over_without_loss() {
     let address = second.http_address();
     wait_for_ready(address, 200, &second);
 
-    create_backoff_events(&cluster, "shop", 0..20);
+    create_backoff_events(cluster, &shop, 0..20);
     let deadline = Instant::now() + Duration::from_secs(30);
     while stored().len() < 20 {
         assert!(Instant::now() < deadline, "{:?}", stored());
@@ -299,10 +304,10 @@ fn two_replicas_elect_one_leader_and_fail_over_without_loss() {
     // The leader dies; events keep coming; the standby takes over within the
     // lease duration and resumes from the shared checkpoint.
     first.kill();
-    create_backoff_events(&cluster, "shop", 20..40);
+    create_backoff_events(cluster, &shop, 20..40);
     second.wait_for_logs(&["became leader"], 1, Duration::from_secs(30));
     second.wait_for_logs(&["resuming from checkpoint"], 1, Duration::from_secs(30));
-    create_backoff_events(&cluster, "shop", 40..50);
+    create_backoff_events(cluster, &shop, 40..50);
     let deadline = Instant::now() + Duration::from_secs(30);
     let names = loop {
         let names = stored();

@@ -1,6 +1,8 @@
 //! Hot reload under `aetherius run` against a real kube-apiserver: a plugin
 //! directory updated the way the kubelet updates a mounted ConfigMap while
 //! events flow, a corrupt plugin dropped in, and a plain edit of the config.
+//! The tests share one control plane, each watching only namespaces of its
+//! own.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -50,8 +52,8 @@ fn names(events: &[Value]) -> Vec<String> {
 
 #[test]
 fn plugins_and_config_reload_without_a_restart_and_bad_ones_are_refused() {
-    let cluster = KubeCluster::start();
-    cluster.create_namespace("shop");
+    let cluster = KubeCluster::shared();
+    let shop = cluster.fresh_namespace("shop");
     let scratch = Scratch::new();
     let mut plugins = ConfigMapDir::new(&scratch.path("plugins"));
     plugins.publish(&[("extra.wasm", &wasm(guests::COUNTER_ENRICHER))]);
@@ -60,7 +62,7 @@ fn plugins_and_config_reload_without_a_restart_and_bad_ones_are_refused() {
         "config.yaml",
         config(&scratch, plugins.path(), &output, "[warnings, extra]"),
     );
-    watch_cluster(&scratch, &config_path, &cluster, "test");
+    watch_cluster(&scratch, &config_path, cluster, "test", &[&shop]);
     let mut run = Running::start(Path::new(BINARY), &config_path);
     run.wait_until_watching(1);
     let address = run.http_address();
@@ -74,7 +76,7 @@ fn plugins_and_config_reload_without_a_restart_and_bad_ones_are_refused() {
         scope.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
                 let i = created.load(Ordering::Relaxed);
-                create_backoff_events(&cluster, "shop", i..i + 1);
+                create_backoff_events(cluster, &shop, i..i + 1);
                 created.store(i + 1, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(25));
             }
@@ -140,7 +142,7 @@ fn plugins_and_config_reload_without_a_restart_and_bad_ones_are_refused() {
         "{metrics}"
     );
     assert_eq!(http_get(address, "/ready").0, 200);
-    create_backoff_events(&cluster, "shop", 10_000..10_005);
+    create_backoff_events(cluster, &shop, 10_000..10_005);
     let events = wait_for_output(&output, n + 5, Duration::from_secs(30));
     assert!(
         events[n..].iter().all(|e| e["labels"]["env"] == "empty"),
@@ -164,7 +166,7 @@ fn plugins_and_config_reload_without_a_restart_and_bad_ones_are_refused() {
         3,
         Duration::from_secs(30),
     );
-    create_backoff_events(&cluster, "shop", 20_000..20_005);
+    create_backoff_events(cluster, &shop, 20_000..20_005);
     let events = wait_for_output(&output, n + 10, Duration::from_secs(30));
     assert!(
         events[n + 5..]
@@ -183,11 +185,11 @@ fn plugins_and_config_reload_without_a_restart_and_bad_ones_are_refused() {
 
 #[test]
 fn clusters_added_to_or_removed_from_the_config_start_or_stop_watching() {
-    let first = KubeCluster::start();
+    // Two API servers, so that each cluster entry is seen to reach its own.
+    let first = KubeCluster::shared();
     let second = KubeCluster::start();
-    for cluster in [&first, &second] {
-        cluster.create_namespace("shop");
-    }
+    let first_shop = first.fresh_namespace("shop");
+    let second_shop = second.fresh_namespace("shop");
     let scratch = Scratch::new();
     let plugins = ConfigMapDir::new(&scratch.path("plugins"));
     let output = scratch.path("events.jsonl");
@@ -196,10 +198,10 @@ fn clusters_added_to_or_removed_from_the_config_start_or_stop_watching() {
         config(&scratch, plugins.path(), &output, "[warnings]"),
     );
     let base = std::fs::read_to_string(&config_path).unwrap();
-    watch_cluster(&scratch, &config_path, &first, "first");
+    watch_cluster(&scratch, &config_path, first, "first", &[&first_shop]);
     let with_first = std::fs::read_to_string(&config_path).unwrap();
     let first_entry = with_first.strip_prefix(&base).unwrap().to_owned();
-    watch_cluster(&scratch, &config_path, &second, "second");
+    watch_cluster(&scratch, &config_path, &second, "second", &[&second_shop]);
     let with_both = std::fs::read_to_string(&config_path).unwrap();
     let second_entry = with_both
         .strip_prefix(&with_first)
@@ -209,14 +211,14 @@ fn clusters_added_to_or_removed_from_the_config_start_or_stop_watching() {
 
     let mut run = Running::start(Path::new(BINARY), &config_path);
     run.wait_until_watching(1);
-    create_backoff_events(&first, "shop", 0..3);
+    create_backoff_events(first, &first_shop, 0..3);
     wait_for_output(&output, 3, Duration::from_secs(30));
 
     // Added: watched without a restart.
     std::fs::write(&config_path, format!("{base}{first_entry}{second_entry}")).unwrap();
     run.wait_for_logs(&["the config adds the cluster"], 1, Duration::from_secs(30));
     run.wait_until_watching(2);
-    create_backoff_events(&second, "shop", 10..13);
+    create_backoff_events(&second, &second_shop, 10..13);
     let events = wait_for_output(&output, 6, Duration::from_secs(30));
     assert!(
         events[3..].iter().all(|e| e["cluster_id"] == "second"),
@@ -230,8 +232,8 @@ fn clusters_added_to_or_removed_from_the_config_start_or_stop_watching() {
         1,
         Duration::from_secs(30),
     );
-    create_backoff_events(&first, "shop", 20..23);
-    create_backoff_events(&second, "shop", 30..33);
+    create_backoff_events(first, &first_shop, 20..23);
+    create_backoff_events(&second, &second_shop, 30..33);
     let events = wait_for_output(&output, 9, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(500));
     let events_after = aetherius_tests::running::read_output(&output);

@@ -3,6 +3,9 @@
 //! Events anyone may create — 1 MiB messages, control characters, broken
 //! Unicode, thousands of labels, absurd counts and times, deep nesting —
 //! must neither stop the run nor duplicate anything.
+//!
+//! The tests share one control plane, each watching only namespaces of its
+//! own.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -95,8 +98,12 @@ fn backoff(namespace: &str, name: &str) -> String {
 /// The default plugins, a `slow` chain of a plugin that sleeps on reason
 /// `Sleep` and a plugin that spins forever on reason `Boom` (with all the
 /// fuel in the world, so only the deadline stops it), and a file sink per
-/// chain; two clusters.
-fn two_chains_two_clusters(scratch: &Scratch, a: &KubeCluster, b: &KubeCluster) -> PathBuf {
+/// chain; two clusters, a namespace of each watched.
+fn two_chains_two_clusters(
+    scratch: &Scratch,
+    (a, a_namespace): (&KubeCluster, &str),
+    (b, b_namespace): (&KubeCluster, &str),
+) -> PathBuf {
     let default = std::fs::read_to_string(repo_root().join("config/default.yaml")).unwrap();
     let plugins_and_chains = &default[..default.find("\nsinks:").expect("default.yaml has sinks")];
     for (name, cluster) in [("a", a), ("b", b)] {
@@ -120,8 +127,10 @@ checkpoint:
 clusters:
   - id: a
     kubeconfig: {kubeconfig_a}
+    namespaces: [{a_namespace}]
   - id: b
     kubeconfig: {kubeconfig_b}
+    namespaces: [{b_namespace}]
 "#,
         fast = scratch.path("fast.jsonl").display(),
         slow = scratch.path("slow.jsonl").display(),
@@ -149,13 +158,12 @@ clusters:
 /// (100 ms), and the other chain and the other cluster keep their latency.
 #[test]
 fn a_sleeping_or_spinning_plugin_does_not_hold_other_chains_or_clusters() {
-    let a = KubeCluster::start();
+    // Two API servers: a plugin must not hold the other cluster's events.
+    let a = KubeCluster::shared();
     let b = KubeCluster::start();
-    for cluster in [&a, &b] {
-        cluster.create_namespace("shop");
-    }
+    let (a_shop, b_shop) = (a.fresh_namespace("shop"), b.fresh_namespace("shop"));
     let scratch = Scratch::new();
-    let config = two_chains_two_clusters(&scratch, &a, &b);
+    let config = two_chains_two_clusters(&scratch, (a, &a_shop), (&b, &b_shop));
     let mut run = Running::start(Path::new(BINARY), &config);
     run.wait_until_watching(2);
     let address = run.http_address();
@@ -166,9 +174,9 @@ fn a_sleeping_or_spinning_plugin_does_not_hold_other_chains_or_clusters() {
     // how long each takes to be published by the other chain.
     let round = |i: u32, reason: &str, name: &str| -> Vec<Duration> {
         a.create_event(
-            "shop",
+            &a_shop,
             &warning_event(
-                "shop",
+                &a_shop,
                 &format!("{name}-{i}"),
                 &format!("{name}-{i}-pod"),
                 reason,
@@ -178,9 +186,12 @@ fn a_sleeping_or_spinning_plugin_does_not_hold_other_chains_or_clusters() {
             ),
         );
         let mut latencies = Vec::new();
-        for (cluster, name) in [(&a, format!("a-{i}")), (&b, format!("b-{i}"))] {
+        for (cluster, shop, name) in [
+            (a, &a_shop, format!("a-{i}")),
+            (&b, &b_shop, format!("b-{i}")),
+        ] {
             let created = Instant::now();
-            cluster.create_event("shop", &backoff("shop", &name));
+            cluster.create_event(shop, &backoff(shop, &name));
             wait_for_pod(&fast, &format!("{name}-pod"));
             latencies.push(created.elapsed());
         }
@@ -263,8 +274,8 @@ fn a_sleeping_or_spinning_plugin_does_not_hold_other_chains_or_clusters() {
 /// published once, and a restart republishes nothing.
 #[test]
 fn hostile_events_from_the_api_server_neither_stop_nor_duplicate_anything() {
-    let cluster = KubeCluster::start();
-    cluster.create_namespace("tenant");
+    let cluster = KubeCluster::shared();
+    let tenant = cluster.fresh_namespace("tenant");
     let scratch = Scratch::new();
     let kubeconfig = scratch.path("kubeconfig");
     cluster.write_kubeconfig(&kubeconfig);
@@ -274,7 +285,7 @@ fn hostile_events_from_the_api_server_neither_stop_nor_duplicate_anything() {
     let config = scratch.write(
         "config.yaml",
         format!(
-            "{plugins_and_chains}\nsinks:\n  out:\n    chain: default\n    file: {{ path: {} }}\nplugin_runtime:\n  cache_dir: {}\ncheckpoint:\n  file: {}\n  interval: 50ms\nclusters:\n  - id: test\n    kubeconfig: {}\n    page_size: 3\n",
+            "{plugins_and_chains}\nsinks:\n  out:\n    chain: default\n    file: {{ path: {} }}\nplugin_runtime:\n  cache_dir: {}\ncheckpoint:\n  file: {}\n  interval: 50ms\nclusters:\n  - id: test\n    kubeconfig: {}\n    namespaces: [{tenant}]\n    page_size: 3\n",
             out.display(),
             compile_cache().display(),
             scratch.path("checkpoints.json").display(),
@@ -285,7 +296,7 @@ fn hostile_events_from_the_api_server_neither_stop_nor_duplicate_anything() {
     let hostile = |prefix: &str| -> Vec<(String, Value)> {
         let event = |name: &str, patch: Value| -> (String, Value) {
             let mut body: Value =
-                serde_json::from_str(&backoff("tenant", &format!("{prefix}-{name}"))).unwrap();
+                serde_json::from_str(&backoff(&tenant, &format!("{prefix}-{name}"))).unwrap();
             merge(&mut body, patch);
             (format!("{prefix}-{name}-pod"), body)
         };
@@ -332,17 +343,14 @@ fn hostile_events_from_the_api_server_neither_stop_nor_duplicate_anything() {
     let create = |prefix: &str| {
         let mut created = Vec::new();
         for i in 0..3 {
-            cluster.create_event(
-                "tenant",
-                &backoff("tenant", &format!("{prefix}-before-{i}")),
-            );
+            cluster.create_event(&tenant, &backoff(&tenant, &format!("{prefix}-before-{i}")));
         }
         for (pod, body) in hostile(prefix) {
             // Not `create_event`: the answer may nest deeper than serde_json
             // parses.
             let response = cluster.request(
                 "POST",
-                "/api/v1/namespaces/tenant/events",
+                &format!("/api/v1/namespaces/{tenant}/events"),
                 Some(&body.to_string()),
             );
             assert_eq!(
@@ -354,7 +362,7 @@ fn hostile_events_from_the_api_server_neither_stop_nor_duplicate_anything() {
             created.push(pod);
         }
         for i in 0..3 {
-            cluster.create_event("tenant", &backoff("tenant", &format!("{prefix}-after-{i}")));
+            cluster.create_event(&tenant, &backoff(&tenant, &format!("{prefix}-after-{i}")));
         }
         created
     };
@@ -365,7 +373,7 @@ fn hostile_events_from_the_api_server_neither_stop_nor_duplicate_anything() {
     run.wait_until_watching(1);
     // Watched.
     let watched = create("watch");
-    cluster.create_event("tenant", &backoff("tenant", "sentinel"));
+    cluster.create_event(&tenant, &backoff(&tenant, "sentinel"));
     let lines = wait_for_pod(&out, "sentinel-pod");
     let address = run.http_address();
     let (_, metrics) = http_get(address, "/metrics");
@@ -427,7 +435,7 @@ fn hostile_events_from_the_api_server_neither_stop_nor_duplicate_anything() {
                     line.annotations["truncated"].contains("raw_data reduced"),
                     "{pod}"
                 );
-                assert_eq!(raw["metadata"]["namespace"], "tenant");
+                assert_eq!(raw["metadata"]["namespace"], tenant);
                 assert!(raw["metadata"].get("managedFields").is_none());
             }
             "negative" => assert_eq!(line.labels["count"], "1"),
@@ -466,7 +474,7 @@ fn hostile_events_from_the_api_server_neither_stop_nor_duplicate_anything() {
     let published = lines.len();
     let mut run = Running::start(Path::new(BINARY), &config);
     run.wait_until_watching(1);
-    cluster.create_event("tenant", &backoff("tenant", "sentinel-2"));
+    cluster.create_event(&tenant, &backoff(&tenant, "sentinel-2"));
     let lines = wait_for_pod(&out, "sentinel-2-pod");
     run.stop();
     assert_eq!(lines.len(), published + 1, "only the new sentinel");

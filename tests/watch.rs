@@ -1,6 +1,8 @@
 //! `aetherius run` against real kube-apiservers (DESIGN.md §11): Events are
 //! created through the API as controllers create them, and the file sink is
-//! read back. Each test starts its own etcd + kube-apiserver.
+//! read back. The tests share one etcd + kube-apiserver, each watching only
+//! namespaces of its own; those that restart the API server or compact etcd
+//! start their own.
 //!
 //! Ordering is the tool for "nothing more arrived": a watch delivers in
 //! resourceVersion order, so once a sentinel Event created last is in the
@@ -78,6 +80,11 @@ fn single(scratch: &Scratch, cluster: &KubeCluster, extra: &str, chain: Option<&
         }],
         chain,
     )
+}
+
+/// The extra YAML of a cluster entry that watches only `namespaces`.
+fn namespaces(namespaces: &[&str]) -> String {
+    format!("namespaces: [{}]", namespaces.join(", "))
 }
 
 fn output(scratch: &Scratch) -> PathBuf {
@@ -174,26 +181,26 @@ fn assert_each_once(lines: &[Value], prefix: &str, range: std::ops::Range<u32>) 
 
 #[test]
 fn publishes_each_created_event_once_with_cluster_severity_and_labels() {
-    let cluster = KubeCluster::start();
-    cluster.create_namespace("shop");
+    let cluster = KubeCluster::shared();
+    let shop = cluster.fresh_namespace("shop");
     let scratch = Scratch::new();
-    let config = single(&scratch, &cluster, "", None);
+    let config = single(&scratch, cluster, &namespaces(&[&shop]), None);
     let mut run = Running::start(Path::new(BINARY), &config);
     run.wait_until_watching(1);
 
-    create_events(&cluster, "shop", "crash", 0..20);
+    create_events(cluster, &shop, "crash", 0..20);
     // Filtered by the default chain: a Normal event and an uninteresting reason.
     let mut normal: Value = serde_json::from_str(&warning_event(
-        "shop", "normal-1", "n-pod", "Pulled", "pulled", 1, 0,
+        &shop, "normal-1", "n-pod", "Pulled", "pulled", 1, 0,
     ))
     .unwrap();
     normal["type"] = "Normal".into();
-    cluster.create_event("shop", &normal.to_string());
+    cluster.create_event(&shop, &normal.to_string());
     cluster.create_event(
-        "shop",
-        &warning_event("shop", "dns-1", "dns-pod", "DNSConfigForming", "x", 1, 0),
+        &shop,
+        &warning_event(&shop, "dns-1", "dns-pod", "DNSConfigForming", "x", 1, 0),
     );
-    let lines = sentinel(&cluster, "shop", &output(&scratch), "last");
+    let lines = sentinel(cluster, &shop, &output(&scratch), "last");
 
     assert_each_once(&lines, "crash", 0..20);
     assert_eq!(
@@ -203,7 +210,7 @@ fn publishes_each_created_event_once_with_cluster_severity_and_labels() {
     );
     for line in &lines {
         assert_eq!(line["cluster_id"], "test");
-        assert_eq!(line["namespace"], "shop");
+        assert_eq!(line["namespace"], shop);
         assert_eq!(line["type"], "k8s_event");
         assert_eq!(line["raw_data"]["k8s_event"]["kind"], "Event");
         if line["labels"]["reason"] == "BackOff" {
@@ -219,22 +226,22 @@ fn publishes_each_created_event_once_with_cluster_severity_and_labels() {
         serde_json::from_str(&std::fs::read_to_string(scratch.path("checkpoints.json")).unwrap())
             .unwrap();
     assert!(
-        checkpoint["clusters"]["test"]["*"].is_string(),
+        checkpoint["clusters"]["test"][&shop].is_string(),
         "{checkpoint}"
     );
 }
 
 #[test]
 fn count_bumps_are_new_occurrences_and_escalate_other_updates_are_not() {
-    let cluster = KubeCluster::start();
-    cluster.create_namespace("shop");
+    let cluster = KubeCluster::shared();
+    let shop = cluster.fresh_namespace("shop");
     let scratch = Scratch::new();
-    let config = single(&scratch, &cluster, "", None);
+    let config = single(&scratch, cluster, &namespaces(&[&shop]), None);
     let mut run = Running::start(Path::new(BINARY), &config);
     run.wait_until_watching(1);
 
     let body = warning_event(
-        "shop",
+        &shop,
         "probe",
         "web-1",
         "Unhealthy",
@@ -242,24 +249,21 @@ fn count_bumps_are_new_occurrences_and_escalate_other_updates_are_not() {
         1,
         0,
     );
-    cluster.create_event("shop", &body);
+    cluster.create_event(&shop, &body);
     wait_for_output(&output(&scratch), 1, WAIT);
     for count in 2..=6 {
-        cluster.bump_event("shop", "probe", count);
+        cluster.bump_event(&shop, "probe", count);
         wait_for_output(&output(&scratch), count as usize, WAIT);
     }
     // Not a count bump: a label change, then a delete.
     let label = serde_json::json!({ "metadata": { "labels": { "seen": "yes" } } }).to_string();
-    let response = cluster.request_with_type(
-        "PATCH",
-        "/api/v1/namespaces/shop/events/probe",
-        &label,
-        "application/merge-patch+json",
-    );
+    let path = format!("/api/v1/namespaces/{shop}/events/probe");
+    let response =
+        cluster.request_with_type("PATCH", &path, &label, "application/merge-patch+json");
     assert_eq!(response.status, 200, "{}", response.body);
-    let response = cluster.request("DELETE", "/api/v1/namespaces/shop/events/probe", None);
+    let response = cluster.request("DELETE", &path, None);
     assert_eq!(response.status, 200, "{}", response.body);
-    let lines = sentinel(&cluster, "shop", &output(&scratch), "last");
+    let lines = sentinel(cluster, &shop, &output(&scratch), "last");
     run.stop();
 
     let probe: Vec<&Value> = lines
@@ -297,49 +301,49 @@ fn count_bumps_are_new_occurrences_and_escalate_other_updates_are_not() {
 
 #[test]
 fn stopping_and_starting_the_watcher_mid_stream_loses_and_duplicates_nothing() {
-    let cluster = KubeCluster::start();
-    cluster.create_namespace("shop");
+    let cluster = KubeCluster::shared();
+    let shop = cluster.fresh_namespace("shop");
     let scratch = Scratch::new();
-    let config = single(&scratch, &cluster, "", None);
+    let config = single(&scratch, cluster, &namespaces(&[&shop]), None);
 
     let mut run = Running::start(Path::new(BINARY), &config);
     run.wait_until_watching(1);
-    create_events(&cluster, "shop", "a", 0..15);
+    create_events(cluster, &shop, "a", 0..15);
     // Stop while the next creates are in flight.
     let stopper = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(150));
         run.stop()
     });
-    create_events(&cluster, "shop", "a", 15..30);
+    create_events(cluster, &shop, "a", 15..30);
     let logs = stopper.join().unwrap();
     assert!(logs.iter().any(|l| l.contains("shutting down")));
     // While nothing watches.
-    create_events(&cluster, "shop", "a", 30..40);
+    create_events(cluster, &shop, "a", 30..40);
 
     let mut run = Running::start(Path::new(BINARY), &config);
     run.wait_until_watching(1);
     assert_eq!(run.count_logs(&["resuming from checkpoint"]), 1);
-    create_events(&cluster, "shop", "a", 40..50);
-    let lines = sentinel(&cluster, "shop", &output(&scratch), "last");
+    create_events(cluster, &shop, "a", 40..50);
+    let lines = sentinel(cluster, &shop, &output(&scratch), "last");
     run.stop();
     assert_each_once(&lines, "a", 0..50);
 }
 
 #[test]
 fn a_crash_loses_nothing_and_a_duplicate_keeps_its_id() {
-    let cluster = KubeCluster::start();
-    cluster.create_namespace("shop");
+    let cluster = KubeCluster::shared();
+    let shop = cluster.fresh_namespace("shop");
     let scratch = Scratch::new();
-    let config = single(&scratch, &cluster, "", None);
+    let config = single(&scratch, cluster, &namespaces(&[&shop]), None);
 
     let mut run = Running::start(Path::new(BINARY), &config);
     run.wait_until_watching(1);
-    create_events(&cluster, "shop", "a", 0..20);
+    create_events(cluster, &shop, "a", 0..20);
     run.kill();
-    create_events(&cluster, "shop", "a", 20..30);
+    create_events(cluster, &shop, "a", 20..30);
     let mut run = Running::start(Path::new(BINARY), &config);
     run.wait_until_watching(1);
-    let lines = sentinel(&cluster, "shop", &output(&scratch), "last");
+    let lines = sentinel(cluster, &shop, &output(&scratch), "last");
     run.stop();
 
     // At least once: every event is there; one published twice (written
@@ -364,6 +368,7 @@ fn a_crash_loses_nothing_and_a_duplicate_keeps_its_id() {
 
 #[test]
 fn an_api_server_restart_is_survived_without_loss() {
+    // Its own: the API server goes away under it.
     let mut cluster = KubeCluster::start();
     cluster.create_namespace("shop");
     let scratch = Scratch::new();
@@ -396,6 +401,7 @@ fn an_api_server_restart_is_survived_without_loss() {
 
 #[test]
 fn an_expired_checkpoint_relists_and_publishes_only_what_is_new() {
+    // Its own: compacting etcd expires every watch on it.
     let cluster = KubeCluster::start();
     cluster.create_namespace("shop");
     let scratch = Scratch::new();
@@ -421,12 +427,12 @@ fn an_expired_checkpoint_relists_and_publishes_only_what_is_new() {
 
 #[test]
 fn a_first_start_does_not_replay_the_clusters_history() {
-    let cluster = KubeCluster::start();
-    cluster.create_namespace("shop");
+    let cluster = KubeCluster::shared();
+    let shop = cluster.fresh_namespace("shop");
     // An hour old, ten minutes old, one minute old.
     for (i, age) in [3600, 3000, 600, 60].into_iter().enumerate() {
         let body = warning_event(
-            "shop",
+            &shop,
             &format!("old-{i}"),
             &format!("old-pod-{i}"),
             "BackOff",
@@ -434,15 +440,20 @@ fn a_first_start_does_not_replay_the_clusters_history() {
             1,
             age,
         );
-        cluster.create_event("shop", &body);
+        cluster.create_event(&shop, &body);
     }
     let scratch = Scratch::new();
     // No time filter in the chain: the watcher itself must hold history back.
-    let config = single(&scratch, &cluster, "", Some("[warnings-only]"));
+    let config = single(
+        &scratch,
+        cluster,
+        &namespaces(&[&shop]),
+        Some("[warnings-only]"),
+    );
     let mut run = Running::start(Path::new(BINARY), &config);
     run.wait_until_watching(1);
-    create_events(&cluster, "shop", "new", 0..3);
-    let lines = sentinel(&cluster, "shop", &output(&scratch), "last");
+    create_events(cluster, &shop, "new", 0..3);
+    let lines = sentinel(cluster, &shop, &output(&scratch), "last");
     run.stop();
 
     let names: Vec<&str> = lines.iter().map(involved_name).collect();
@@ -461,29 +472,32 @@ fn a_first_start_does_not_replay_the_clusters_history() {
 
 #[test]
 fn one_process_watches_two_clusters() {
-    let east = KubeCluster::start();
+    // Two API servers, so that each cluster entry is seen to reach its own.
+    let east = KubeCluster::shared();
     let west = KubeCluster::start();
+    let (east_shop, west_shop) = (east.fresh_namespace("shop"), west.fresh_namespace("shop"));
     let scratch = Scratch::new();
-    let clusters: Vec<ClusterEntry> = [("east", &east), ("west", &west)]
+    let extras = [namespaces(&[&east_shop]), namespaces(&[&west_shop])];
+    let clusters: Vec<ClusterEntry> = [("east", east), ("west", &west)]
         .into_iter()
-        .map(|(id, cluster)| {
-            cluster.create_namespace("shop");
+        .zip(&extras)
+        .map(|((id, cluster), extra)| {
             let kubeconfig = scratch.path(&format!("{id}.kubeconfig"));
             cluster.write_kubeconfig(&kubeconfig);
             ClusterEntry {
                 id,
                 kubeconfig,
-                extra: "namespaces: [shop]",
+                extra,
             }
         })
         .collect();
     let config = write_config(&scratch, &clusters, None);
     let mut run = Running::start(Path::new(BINARY), &config);
     run.wait_until_watching(2);
-    create_events(&east, "shop", "east", 0..5);
-    create_events(&west, "shop", "west", 0..7);
-    sentinel(&east, "shop", &output(&scratch), "east-last");
-    let lines = sentinel(&west, "shop", &output(&scratch), "west-last");
+    create_events(east, &east_shop, "east", 0..5);
+    create_events(&west, &west_shop, "west", 0..7);
+    sentinel(east, &east_shop, &output(&scratch), "east-last");
+    let lines = sentinel(&west, &west_shop, &output(&scratch), "west-last");
     run.stop();
 
     assert_each_once(&lines, "east", 0..5);
@@ -496,30 +510,30 @@ fn one_process_watches_two_clusters() {
         serde_json::from_str(&std::fs::read_to_string(scratch.path("checkpoints.json")).unwrap())
             .unwrap();
     assert!(
-        checkpoint["clusters"]["east"]["shop"].is_string(),
+        checkpoint["clusters"]["east"][&east_shop].is_string(),
         "{checkpoint}"
     );
     assert!(
-        checkpoint["clusters"]["west"]["shop"].is_string(),
+        checkpoint["clusters"]["west"][&west_shop].is_string(),
         "{checkpoint}"
     );
 }
 
 #[test]
 fn reads_events_k8s_io_v1_when_configured() {
-    let cluster = KubeCluster::start();
-    cluster.create_namespace("shop");
+    let cluster = KubeCluster::shared();
+    let shop = cluster.fresh_namespace("shop");
     let scratch = Scratch::new();
     let config = single(
         &scratch,
-        &cluster,
-        "api: events.k8s.io/v1\nnamespaces: [shop]",
+        cluster,
+        &format!("api: events.k8s.io/v1\n{}", namespaces(&[&shop])),
         None,
     );
     let mut run = Running::start(Path::new(BINARY), &config);
     run.wait_until_watching(1);
-    create_events(&cluster, "shop", "a", 0..5);
-    let lines = sentinel(&cluster, "shop", &output(&scratch), "last");
+    create_events(cluster, &shop, "a", 0..5);
+    let lines = sentinel(cluster, &shop, &output(&scratch), "last");
     run.stop();
     assert_each_once(&lines, "a", 0..5);
     for line in &lines {
@@ -542,16 +556,16 @@ fn create(cluster: &KubeCluster, collection: &str, body: Value) -> Value {
     response.json()
 }
 
-/// Sets the verbs the `aetherius` ClusterRole grants on events.
-fn grant_on_events(cluster: &KubeCluster, verbs: &[&str]) {
-    let role = serde_json::json!({
+/// Sets the verbs the ClusterRole `role` grants on events.
+fn grant_on_events(cluster: &KubeCluster, role: &str, verbs: &[&str]) {
+    let body = serde_json::json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
-        "metadata": { "name": "aetherius" },
+        "metadata": { "name": role },
         "rules": [{ "apiGroups": [""], "resources": ["events"], "verbs": verbs }],
     });
-    let path = "/apis/rbac.authorization.k8s.io/v1/clusterroles/aetherius";
-    let response = cluster.request("PUT", path, Some(&role.to_string()));
+    let path = format!("/apis/rbac.authorization.k8s.io/v1/clusterroles/{role}");
+    let response = cluster.request("PUT", &path, Some(&body.to_string()));
     assert!(
         response.status == 200 || response.status == 201,
         "PUT {path}: {}",
@@ -559,31 +573,31 @@ fn grant_on_events(cluster: &KubeCluster, verbs: &[&str]) {
     );
 }
 
-/// A service account `aetherius/aetherius` bound to a ClusterRole on events
-/// and to a Role on its checkpoint ConfigMap — what deploy/ grants — and a
-/// token for it from the TokenRequest API.
-fn least_privilege_token(cluster: &KubeCluster) -> String {
-    cluster.create_namespace("aetherius");
+/// A service account `NAMESPACE/aetherius` bound to a ClusterRole on events
+/// (named NAMESPACE too, as its binding) and to a Role on its checkpoint
+/// ConfigMap — what deploy/ grants — and a token for it from the
+/// TokenRequest API.
+fn least_privilege_token(cluster: &KubeCluster, namespace: &str) -> String {
     create(
         cluster,
-        "/api/v1/namespaces/aetherius/serviceaccounts",
+        &format!("/api/v1/namespaces/{namespace}/serviceaccounts"),
         serde_json::json!({ "apiVersion": "v1", "kind": "ServiceAccount", "metadata": { "name": "aetherius" } }),
     );
-    grant_on_events(cluster, &["get", "list", "watch"]);
-    let subject = serde_json::json!([{ "kind": "ServiceAccount", "name": "aetherius", "namespace": "aetherius" }]);
+    grant_on_events(cluster, namespace, &["get", "list", "watch"]);
+    let subject = serde_json::json!([{ "kind": "ServiceAccount", "name": "aetherius", "namespace": namespace }]);
     create(
         cluster,
         "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
         serde_json::json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": { "name": "aetherius" },
-            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "aetherius" },
+            "metadata": { "name": namespace },
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": namespace },
             "subjects": subject,
         }),
     );
     create(
         cluster,
-        "/apis/rbac.authorization.k8s.io/v1/namespaces/aetherius/roles",
+        &format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles"),
         serde_json::json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": { "name": "aetherius-checkpoint" },
@@ -595,7 +609,7 @@ fn least_privilege_token(cluster: &KubeCluster) -> String {
     );
     create(
         cluster,
-        "/apis/rbac.authorization.k8s.io/v1/namespaces/aetherius/rolebindings",
+        &format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings"),
         serde_json::json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
             "metadata": { "name": "aetherius-checkpoint" },
@@ -605,7 +619,7 @@ fn least_privilege_token(cluster: &KubeCluster) -> String {
     );
     let response = create(
         cluster,
-        "/api/v1/namespaces/aetherius/serviceaccounts/aetherius/token",
+        &format!("/api/v1/namespaces/{namespace}/serviceaccounts/aetherius/token"),
         serde_json::json!({
             "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
             "spec": { "expirationSeconds": 3600 },
@@ -619,38 +633,44 @@ fn least_privilege_token(cluster: &KubeCluster) -> String {
 
 #[test]
 fn a_least_privilege_service_account_works_and_without_watch_says_so() {
-    let cluster = KubeCluster::start();
-    cluster.create_namespace("shop");
-    let token = least_privilege_token(&cluster);
+    let cluster = KubeCluster::shared();
+    let shop = cluster.fresh_namespace("shop");
+    // The service account's namespace, and the name of its ClusterRole.
+    let aetherius = cluster.fresh_namespace("aetherius");
+    let token = least_privilege_token(cluster, &aetherius);
     let scratch = Scratch::new();
     let kubeconfig = scratch.path("kubeconfig");
     cluster.write_kubeconfig_with_token(&kubeconfig, &token);
+    let extra = format!(
+        "checkpoint_configmap: {{ namespace: {aetherius}, name: aetherius-checkpoint }}\n{}",
+        namespaces(&[&shop])
+    );
     let config = write_config(
         &scratch,
         &[ClusterEntry {
             id: "test",
             kubeconfig,
-            extra: "checkpoint_configmap: { namespace: aetherius, name: aetherius-checkpoint }",
+            extra: &extra,
         }],
         None,
     );
 
     let mut run = Running::start(Path::new(BINARY), &config);
     run.wait_until_watching(1);
-    create_events(&cluster, "shop", "a", 0..5);
-    sentinel(&cluster, "shop", &output(&scratch), "first");
+    create_events(cluster, &shop, "a", 0..5);
+    sentinel(cluster, &shop, &output(&scratch), "first");
     run.stop();
     let configmap = cluster
         .request(
             "GET",
-            "/api/v1/namespaces/aetherius/configmaps/aetherius-checkpoint",
+            &format!("/api/v1/namespaces/{aetherius}/configmaps/aetherius-checkpoint"),
             None,
         )
         .json();
     let checkpoint: Value =
         serde_json::from_str(configmap["data"]["checkpoint.json"].as_str().unwrap()).unwrap();
     assert!(
-        checkpoint["clusters"]["test"]["*"].is_string(),
+        checkpoint["clusters"]["test"][&shop].is_string(),
         "{checkpoint}"
     );
     assert!(
@@ -659,8 +679,8 @@ fn a_least_privilege_service_account_works_and_without_watch_says_so() {
     );
 
     // Without `watch`: the list works, the watch is refused.
-    grant_on_events(&cluster, &["get", "list"]);
-    create_events(&cluster, "shop", "b", 0..3);
+    grant_on_events(cluster, &aetherius, &["get", "list"]);
+    create_events(cluster, &shop, "b", 0..3);
     let mut run = Running::start(Path::new(BINARY), &config);
     run.wait_for_logs(&["resuming from checkpoint"], 1, WAIT);
     // The first refusal at ERROR, the retries quietly at DEBUG.
@@ -676,9 +696,9 @@ fn a_least_privilege_service_account_works_and_without_watch_says_so() {
     assert!(error.contains("get, list and watch on events"), "{error}");
 
     // Granted again: it recovers by itself, from its checkpoint.
-    grant_on_events(&cluster, &["get", "list", "watch"]);
+    grant_on_events(cluster, &aetherius, &["get", "list", "watch"]);
     run.wait_for_logs(&["API server answers again"], 1, WAIT);
-    let lines = sentinel(&cluster, "shop", &output(&scratch), "second");
+    let lines = sentinel(cluster, &shop, &output(&scratch), "second");
     run.stop();
     assert_each_once(&lines, "a", 0..5);
     assert_each_once(&lines, "b", 0..3);
@@ -686,7 +706,8 @@ fn a_least_privilege_service_account_works_and_without_watch_says_so() {
 
 #[test]
 fn unreachable_servers_and_bad_credentials_are_reported_once_and_retried() {
-    let cluster = KubeCluster::start();
+    // Watches nothing: neither entry ever reaches it.
+    let cluster = KubeCluster::shared();
     let scratch = Scratch::new();
     let bad_token = scratch.path("bad-token.kubeconfig");
     cluster.write_kubeconfig_with_token(&bad_token, "not-a-valid-token");

@@ -52,6 +52,7 @@ impl Default for Scratch {
     }
 }
 
+pub mod brokers;
 pub mod configmap_dir;
 pub mod publishing;
 pub mod running;

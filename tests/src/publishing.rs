@@ -258,13 +258,25 @@ impl BackgroundReplay {
     }
 }
 
-/// Appends a `clusters:` entry watching `cluster` (id `id`) to `config`.
-pub fn watch_cluster(scratch: &Scratch, config: &Path, cluster: &KubeCluster, id: &str) {
+/// Appends a `clusters:` entry watching `namespaces` of `cluster` (id `id`)
+/// to `config`; every namespace if `namespaces` is empty.
+pub fn watch_cluster(
+    scratch: &Scratch,
+    config: &Path,
+    cluster: &KubeCluster,
+    id: &str,
+    namespaces: &[&str],
+) {
     let kubeconfig = scratch.path(&format!("kubeconfig-{id}"));
     cluster.write_kubeconfig(&kubeconfig);
+    let namespaces = if namespaces.is_empty() {
+        String::new()
+    } else {
+        format!(", namespaces: [{}]", namespaces.join(", "))
+    };
     let mut yaml = std::fs::read_to_string(config).expect("read the config");
     yaml.push_str(&format!(
-        "clusters:\n  - {{ id: {id}, kubeconfig: {} }}\n",
+        "clusters:\n  - {{ id: {id}, kubeconfig: {}{namespaces} }}\n",
         kubeconfig.display()
     ));
     std::fs::write(config, yaml).expect("write the config");

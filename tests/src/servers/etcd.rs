@@ -76,6 +76,12 @@ impl Etcd {
         revision
     }
 
+    /// Stops etcd through a shared reference (see
+    /// [`KubeCluster::shared`](super::KubeCluster::shared)).
+    pub(crate) fn terminate(&self) {
+        self.process.terminate();
+    }
+
     /// The end of etcd's log, for failure messages.
     pub fn log_tail(&self) -> String {
         self.process.log_tail()

@@ -231,6 +231,17 @@ current-context: aetherius-test
         self.apiserver.is_some()
     }
 
+    /// Stops kube-apiserver and etcd and removes their directory, through a
+    /// shared reference: for the [`shared`](Self::shared) cluster, a
+    /// `static` that is never dropped.
+    pub(super) fn stop_in_place(&self) {
+        if let Some(apiserver) = &self.apiserver {
+            apiserver.terminate();
+        }
+        self.etcd.terminate();
+        let _ = std::fs::remove_dir_all(self.dir.path());
+    }
+
     /// The end of kube-apiserver's log, for failure messages.
     pub fn apiserver_log_tail(&self) -> String {
         super::process::log_tail(&self.dir.path().join("kube-apiserver.log"), 4096)

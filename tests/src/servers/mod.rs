@@ -11,6 +11,10 @@
 //! watchdog and is stopped on drop; even a server that is never dropped (in
 //! a `static`) dies with the test process.
 //!
+//! Tests that leave the control plane as they found it share one per test
+//! binary, each in namespaces of its own:
+//! `KubeCluster::shared().fresh_namespace("shop")`.
+//!
 //! ```no_run
 //! use aetherius_tests::servers::{KubeCluster, NatsServer, Tansu};
 //!
@@ -28,6 +32,7 @@ mod kube;
 mod nats;
 mod nats_jwt;
 mod process;
+mod shared;
 mod tansu;
 mod tls;
 

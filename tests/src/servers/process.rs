@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,9 @@ exit "$status"
 pub(crate) struct ServerProcess {
     /// What the server is, for messages ("etcd", "kube-apiserver").
     name: String,
-    child: Child,
+    /// Behind a lock so that a server that is never dropped (in a `static`)
+    /// can still be stopped through a shared reference, at exit.
+    child: Mutex<Child>,
     /// Held only so that it closes when the test process dies.
     _lifeline: Option<ChildStdin>,
     log: PathBuf,
@@ -80,15 +82,15 @@ impl ServerProcess {
         let lifeline = child.stdin.take().expect("stdin was piped");
         Self {
             name: name.to_owned(),
-            child,
+            child: Mutex::new(child),
             _lifeline: Some(lifeline),
             log: log.to_owned(),
         }
     }
 
     /// The server's exit status, if it has exited.
-    pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
-        self.child
+    pub(crate) fn exited(&self) -> Option<ExitStatus> {
+        self.child()
             .try_wait()
             .unwrap_or_else(|e| panic!("check whether {} is running: {e}", self.name))
     }
@@ -146,15 +148,17 @@ impl ServerProcess {
     /// Stops the server and everything it started: SIGTERM to the process
     /// group, SIGKILL if it has not exited within [`GRACEFUL_STOP`]. Returns
     /// once the server has exited, so its port and files are free.
-    pub(crate) fn stop(mut self) {
+    pub(crate) fn stop(self) {
         self.terminate();
     }
 
-    fn terminate(&mut self) {
+    /// What [`stop`](Self::stop) does, through a shared reference: for a
+    /// server in a `static`, which is never dropped.
+    pub(crate) fn terminate(&self) {
         if self.exited().is_some() {
             return;
         }
-        let group = -(self.child.id() as libc::pid_t);
+        let group = -(self.child().id() as libc::pid_t);
         // SAFETY: kill(2) with a negative pid signals the process group this
         // helper created with `process_group(0)`; it touches no memory.
         unsafe { libc::kill(group, libc::SIGTERM) };
@@ -167,7 +171,14 @@ impl ServerProcess {
         }
         // SAFETY: as above.
         unsafe { libc::kill(group, libc::SIGKILL) };
-        let _ = self.child.wait();
+        let _ = self.child().wait();
+    }
+
+    /// The child, whether or not another thread panicked holding it.
+    fn child(&self) -> MutexGuard<'_, Child> {
+        self.child
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

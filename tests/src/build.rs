@@ -67,8 +67,9 @@ fn main() {
         "building the test guests in tests/plugins failed"
     );
 
-    let mut out =
-        String::from("/// Paths of the test guests, built by tests/build.rs.\npub mod guests {\n");
+    let mut out = String::from(
+        "/// Paths of the test guests, built by tests/src/build.rs.\npub mod guests {\n",
+    );
     for guest in GUESTS {
         let path = target_dir
             .join("wasm32-wasip2/release")
