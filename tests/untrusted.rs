@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use aetherius_tests::running::{Running, http_get, warning_event};
+use aetherius_tests::running::{Running, http_get, read_output, warning_event};
 use aetherius_tests::servers::KubeCluster;
 use aetherius_tests::{Scratch, compile_cache, guests, repo_root};
 use serde_json::value::RawValue;
@@ -46,14 +46,9 @@ impl Published {
 }
 
 fn read(path: &Path) -> Vec<Published> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
-    let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
-    complete
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("bad line ({e}): {line}")))
+    read_output(path)
+        .into_iter()
+        .map(|line| serde_json::from_value(line).expect("a published event"))
         .collect()
 }
 
