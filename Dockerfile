@@ -1,6 +1,8 @@
 # Multi-stage build of the aetherius binary; the final image is Debian slim
-# with the binary, CA certificates and OpenSSL (the Kafka sink's TLS), run as
-# a non-root user.
+# with the binary, CA certificates, OpenSSL (the Kafka sink's TLS) and curl
+# (the design document's troubleshooting: `kubectl exec … -- curl
+# localhost:9090/metrics`), run as a non-root user. Its arguments may be the
+# document's: `--cluster-id=$(CLUSTER_ID) --config=/etc/aetherius/watcher-config.yaml`.
 #
 #   docker build -t aetherius:0.1.0 .
 #
@@ -19,12 +21,12 @@ RUN cargo build --release --locked -p aetherius \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates libssl3 zlib1g \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 zlib1g curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 65532 aetherius \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent aetherius
 COPY --from=build /aetherius /usr/local/bin/aetherius
 USER 65532:65532
-EXPOSE 9464
+EXPOSE 8080 9090
 ENTRYPOINT ["/usr/local/bin/aetherius"]
 CMD ["run", "--config", "/etc/aetherius/config/config.yaml"]

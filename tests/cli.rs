@@ -335,3 +335,145 @@ fn a_plugin_built_with_cargo_component_runs_in_the_pipeline() {
         "no pattern, no label"
     );
 }
+
+fn aetherius_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aetherius"))
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .env("XDG_CACHE_HOME", aetherius_tests::compile_cache())
+        .envs(env.iter().copied())
+        .output()
+        .expect("run aetherius")
+}
+
+/// The design document's watcher-config.yaml: `check` says which format it
+/// read and prints the native config it stands for, which checks too.
+#[test]
+fn the_documents_config_checks_and_prints_its_native_equivalent() {
+    let output = aetherius(&["check", "--config", "config/watcher-config.yaml"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report = text(&output.stdout);
+    assert!(
+        report.contains("format: the design document's watcher-config.yaml"),
+        "{report}"
+    );
+    assert!(report.contains("cluster prod-us-west-2:"), "{report}");
+    assert!(report.contains("event.k8s.received"), "{report}");
+
+    let output = aetherius_in(
+        &repo_root(),
+        &[
+            "check",
+            "--config",
+            "config/watcher-config.yaml",
+            "--print-native",
+        ],
+        &[("CLUSTER_ID", "from-env"), ("NATS_HOST", "nats.bus")],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let native = text(&output.stdout);
+    for expected in [
+        "id: from-env",
+        "url: nats://nats.bus:4222",
+        "subject: event.k8s.received",
+        "source: builtin:reason-filter",
+        "min_severity: low",
+        "window: fixed",
+        "buffer_size: 1000",
+    ] {
+        assert!(native.contains(expected), "{expected:?} in:\n{native}");
+    }
+    let scratch = Scratch::new();
+    let path = scratch.write("native.yaml", &native);
+    let output = aetherius(&["check", "--config", path.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("format: native"));
+}
+
+#[test]
+fn the_documents_format_still_refuses_unknown_keys_and_bad_urls() {
+    check_fails_with(
+        "cluster_id: prod\nreason_filter: [OOMKilled]\n",
+        &[
+            "at `reason_filter`",
+            "unknown field `reason_filter`",
+            "line 2",
+        ],
+    );
+    check_fails_with(
+        "message_bus_url: amqp://rabbit:5672\n",
+        &[
+            "at `message_bus_url`",
+            "nats://HOST:PORT",
+            "kafka://HOST:PORT",
+        ],
+    );
+    check_fails_with(
+        "cluster_id: ${NO_SUCH_VARIABLE_SET}\n",
+        &[
+            "line 1",
+            "`${NO_SUCH_VARIABLE_SET}` is not set",
+            "${NO_SUCH_VARIABLE_SET:-value}",
+        ],
+    );
+}
+
+/// `aetherius` alone runs, reading config.yaml from the working directory,
+/// with the flags and environment variables the document's Deployment uses.
+#[test]
+fn without_a_command_it_runs_with_the_documents_flags_and_defaults() {
+    let scratch = Scratch::new();
+    let dir = scratch.path("");
+    // No config anywhere: the error says where it looked.
+    let output = aetherius_in(&dir, &[], &[]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("config.yaml, /etc/aetherius/config.yaml")
+            || stderr.contains("no config file"),
+        "{stderr}"
+    );
+
+    // config.yaml found; --cluster-id and a kubeconfig that does not exist:
+    // the run stops at the credentials, naming them and the id.
+    scratch.write(
+        "config.yaml",
+        "cluster_id: from-file\nmin_severity: Warning\n",
+    );
+    let output = aetherius_in(
+        &dir,
+        &[
+            "--cluster-id=from-flag",
+            "--kubeconfig=missing-kubeconfig",
+            "--health-listen=",
+            "--metrics-listen=",
+        ],
+        &[],
+    );
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("missing-kubeconfig"), "{stderr}");
+    assert!(stderr.contains("from-flag"), "{stderr}");
+
+    // The same through the environment, with `run`.
+    let output = aetherius_in(
+        &dir,
+        &["run", "--health-listen=", "--metrics-listen="],
+        &[
+            ("AETHERIUS_CLUSTER_ID", "from-env"),
+            ("AETHERIUS_KUBECONFIG", "missing-too"),
+        ],
+    );
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("missing-too") && stderr.contains("from-env"),
+        "{stderr}"
+    );
+
+    let output = aetherius_in(&dir, &["--version"], &[]);
+    assert!(text(&output.stdout).starts_with("aetherius "));
+    let output = aetherius_in(&dir, &["completions", "bash"], &[]);
+    assert!(output.status.success());
+    assert!(text(&output.stdout).contains("--cluster-id"));
+}

@@ -185,7 +185,11 @@ fn in_cluster_credentials_under_the_shipped_rbac_work_and_suffice() {
             "stdout: {}",
             &format!("file: {{ path: {} }}", output.display()),
         )
-        .replace("listen: 0.0.0.0:9464", "listen: 127.0.0.1:0");
+        .replace("health_listen: 0.0.0.0:8080", "health_listen: 127.0.0.1:0")
+        .replace(
+            "metrics_listen: 0.0.0.0:9090",
+            "metrics_listen: 127.0.0.1:0",
+        );
     let config = scratch.write("config.yaml", yaml);
 
     let mut run = Running::start_in_pod(Path::new(BINARY), &config, &secrets, &cluster);

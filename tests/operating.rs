@@ -35,7 +35,7 @@ fn wait_for_ready(address: SocketAddr, status: u16, run: &Running) -> String {
 }
 
 /// The value of the sample `name{labels}` (labels as written in the
-/// exposition, e.g. `cluster="test"`; empty for none).
+/// exposition, e.g. `cluster_id="test"`; empty for none).
 fn sample(metrics: &str, name: &str, labels: &str) -> Option<f64> {
     let prefix = if labels.is_empty() {
         format!("{name} ")
@@ -112,16 +112,19 @@ fn metrics_and_probes_say_what_an_operator_needs() {
         sample(&metrics, name, labels)
             .unwrap_or_else(|| panic!("no {name}{{{labels}}} in\n{metrics}"))
     };
-    assert!(value("k8s_events_received_total", "cluster=\"test\"") >= 10.0);
-    assert!(value("k8s_events_processed_total", "cluster=\"test\"") >= 10.0);
+    assert!(value("k8s_events_received_total", "cluster_id=\"test\"") >= 10.0);
+    assert!(value("k8s_events_processed_total", "cluster_id=\"test\"") >= 10.0);
     assert_eq!(value("aetherius_sink_failed_total", "sink=\"bus\""), 0.0);
     assert_eq!(value("aetherius_sink_up", "sink=\"bus\""), 1.0);
     assert_eq!(value("aetherius_sink_spool_bytes", "sink=\"bus\""), 0.0);
     assert_eq!(
-        value("aetherius_watch_synced", "cluster=\"test\",namespace=\"\""),
+        value(
+            "aetherius_watch_synced",
+            "cluster_id=\"test\",namespace=\"\""
+        ),
         1.0
     );
-    assert_eq!(value("aetherius_leader", "cluster=\"test\""), 1.0);
+    assert_eq!(value("aetherius_leader", "cluster_id=\"test\""), 1.0);
     assert_eq!(value("aetherius_ready", ""), 1.0);
     assert!(value("k8s_events_dedup_cache_size", "") >= 10.0);
     assert!(value("k8s_events_processing_seconds_count", "") >= 10.0);
@@ -132,7 +135,7 @@ fn metrics_and_probes_say_what_an_operator_needs() {
         0.0
     );
     assert!(value("aetherius_checkpoint_writes_total", "result=\"ok\"") >= 1.0);
-    assert!(value("aetherius_checkpoint_lag_seconds", "cluster=\"test\"") < 10.0);
+    assert!(value("aetherius_checkpoint_lag_seconds", "cluster_id=\"test\"") < 10.0);
     assert!(
         !metrics.contains("pod-"),
         "labels never carry an object name"
@@ -156,7 +159,7 @@ fn metrics_and_probes_say_what_an_operator_needs() {
         sample(
             &metrics,
             "aetherius_watch_restarts_total",
-            "cluster=\"test\",reason=\"error\""
+            "cluster_id=\"test\",reason=\"error\""
         ) >= Some(1.0),
         "{metrics}"
     );
@@ -181,7 +184,7 @@ fn a_shutdown_stuck_past_its_grace_exits_and_loses_nothing() {
         ),
     );
     let mut yaml = std::fs::read_to_string(&config).unwrap();
-    yaml.push_str("server: { listen: '127.0.0.1:0', shutdown_grace: 2s }\n");
+    yaml.push_str("server: { health_listen: '127.0.0.1:0', metrics_listen: '127.0.0.1:0', shutdown_grace: 2s }\n");
     std::fs::write(&config, yaml).unwrap();
     watch_cluster(&scratch, &config, cluster, "test", &[&shop]);
 
@@ -326,4 +329,145 @@ fn two_replicas_elect_one_leader_and_fail_over_without_loss() {
         logs.iter().any(|l| l.contains("released the lease")),
         "{logs:?}"
     );
+}
+
+/// `/status` and `aetherius status` during a two-cluster run with leader
+/// election, as the design document's multi-cluster manager reports it: the
+/// leader watches both, synced, with their checkpoints and counters; the
+/// standby watches neither; a cluster whose API server cannot be reached
+/// shows its last error.
+#[test]
+fn status_reports_each_cluster_on_the_leader_and_the_standby() {
+    let cluster = KubeCluster::shared();
+    let (east, west) = (
+        cluster.fresh_namespace("east"),
+        cluster.fresh_namespace("west"),
+    );
+    let aetherius = cluster.fresh_namespace("aetherius");
+    let scratch = Scratch::new();
+    let output = scratch.path("events.jsonl");
+    let config = config_with_sinks(
+        &scratch,
+        &format!(
+            "  out:\n    chain: default\n    file: {{ path: {} }}",
+            output.display()
+        ),
+    );
+    let kubeconfig = scratch.path("kubeconfig");
+    cluster.write_kubeconfig(&kubeconfig);
+    let unreachable = scratch.path("unreachable-kubeconfig");
+    std::fs::write(
+        &unreachable,
+        std::fs::read_to_string(&kubeconfig)
+            .unwrap()
+            .replace(&cluster.server_url(), "https://127.0.0.1:1"),
+    )
+    .unwrap();
+    let elected = |id: &str, namespace: &str| {
+        format!(
+            "  - {{ id: {id}, kubeconfig: {kc}, namespaces: [{namespace}], checkpoint_configmap: {{ namespace: {aetherius}, name: checkpoint-{id} }}, leader_election: {{ namespace: {aetherius}, name: lease-{id}, duration: 3s, retry_period: 500ms }} }}\n",
+            kc = kubeconfig.display()
+        )
+    };
+    let mut yaml = std::fs::read_to_string(&config).unwrap();
+    yaml.push_str("clusters:\n");
+    yaml.push_str(&elected("east", &east));
+    yaml.push_str(&elected("west", &west));
+    yaml.push_str(&format!(
+        "  - {{ id: gone, kubeconfig: {} }}\n",
+        unreachable.display()
+    ));
+    std::fs::write(&config, yaml).unwrap();
+
+    let mut leader = Running::start_with_env(Path::new(BINARY), &config, &[("POD_NAME", "first")]);
+    leader.wait_for_logs(&["became leader"], 2, Duration::from_secs(30));
+    leader.wait_until_watching(2);
+    let mut standby =
+        Running::start_with_env(Path::new(BINARY), &config, &[("POD_NAME", "second")]);
+    standby.wait_for_logs(&["standing by"], 2, Duration::from_secs(30));
+    create_backoff_events(cluster, &east, 0..3);
+
+    let status_of = |run: &mut Running| {
+        let address = run.http_address();
+        let (code, body) = http_get(address, "/status");
+        assert_eq!(code, 200, "{body}");
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let clusters: Vec<serde_json::Value> = status["clusters"].as_array().unwrap().clone();
+        (address, clusters)
+    };
+    // Until the three events are published and their checkpoint written.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (address, clusters) = loop {
+        let (address, clusters) = status_of(&mut leader);
+        let done = clusters.len() == 3
+            && clusters[0]["events"]["published"] == 3
+            && clusters[0]["checkpoint"]["written_at"].is_string()
+            && clusters[1]["last_error"].is_object();
+        if done || Instant::now() > deadline {
+            break (address, clusters);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let ids: Vec<&str> = clusters
+        .iter()
+        .map(|c| c["cluster_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["east", "gone", "west"], "{clusters:#?}");
+    let (east_status, gone, west_status) = (&clusters[0], &clusters[1], &clusters[2]);
+    for (c, received) in [(east_status, 3), (west_status, 0)] {
+        assert_eq!(c["role"], "leader", "{c:#}");
+        assert_eq!(c["watching"], true, "{c:#}");
+        assert_eq!(c["synced"], true, "{c:#}");
+        assert_eq!(c["events"]["received"], received, "{c:#}");
+        assert_eq!(c["events"]["published"], received, "{c:#}");
+        assert!(c["last_error"].is_null(), "{c:#}");
+    }
+    let namespace_rv = &east_status["checkpoint"]["resource_versions"][east.as_str()];
+    assert!(
+        namespace_rv
+            .as_str()
+            .is_some_and(|rv| rv.parse::<u64>().is_ok()),
+        "{east_status:#}"
+    );
+    assert!(east_status["checkpoint"]["age_seconds"].as_f64().unwrap() < 30.0);
+    assert_eq!(gone["role"], "single");
+    assert_eq!(gone["synced"], false);
+    let error = gone["last_error"]["message"].as_str().unwrap_or_default();
+    assert!(error.contains("127.0.0.1:1"), "{gone:#}");
+
+    let (_, on_standby) = status_of(&mut standby);
+    for c in on_standby.iter().filter(|c| c["cluster_id"] != "gone") {
+        assert_eq!(c["role"], "standby", "{c:#}");
+        assert_eq!(c["watching"], false, "{c:#}");
+        assert_eq!(c["synced"], false, "{c:#}");
+    }
+
+    // The same as a table, the way an operator asks for it.
+    let table = std::process::Command::new(BINARY)
+        .args(["status", "--url", &format!("http://{address}")])
+        .output()
+        .unwrap();
+    assert!(
+        table.status.success(),
+        "{}",
+        String::from_utf8_lossy(&table.stderr)
+    );
+    let table = String::from_utf8(table.stdout).unwrap();
+    let east_line = table
+        .lines()
+        .find(|l| l.starts_with("east "))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        east_line.contains("leader") && east_line.contains("yes"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("gone ") && l.contains("127.0.0.1:1")),
+        "{table}"
+    );
+
+    standby.stop();
+    leader.stop();
 }

@@ -30,7 +30,7 @@ sinks:
   out: {{ chain: main, file: {{ path: {output} }} }}
 plugin_runtime: {{ plugin_dir: {plugins}, cache_dir: {cache} }}
 checkpoint: {{ file: {checkpoint}, interval: 50ms }}
-server: {{ listen: '127.0.0.1:0', reload_interval: 200ms }}
+server: {{ health_listen: '127.0.0.1:0', metrics_listen: '127.0.0.1:0', reload_interval: 200ms }}
 ",
         output = output.display(),
         plugins = plugins.display(),

@@ -764,3 +764,66 @@ fn unreachable_servers_and_bad_credentials_are_reported_once_and_retried() {
         "kube's own per-request errors stay quiet"
     );
 }
+
+/// `resync_period`: a periodic relist catches what the watch missed — here
+/// two events behind a checkpoint that is ahead of them, as after a gap in
+/// the watch — publishes each once, and republishes nothing on later
+/// relists.
+#[test]
+fn a_resync_catches_what_the_watch_missed_and_republishes_nothing() {
+    let cluster = KubeCluster::shared();
+    let shop = cluster.fresh_namespace("resync");
+    let scratch = Scratch::new();
+    let config = single(
+        &scratch,
+        cluster,
+        &format!("{}\nresync_period: 2s", namespaces(&[&shop])),
+        None,
+    );
+    create_events(cluster, &shop, "missed", 0..2);
+    // A checkpoint past both: the watch starts after them.
+    let marker = cluster.create_event(
+        &shop,
+        &warning_event(&shop, "marker", "marker-pod", "Pulled", "pulled", 1, 0),
+    );
+    let rv = marker["metadata"]["resourceVersion"].as_str().unwrap();
+    std::fs::write(
+        scratch.path("checkpoints.json"),
+        serde_json::json!({ "version": 1, "clusters": { "test": { shop.as_str(): rv } } })
+            .to_string(),
+    )
+    .unwrap();
+
+    let mut run = Running::start(Path::new(BINARY), &config);
+    run.wait_for_logs(&["resuming from checkpoint"], 1, WAIT);
+    create_events(cluster, &shop, "watched", 0..3);
+    wait_for_output(&output(&scratch), 5, WAIT);
+    // Three more relists: nothing new, nothing twice.
+    let address = run.http_address();
+    let metrics = || aetherius_tests::running::http_get(address, "/metrics").1;
+    let sample = |metrics: &str, name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}{{cluster_id=\"test\"}} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let before = sample(&metrics(), "aetherius_watch_resyncs_total");
+    let deadline = std::time::Instant::now() + WAIT;
+    while sample(&metrics(), "aetherius_watch_resyncs_total") < before + 3.0 {
+        assert!(std::time::Instant::now() < deadline, "{}", metrics());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let body = metrics();
+    // The two, and the marker (a Warning `Pulled`, which the chain drops).
+    assert_eq!(
+        sample(&body, "aetherius_resync_recovered_total"),
+        3.0,
+        "{body}"
+    );
+    let lines = read_output(&output(&scratch));
+    run.stop();
+    assert_each_once(&lines, "missed", 0..2);
+    assert_each_once(&lines, "watched", 0..3);
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+}

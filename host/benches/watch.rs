@@ -166,7 +166,7 @@ sinks:
   out: {{ chain: default, stdout: {{}} }}
 plugin_runtime: {{ cache_dir: {cache} }}
 checkpoint: {{ file: {checkpoint} }}
-server: {{ listen: '127.0.0.1:0' }}
+server: {{ health_listen: '127.0.0.1:0', metrics_listen: '127.0.0.1:0' }}
 clusters:
   - id: bench
     kubeconfig: {kubeconfig}

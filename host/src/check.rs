@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::clock::SystemClock;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Format, Overrides};
 use crate::pipeline::{StageErrors, build_chains};
 use crate::plugin::{PluginError, PluginRuntime};
 
@@ -28,7 +28,12 @@ pub enum CheckError {
 /// Checks the config at `path`; on success returns a short report of the
 /// chains and their stages.
 pub fn check(path: &Path) -> Result<String, CheckError> {
-    let config = Config::load(path)?;
+    check_with(path, &Overrides::default())
+}
+
+/// As [`check`], with the command line's `--cluster-id` and `--kubeconfig`.
+pub fn check_with(path: &Path, overrides: &Overrides) -> Result<String, CheckError> {
+    let config = Config::load_with(path, overrides)?;
     let runtime = PluginRuntime::new(
         config.plugin_runtime.cache_dir.clone(),
         Arc::new(SystemClock),
@@ -38,6 +43,15 @@ pub fn check(path: &Path) -> Result<String, CheckError> {
         errors: StageErrors(errors),
     })?;
     let mut report = format!("{}: OK\n", path.display());
+    let _ = writeln!(
+        report,
+        "format: {}",
+        match config.format {
+            Format::Native => "native",
+            Format::WatcherConfig { .. } =>
+                "the design document's watcher-config.yaml (`--print-native` shows the native config it is read as)",
+        }
+    );
     for chain in &chains {
         let _ = writeln!(report, "chain {}:", chain.name());
         for (name, kind, source) in chain.describe() {
@@ -113,6 +127,9 @@ mod tests {
                 checked += 1;
             }
         }
-        assert!(checked >= 2, "config/default.yaml and config/example.yaml");
+        assert!(
+            checked >= 3,
+            "config/default.yaml, config/example.yaml and config/watcher-config.yaml"
+        );
     }
 }

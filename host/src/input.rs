@@ -1,7 +1,8 @@
 //! The queue into the pipeline: batches of decoded events from the watches
 //! (or a replay's reader), each followed by how far it goes. Bounded in
-//! batches and in bytes ([`crate::budget`]), so that a burst of large Events
-//! holds the producers back instead of growing memory.
+//! batches, in events (`pipeline.buffer_size`) and in bytes
+//! ([`crate::budget`]), so that a burst holds the producers back instead of
+//! growing memory.
 
 use tokio::sync::mpsc;
 
@@ -21,9 +22,9 @@ pub const INPUT_BYTES: usize = 16 * 1024 * 1024;
 pub struct Input {
     pub events: Vec<Event>,
     pub mark: Option<Mark>,
-    /// The bytes the events hold in the queue's budget, given back when the
-    /// input is dropped (once processed).
-    pub budget: Option<BytePermit>,
+    /// The bytes and the events the input holds in the queue's budgets,
+    /// given back when it is dropped (once processed).
+    pub budget: Option<(BytePermit, BytePermit)>,
 }
 
 /// The pipeline is gone (shutting down).
@@ -35,14 +36,18 @@ pub struct Closed;
 #[derive(Debug, Clone)]
 pub struct InputSender {
     sender: mpsc::Sender<Input>,
-    budget: ByteBudget,
+    bytes: ByteBudget,
+    events: ByteBudget,
 }
 
 impl InputSender {
     /// Queues `events` and `mark`, waiting while the queue is full.
     pub async fn send(&self, events: Vec<Event>, mark: Option<Mark>) -> Result<(), Closed> {
         let bytes = events.iter().map(Event::heap_bytes).sum();
-        let budget = Some(self.budget.acquire(bytes).await);
+        let budget = Some((
+            self.bytes.acquire(bytes).await,
+            self.events.acquire(events.len()).await,
+        ));
         self.sender
             .send(Input {
                 events,
@@ -54,9 +59,14 @@ impl InputSender {
     }
 }
 
-/// A queue of [`INPUT_BATCHES`] batches and [`INPUT_BYTES`] bytes.
-pub fn input_queue() -> (InputSender, mpsc::Receiver<Input>) {
+/// A queue of [`INPUT_BATCHES`] batches, `events` events and [`INPUT_BYTES`]
+/// bytes. A batch larger than `events` passes alone.
+pub fn input_queue(events: usize) -> (InputSender, mpsc::Receiver<Input>) {
     let (sender, receiver) = mpsc::channel(INPUT_BATCHES);
-    let budget = ByteBudget::new(INPUT_BYTES);
-    (InputSender { sender, budget }, receiver)
+    let sender = InputSender {
+        sender,
+        bytes: ByteBudget::new(INPUT_BYTES),
+        events: ByteBudget::new(events),
+    };
+    (sender, receiver)
 }

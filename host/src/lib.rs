@@ -4,6 +4,7 @@
 //! [`chain`]s of Wasm [`plugin`] stages, then [`sink`]s, in [`pipeline`]. See
 //! `docs/architecture.md` for the tour.
 
+pub mod agent;
 pub mod backoff;
 pub mod budget;
 pub mod chain;
@@ -28,5 +29,6 @@ pub mod replay;
 pub mod run;
 pub mod server;
 pub mod sink;
+pub mod status;
 pub mod units;
 pub mod watch;

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use aetherius::config::{
-    ByteSize, Config, FailurePolicy, HumanDuration, Limits, PluginRuntimeConfig,
+    ByteSize, Config, FailurePolicy, Format, HumanDuration, Limits, Overrides, PluginRuntimeConfig,
 };
 use aetherius::kit::new::{NewOptions, scaffold};
 use aetherius::kit::parse_stage_config;
@@ -19,15 +19,84 @@ use aetherius::replay::{ReplayOptions, replay};
 #[command(
     name = "aetherius",
     version,
-    about = "Kubernetes event pipeline with sandboxed WebAssembly plugins"
+    about = "Kubernetes event pipeline with sandboxed WebAssembly plugins",
+    long_about = "Kubernetes event pipeline with sandboxed WebAssembly plugins.\n\n\
+        Without a command, runs as `aetherius run` does: `aetherius --cluster-id=prod \
+        --config=/etc/aetherius/watcher-config.yaml`, as the design document's Deployment \
+        passes them."
 )]
 struct Cli {
     /// Log format (default: JSON when stderr is not a terminal).
     #[arg(long, global = true, value_enum, default_value_t = LogArg::Auto)]
     log_format: LogArg,
+    #[command(flatten)]
+    run: RunArgs,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
+
+/// The design document's flags, shared by `run` and `check`.
+#[derive(Args, Clone)]
+struct RunArgs {
+    /// The config file, native or the design document's watcher-config.yaml
+    /// [default: config.yaml, else /etc/aetherius/config.yaml].
+    #[arg(long, short, env = "AETHERIUS_CONFIG")]
+    config: Option<PathBuf>,
+    /// A kubeconfig for the config's one cluster, over the file's [default:
+    /// $KUBECONFIG, ~/.kube/config, then the pod's service account].
+    #[arg(long, env = "AETHERIUS_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// The id of the config's one cluster, over the file's.
+    #[arg(long, env = "AETHERIUS_CLUSTER_ID")]
+    cluster_id: Option<String>,
+    /// Where /health and /ready are served, over the file's
+    /// `server.health_listen` [default: 0.0.0.0:8080].
+    #[arg(long, env = "AETHERIUS_HEALTH_LISTEN")]
+    health_listen: Option<String>,
+    /// Where /metrics is served, over the file's `server.metrics_listen`
+    /// [default: 0.0.0.0:9090].
+    #[arg(long, env = "AETHERIUS_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
+}
+
+impl RunArgs {
+    /// The config file to read: the flag, else the first default that exists.
+    fn config_path(&self) -> anyhow::Result<PathBuf> {
+        if let Some(path) = &self.config {
+            return Ok(path.clone());
+        }
+        DEFAULT_CONFIGS
+            .iter()
+            .map(PathBuf::from)
+            .find(|path| path.is_file())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no config file: pass --config FILE (or set AETHERIUS_CONFIG); none of {} exists",
+                    DEFAULT_CONFIGS.join(", ")
+                )
+            })
+    }
+
+    fn overrides(&self) -> anyhow::Result<Overrides> {
+        Ok(Overrides {
+            cluster_id: self.cluster_id.clone(),
+            // Relative to where the command runs, not to the config file.
+            kubeconfig: match &self.kubeconfig {
+                Some(path) => Some(std::path::absolute(path)?),
+                None => None,
+            },
+            health_listen: self.health_listen.clone(),
+            metrics_listen: self.metrics_listen.clone(),
+        })
+    }
+
+    fn load(&self) -> anyhow::Result<Config> {
+        Ok(Config::load_with(&self.config_path()?, &self.overrides()?)?)
+    }
+}
+
+/// Where a config is looked for without `--config`, in order.
+const DEFAULT_CONFIGS: &[&str] = &["config.yaml", "/etc/aetherius/config.yaml"];
 
 #[derive(Clone, Copy, ValueEnum)]
 enum LogArg {
@@ -40,14 +109,16 @@ enum LogArg {
 enum Command {
     /// Validate a config and load every plugin it names.
     Check {
-        #[arg(long, short)]
-        config: PathBuf,
+        #[command(flatten)]
+        args: RunArgs,
+        /// Print the native config the file is read as (for the design
+        /// document's format: the config to grow into chains from).
+        #[arg(long)]
+        print_native: bool,
     },
-    /// Watch the configured clusters and publish their events until SIGTERM.
-    Run {
-        #[arg(long, short)]
-        config: PathBuf,
-    },
+    /// Watch the configured clusters and publish their events until SIGTERM
+    /// (the default command).
+    Run(RunArgs),
     /// Run Kubernetes Events from a JSON-lines file through the pipeline.
     Replay {
         #[arg(long, short)]
@@ -65,6 +136,26 @@ enum Command {
     /// Write, build and test plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Show each cluster of a running `aetherius run`: leader or standby,
+    /// synced, checkpoint, counters, last error (its `/status`).
+    Status {
+        /// Where it serves /health, /ready and /status.
+        #[arg(
+            long,
+            default_value = "http://127.0.0.1:8080",
+            env = "AETHERIUS_STATUS_URL"
+        )]
+        url: String,
+        /// Print the JSON of /status instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script: `aetherius completions bash >
+    /// /etc/bash_completion.d/aetherius`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
@@ -141,9 +232,34 @@ enum PolicyArg {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let command = match cli.command {
+        None => Command::Run(cli.run),
+        Some(command) => {
+            // `aetherius --config F check` would otherwise ignore the flag.
+            for id in [
+                "config",
+                "kubeconfig",
+                "cluster_id",
+                "health_listen",
+                "metrics_listen",
+            ] {
+                if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+                    let flag = format!("--{}", id.replace('_', "-"));
+                    Cli::command()
+                        .error(
+                            clap::error::ErrorKind::ArgumentConflict,
+                            format!("{flag} goes after the command: `aetherius COMMAND {flag} …`"),
+                        )
+                        .exit();
+                }
+            }
+            command
+        }
+    };
     // `plugin test` shows everything a plugin logs, `debug` and `trace` too.
-    let default_filter = match cli.command {
+    let default_filter = match command {
         Command::Plugin(PluginCommand::Test { .. }) => "info,aetherius::plugin::state=trace",
         _ => "info",
     };
@@ -155,7 +271,7 @@ fn main() -> ExitCode {
         },
         default_filter,
     );
-    match run(cli.command) {
+    match run(command) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => {
@@ -169,12 +285,42 @@ fn main() -> ExitCode {
 /// test --expect` found differences).
 fn run(command: Command) -> anyhow::Result<bool> {
     match command {
-        Command::Check { config } => {
-            print!("{}", aetherius::check::check(&config)?);
+        Command::Check { args, print_native } => {
+            let path = args.config_path()?;
+            if print_native {
+                let config = args.load()?;
+                match config.format {
+                    Format::WatcherConfig { native } => print!("{native}"),
+                    Format::Native => print!("{}", std::fs::read_to_string(&path)?),
+                }
+                return Ok(true);
+            }
+            print!(
+                "{}",
+                aetherius::check::check_with(&path, &args.overrides()?)?
+            );
             Ok(true)
         }
-        Command::Run { config } => {
-            let config = Config::load(&config)?;
+        Command::Status { url, json } => {
+            let (body, clusters) = aetherius::status::fetch(&url)?;
+            if json {
+                print!("{body}");
+            } else {
+                print!("{}", aetherius::status::table(&clusters));
+            }
+            Ok(true)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "aetherius",
+                &mut std::io::stdout(),
+            );
+            Ok(true)
+        }
+        Command::Run(args) => {
+            let config = args.load()?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()

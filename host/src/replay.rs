@@ -1,5 +1,8 @@
 //! `aetherius replay`: Kubernetes Events from a JSON-lines file (or stdin)
-//! through the real pipeline, on a clock that follows the events.
+//! through the real pipeline, on a clock that follows the events. Lines that
+//! are published events instead (StandardEvent or CloudEvents, e.g. a
+//! dead-letter file) are re-driven: their `raw_data.k8s_event`, under their
+//! own cluster id.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use crate::clock::ManualClock;
 use crate::config::Config;
 use crate::event::lines::{Line, LineSplitter};
-use crate::event::{EventLimits, decode};
+use crate::event::{Event, EventLimits, NormalizeError, decode};
 use crate::input::{InputSender, input_queue};
 use crate::pipeline::{PendingChains, PipelineClock, PipelineStats, StartError};
 use crate::sink::SinkError;
@@ -79,9 +82,10 @@ pub async fn replay(config: Config, options: ReplayOptions) -> Result<ReplaySumm
     let input = open_input(&options.input).await?;
     let clock = ManualClock::new(i64::MIN);
     let limits = config.events.limits();
+    let buffer_size = config.pipeline.buffer_size;
     let (pipeline, sink_tasks, _) =
         crate::pipeline::start(config, PipelineClock::Replay(clock)).await?;
-    let (sender, receiver) = input_queue();
+    let (sender, receiver) = input_queue(buffer_size);
     let worker = crate::pipeline::spawn(pipeline, receiver, None, PendingChains::default());
 
     let read = read_events(input, &options, &limits, sender).await;
@@ -142,7 +146,7 @@ async fn read_events(
         };
         let decoded = line.map(|line| match line {
             Line::Text(text) if text.trim_ascii().is_empty() => None,
-            Line::Text(text) => Some(decode(text.trim_ascii(), &options.cluster, limits)),
+            Line::Text(text) => Some(decode_line(text.trim_ascii(), &options.cluster, limits)),
             Line::TooLong { bytes } => Some(Err(crate::event::NormalizeError::TooLarge {
                 bytes,
                 limit: limits.max_size,
@@ -188,4 +192,69 @@ async fn read_events(
         let _ = sender.send(batch, None).await;
     }
     Ok((read, errors))
+}
+
+/// Decodes a line: a Kubernetes Event, or a published event whose Event is
+/// re-driven.
+fn decode_line(line: &[u8], cluster: &str, limits: &EventLimits) -> Result<Event, NormalizeError> {
+    // A Kubernetes Event has no `raw_data`; only a line that mentions it is
+    // parsed twice.
+    if memchr::memmem::find(line, b"\"raw_data\"").is_some()
+        && let Some((event, cluster_id)) = published_event(line)
+    {
+        return decode(
+            event.as_bytes(),
+            cluster_id.as_deref().unwrap_or(cluster),
+            limits,
+        );
+    }
+    decode(line, cluster, limits)
+}
+
+/// The Event inside a StandardEvent (`raw_data.k8s_event`) or a CloudEvent
+/// (`data.raw_data.k8s_event`), as JSON text, with the cluster id it was
+/// published under.
+fn published_event(line: &[u8]) -> Option<(String, Option<String>)> {
+    let value: serde_json::Value = serde_json::from_slice(line).ok()?;
+    let body = match value.get("specversion") {
+        Some(_) => value.get("data")?,
+        None => &value,
+    };
+    let event = body.get("raw_data")?.get("k8s_event")?;
+    let cluster = body
+        .get("cluster_id")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
+    Some((event.to_string(), cluster))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENT: &str = r#"{"apiVersion":"v1","kind":"Event","metadata":{"name":"e","namespace":"ns","uid":"u1"},"involvedObject":{"kind":"Pod","name":"p"},"reason":"BackOff","message":"m","type":"Warning","count":3}"#;
+
+    #[test]
+    fn published_events_are_redriven_under_their_cluster() {
+        let limits = EventLimits::default();
+        let standard =
+            format!(r#"{{"id":"x","cluster_id":"prod","raw_data":{{"k8s_event":{EVENT}}}}}"#);
+        let cloud = format!(
+            r#"{{"specversion":"1.0","id":"x","data":{{"cluster_id":"eu","raw_data":{{"k8s_event":{EVENT}}}}}}}"#
+        );
+        for (line, cluster) in [
+            (standard, "prod"),
+            (cloud, "eu"),
+            (EVENT.to_owned(), "replay"),
+        ] {
+            let event = decode_line(line.as_bytes(), "replay", &limits).unwrap();
+            assert_eq!(event.cluster, cluster);
+            assert_eq!(
+                (event.reason.as_str(), event.count, event.uid.as_str()),
+                ("BackOff", 3, "u1")
+            );
+        }
+        // Not an Event, published or not: an error, as before.
+        assert!(decode_line(br#"{"raw_data":{}}"#, "replay", &limits).is_err());
+    }
 }

@@ -1,6 +1,7 @@
-//! The HTTP endpoint of `aetherius run`: `/metrics` (Prometheus text
-//! format), `/health` (the process serves requests) and `/ready` (every
-//! watch synced, every sink up; 503 with the reason otherwise).
+//! The HTTP endpoints of `aetherius run`, on the design document's ports:
+//! `/health` (the process serves requests) and `/ready` (every watch synced,
+//! every sink up; 503 with the reason otherwise) on `:8080`, `/metrics`
+//! (Prometheus text format) on `:9090` — or everything on one port.
 //!
 //! A few scrapes and probes a minute need no HTTP framework: one request per
 //! connection, answered and closed.
@@ -12,16 +13,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::metrics;
+use crate::status::Status;
 use crate::units::HumanDuration;
 use serde::Deserialize;
 
-/// `server:` — the HTTP endpoint and shutdown.
+/// `server:` — the HTTP endpoints and shutdown.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
-    /// Where `/metrics`, `/health` and `/ready` are served (default
-    /// `0.0.0.0:9464`). Empty: no HTTP endpoint.
-    pub listen: String,
+    /// Where `/health` and `/ready` are served (default `0.0.0.0:8080`, the
+    /// design document's probe port). Empty: not served.
+    pub health_listen: String,
+    /// Where `/metrics` is served (default `0.0.0.0:9090`, the design
+    /// document's). The same address as `health_listen`: one port serves
+    /// all three. Empty: not served.
+    pub metrics_listen: String,
     /// On SIGTERM, how long stopping the watches, draining the chains,
     /// flushing the sinks and writing the checkpoints may take before the
     /// process exits anyway (default 25s: within Kubernetes' default 30s
@@ -37,7 +43,8 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            listen: "0.0.0.0:9464".into(),
+            health_listen: "0.0.0.0:8080".into(),
+            metrics_listen: "0.0.0.0:9090".into(),
             shutdown_grace: HumanDuration::from_secs(25),
             reload_interval: HumanDuration::from_secs(2),
         }
@@ -50,31 +57,87 @@ const MAX_HEAD: usize = 8 * 1024;
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {address} for /metrics, /health and /ready: {error}")]
+#[error("cannot listen on {address} for {endpoints}: {error}")]
 pub struct ServerError {
     address: String,
+    endpoints: Endpoints,
     error: std::io::Error,
 }
 
-/// Binds `address`; the returned listener is served by [`serve`].
-pub async fn bind(address: &str) -> Result<TcpListener, ServerError> {
+/// Which endpoints one listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoints {
+    pub health: bool,
+    pub metrics: bool,
+}
+
+impl std::fmt::Display for Endpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match (self.metrics, self.health) {
+            (true, true) => "/metrics, /health, /ready and /status",
+            (true, false) => "/metrics",
+            (false, _) => "/health, /ready and /status",
+        })
+    }
+}
+
+/// The listeners `config` asks for, each with what it serves: one per
+/// address (two, or one serving everything).
+pub fn listeners(config: &ServerConfig) -> Vec<(&str, Endpoints)> {
+    let (health, metrics) = (
+        config.health_listen.as_str(),
+        config.metrics_listen.as_str(),
+    );
+    match (health.is_empty(), metrics.is_empty()) {
+        (false, false) if health == metrics => vec![(
+            health,
+            Endpoints {
+                health: true,
+                metrics: true,
+            },
+        )],
+        (h, m) => {
+            let mut listeners = Vec::new();
+            if !h {
+                let only = Endpoints {
+                    health: true,
+                    metrics: false,
+                };
+                listeners.push((health, only));
+            }
+            if !m {
+                let only = Endpoints {
+                    health: false,
+                    metrics: true,
+                };
+                listeners.push((metrics, only));
+            }
+            listeners
+        }
+    }
+}
+
+/// Binds `address` for `endpoints`; the returned listener is served by
+/// [`serve`].
+pub async fn bind(address: &str, endpoints: Endpoints) -> Result<TcpListener, ServerError> {
     TcpListener::bind(address)
         .await
         .map_err(|error| ServerError {
             address: address.to_owned(),
+            endpoints,
             error,
         })
 }
 
-/// Answers requests until the task is dropped.
-pub async fn serve(listener: TcpListener) {
+/// Answers requests for `endpoints` until the task is dropped.
+pub async fn serve(listener: TcpListener, endpoints: Endpoints, status: Status) {
     if let Ok(address) = listener.local_addr() {
-        tracing::info!(%address, "serving /metrics, /health and /ready");
+        tracing::info!(%address, "serving {endpoints}");
     }
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                tokio::spawn(answer(stream, peer));
+                tokio::spawn(answer(stream, peer, endpoints, status.clone()));
             }
             Err(error) => {
                 // Out of file descriptors, say: wait rather than spin.
@@ -85,7 +148,7 @@ pub async fn serve(listener: TcpListener) {
     }
 }
 
-async fn answer(mut stream: TcpStream, peer: SocketAddr) {
+async fn answer(mut stream: TcpStream, peer: SocketAddr, endpoints: Endpoints, status: Status) {
     let head = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await {
         Ok(Ok(head)) => head,
         Ok(Err(error)) => {
@@ -94,7 +157,7 @@ async fn answer(mut stream: TcpStream, peer: SocketAddr) {
         }
         Err(_) => return,
     };
-    let response = respond(&head);
+    let response = respond(&head, endpoints, &status);
     if let Err(error) = stream.write_all(&response).await {
         tracing::debug!(%peer, %error, "cannot write the HTTP response");
     }
@@ -119,16 +182,26 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {
 }
 
 /// The whole response to a request head.
-fn respond(head: &str) -> Vec<u8> {
+fn respond(head: &str, endpoints: Endpoints, status: &Status) -> Vec<u8> {
     let mut parts = head.lines().next().unwrap_or("").split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
+    let path = match path {
+        "/metrics" if endpoints.metrics => path,
+        "/health" | "/healthz" | "/livez" | "/ready" | "/readyz" | "/status"
+            if endpoints.health =>
+        {
+            path
+        }
+        _ => "",
+    };
     let (status, content_type, body) = match (method, path) {
         ("GET" | "HEAD", "/metrics") => (
             "200 OK",
             "text/plain; version=0.0.4; charset=utf-8",
             metrics::render(),
         ),
+        ("GET" | "HEAD", "/status") => ("200 OK", "application/json", status.to_json()),
         ("GET" | "HEAD", "/health" | "/healthz" | "/livez") => {
             ("200 OK", "text/plain; charset=utf-8", "ok\n".to_owned())
         }
@@ -143,7 +216,7 @@ fn respond(head: &str) -> Vec<u8> {
         ("GET" | "HEAD", _) => (
             "404 Not Found",
             "text/plain; charset=utf-8",
-            "not found: try /metrics, /health or /ready\n".to_owned(),
+            format!("not found: this port serves {endpoints}\n"),
         ),
         _ => (
             "405 Method Not Allowed",
@@ -166,8 +239,17 @@ fn respond(head: &str) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    const ALL: Endpoints = Endpoints {
+        health: true,
+        metrics: true,
+    };
+
+    fn respond_all(head: &str) -> Vec<u8> {
+        respond(head, ALL, &Status::default())
+    }
+
     fn status(head: &str) -> String {
-        let response = String::from_utf8(respond(head)).unwrap();
+        let response = String::from_utf8(respond_all(head)).unwrap();
         response.lines().next().unwrap().to_owned()
     }
 
@@ -182,12 +264,48 @@ mod tests {
             status("POST /metrics HTTP/1.1\r\n\r\n"),
             "HTTP/1.1 405 Method Not Allowed"
         );
-        let metrics = String::from_utf8(respond("GET /metrics?x=1 HTTP/1.1\r\n\r\n")).unwrap();
+        let metrics = String::from_utf8(respond_all("GET /metrics?x=1 HTTP/1.1\r\n\r\n")).unwrap();
         assert!(
             metrics.contains("# TYPE k8s_events_received_total counter"),
             "{metrics}"
         );
-        let head = String::from_utf8(respond("HEAD /health HTTP/1.1\r\n\r\n")).unwrap();
+        let head = String::from_utf8(respond_all("HEAD /health HTTP/1.1\r\n\r\n")).unwrap();
         assert!(head.ends_with("\r\n\r\n"), "no body for HEAD: {head:?}");
+    }
+
+    #[test]
+    fn the_document_s_two_ports_or_one() {
+        let config = ServerConfig::default();
+        let two = listeners(&config);
+        assert_eq!(two.len(), 2);
+        assert_eq!(two[0].0, "0.0.0.0:8080");
+        assert_eq!(two[1].0, "0.0.0.0:9090");
+        let health = String::from_utf8(respond(
+            "GET /metrics HTTP/1.1\r\n\r\n",
+            two[0].1,
+            &Status::default(),
+        ))
+        .unwrap();
+        assert!(health.starts_with("HTTP/1.1 404"), "{health}");
+        let metrics = String::from_utf8(respond(
+            "GET /ready HTTP/1.1\r\n\r\n",
+            two[1].1,
+            &Status::default(),
+        ))
+        .unwrap();
+        assert!(metrics.contains("serves /metrics\n"), "{metrics}");
+
+        let one = ServerConfig {
+            health_listen: "127.0.0.1:0".into(),
+            metrics_listen: "127.0.0.1:0".into(),
+            ..config.clone()
+        };
+        assert_eq!(listeners(&one), vec![("127.0.0.1:0", ALL)]);
+        let none = ServerConfig {
+            health_listen: String::new(),
+            metrics_listen: String::new(),
+            ..config
+        };
+        assert!(listeners(&none).is_empty());
     }
 }

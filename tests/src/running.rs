@@ -37,16 +37,38 @@ impl Running {
         Self::spawn(command, config)
     }
 
-    fn spawn(mut command: Command, config: &Path) -> Self {
+    /// Starts `binary ARGS` (no subcommand: `run` is the default) as the
+    /// design document's Deployment does, with `env`, serving HTTP on one
+    /// ephemeral loopback port. The config file is used as it is.
+    pub fn start_args(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(binary);
+        command
+            .args(["--log-format", "json"])
+            .args(args)
+            .args([
+                "--health-listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
+            .envs(env.iter().copied());
+        Self::spawn_command(command)
+    }
+
+    fn spawn(command: Command, config: &Path) -> Self {
         let yaml = std::fs::read_to_string(config)
             .unwrap_or_else(|e| panic!("read {}: {e}", config.display()));
         if !yaml.lines().any(|l| l.starts_with("server:")) {
             std::fs::write(
                 config,
-                format!("{yaml}\nserver: {{ listen: '127.0.0.1:0' }}\n"),
+                format!("{yaml}\nserver: {{ health_listen: '127.0.0.1:0', metrics_listen: '127.0.0.1:0' }}\n"),
             )
             .unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
         }
+        Self::spawn_command(command)
+    }
+
+    fn spawn_command(mut command: Command) -> Self {
         let mut child = command
             .env("RUST_LOG", "info,aetherius=debug")
             .stdin(Stdio::null())
@@ -110,13 +132,13 @@ impl Running {
         Self::spawn(command, config)
     }
 
-    /// Where it serves `/metrics`, `/health` and `/ready`, from its log.
+    /// Where it serves `/metrics`, `/health`, `/ready` and `/status`, from its log.
     ///
     /// # Panics
     ///
     /// If it does not say within 30 seconds.
     pub fn http_address(&mut self) -> std::net::SocketAddr {
-        let needle = "serving /metrics, /health and /ready";
+        let needle = "serving /metrics, /health, /ready and /status";
         self.wait_for_logs(&[needle], 1, Duration::from_secs(30));
         let line = self
             .logs()

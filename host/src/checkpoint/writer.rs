@@ -28,6 +28,8 @@ struct Registry {
     stores: Vec<(Store, Document, bool)>,
     /// Which store a cluster's checkpoint lives in.
     store_of: BTreeMap<String, usize>,
+    /// When each store was last written by this process (for `/status`).
+    written_at: BTreeMap<usize, std::time::SystemTime>,
 }
 
 impl CheckpointStores {
@@ -65,6 +67,24 @@ impl CheckpointStores {
             .store_of
             .insert(cluster.to_owned(), index);
         Ok(())
+    }
+
+    /// `cluster`'s checkpoint as held here — the resourceVersion of each of
+    /// its watches (`*` for all namespaces) — and when its store was last
+    /// written; `None` for a cluster without a store.
+    pub fn checkpoint_of(
+        &self,
+        cluster: &str,
+    ) -> Option<(BTreeMap<String, String>, Option<std::time::SystemTime>)> {
+        let registry = self.0.lock().expect("not poisoned");
+        let &index = registry.store_of.get(cluster)?;
+        let versions = registry.stores[index]
+            .1
+            .clusters
+            .get(cluster)
+            .cloned()
+            .unwrap_or_default();
+        Some((versions, registry.written_at.get(&index).copied()))
     }
 
     fn index_of(&self, store: &Store) -> Option<usize> {
@@ -172,6 +192,12 @@ impl Checkpointer {
             match store.save(&document).await {
                 Ok(()) => {
                     crate::metrics::CHECKPOINT_WRITES.inc(&["ok"]);
+                    self.stores
+                        .0
+                        .lock()
+                        .expect("not poisoned")
+                        .written_at
+                        .insert(i, std::time::SystemTime::now());
                     if std::mem::take(failed) {
                         tracing::info!(store = ?store, "checkpoint written again");
                     }

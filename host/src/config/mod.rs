@@ -4,6 +4,13 @@
 //! checks what ties sections together (a chain's plugins, a sink's chain,
 //! the dead-letter sinks), and reports every problem at once, each with its
 //! YAML path. Unknown fields are errors.
+//!
+//! Two formats are read: the native one, and the design document's
+//! `watcher-config.yaml` ([`legacy`]), which becomes the native config that
+//! does the same. Either may reference the environment ([`env`]).
+
+pub mod env;
+pub mod legacy;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,8 +21,9 @@ pub use crate::checkpoint::{CheckpointConfig, ConfigMapRef};
 pub use crate::event::EventsConfig;
 pub use crate::item::DEAD_LETTER_CHAIN;
 pub use crate::lease::LeaseConfig;
-pub use crate::occurrence::DedupConfig;
+pub use crate::occurrence::{DedupConfig, DedupWindow};
 pub use crate::output::OutputFormat;
+pub use crate::pipeline::PipelineConfig;
 pub use crate::plugin::{
     BreakerConfig, FailurePolicy, Limits, PluginConfig, PluginRuntimeConfig, PluginSource,
 };
@@ -60,6 +68,16 @@ pub struct Config {
     /// stops.
     #[serde(default)]
     pub server: ServerConfig,
+    /// The queue into the pipeline and its workers.
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    /// Which format the file was written in; set by [`Config::load`].
+    #[serde(skip)]
+    pub format: Format,
+    /// What the command line set over the file; kept so that a reload
+    /// applies it again.
+    #[serde(skip)]
+    pub overrides: Overrides,
     /// The directory relative paths in this file are resolved against; set by
     /// [`Config::load`], not read from YAML.
     #[serde(skip)]
@@ -84,6 +102,13 @@ pub enum ConfigError {
         at: String,
         message: String,
     },
+    #[error("{path}: {error}")]
+    Env { path: PathBuf, error: env::EnvError },
+    #[error("{path}: {error}")]
+    Bus {
+        path: PathBuf,
+        error: legacy::BusUrlError,
+    },
     #[error("{path}: {}", .problems.join("\n  "))]
     Invalid {
         path: PathBuf,
@@ -91,49 +116,147 @@ pub enum ConfigError {
     },
 }
 
+/// The format a config file is written in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Format {
+    /// Plugins, chains and sinks.
+    #[default]
+    Native,
+    /// The design document's `watcher-config.yaml`, with the native config
+    /// it was read as.
+    WatcherConfig { native: String },
+}
+
+/// The top-level keys of the native format (a file with any of them is
+/// read as native).
+const NATIVE_KEYS: &[&str] = &[
+    "plugins",
+    "chains",
+    "sinks",
+    "dedup",
+    "events",
+    "plugin_runtime",
+    "clusters",
+    "checkpoint",
+    "server",
+    "pipeline",
+];
+
+/// What the command line sets over the file: `--cluster-id` and
+/// `--kubeconfig` for the config's one cluster, and the HTTP addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// The cluster's id.
+    pub cluster_id: Option<String>,
+    /// The cluster's kubeconfig file (absolute, or relative to the working
+    /// directory); replaces in-cluster credentials.
+    pub kubeconfig: Option<PathBuf>,
+    /// `server.health_listen`.
+    pub health_listen: Option<String>,
+    /// `server.metrics_listen`.
+    pub metrics_listen: Option<String>,
+}
+
+impl Overrides {
+    /// Whether a cluster's settings are overridden.
+    fn sets_cluster(&self) -> bool {
+        self.cluster_id.is_some() || self.kubeconfig.is_some()
+    }
+}
+
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with(path, &Overrides::default())
+    }
+
+    /// Reads a config file in either format, expands its environment
+    /// references, applies `overrides`, and validates the result.
+    pub fn load_with(path: &Path, overrides: &Overrides) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
+        })?;
+        let text = env::expand(&text, |name| std::env::var(name).ok()).map_err(|error| {
+            ConfigError::Env {
+                path: path.to_owned(),
+                error,
+            }
         })?;
         let base_dir = path
             .parent()
             .map(Path::to_owned)
             .unwrap_or_else(|| PathBuf::from("."));
-        let mut config = Self::from_yaml(&text, path, base_dir)?;
+        let (mut config, format) = if is_watcher_config(&text) {
+            let document: legacy::WatcherConfig = deserialize(&text, path)?;
+            let native = document
+                .to_native_yaml(&path.display().to_string())
+                .map_err(|error| ConfigError::Bus {
+                    path: path.to_owned(),
+                    error,
+                })?;
+            let config = deserialize(&native, path)?;
+            (config, Format::WatcherConfig { native })
+        } else {
+            (deserialize::<Config>(&text, path)?, Format::Native)
+        };
+        config.format = format;
+        config.base_dir = base_dir;
         config.source = Some(path.to_owned());
-        Ok(config)
+        config.apply(overrides.clone());
+        config.validated(path)
     }
 
     /// Parses and validates YAML text; `path` is only used in messages.
     pub fn from_yaml(text: &str, path: &Path, base_dir: PathBuf) -> Result<Self, ConfigError> {
-        let deserializer = serde_yaml::Deserializer::from_str(text);
-        let mut config: Config =
-            serde_path_to_error::deserialize(deserializer).map_err(|error| {
-                let at = error.path().to_string();
-                let inner = error.into_inner();
-                let location = inner
-                    .location()
-                    .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
-                    .unwrap_or_default();
-                ConfigError::Parse {
-                    path: path.to_owned(),
-                    at: if at == "." { "(top level)".into() } else { at },
-                    message: format!("{}{location}", strip_serde_location(&inner.to_string())),
-                }
-            })?;
+        let mut config: Config = deserialize(text, path)?;
         config.base_dir = base_dir;
-        let problems = config.problems();
+        config.validated(path)
+    }
+
+    fn validated(self, path: &Path) -> Result<Self, ConfigError> {
+        let mut problems = self.problems();
+        if matches!(self.format, Format::WatcherConfig { .. }) {
+            for problem in &mut problems {
+                problem.push_str(
+                    " (in the native config this file is read as; `aetherius check --print-native` shows it)",
+                );
+            }
+        }
         if problems.is_empty() {
-            Ok(config)
+            Ok(self)
         } else {
             Err(ConfigError::Invalid {
                 path: path.to_owned(),
                 problems,
             })
         }
+    }
+
+    /// Sets the command line's values on the one cluster (the inferred one
+    /// when none is listed); with several clusters, [`Config::problems`]
+    /// says that they must be set in the file.
+    fn apply(&mut self, overrides: Overrides) {
+        if let Some(address) = &overrides.health_listen {
+            self.server.health_listen.clone_from(address);
+        }
+        if let Some(address) = &overrides.metrics_listen {
+            self.server.metrics_listen.clone_from(address);
+        }
+        if overrides.sets_cluster() && self.clusters.len() <= 1 {
+            if self.clusters.is_empty() {
+                self.clusters.push(ClusterConfig::inferred());
+            }
+            let cluster = &mut self.clusters[0];
+            if let Some(id) = &overrides.cluster_id {
+                cluster.id.clone_from(id);
+            }
+            if let Some(kubeconfig) = &overrides.kubeconfig {
+                cluster.kubeconfig = Some(kubeconfig.clone());
+                cluster.in_cluster = false;
+            }
+        }
+        self.overrides = overrides;
     }
 
     /// Resolves a path from the config file against the file's directory;
@@ -198,6 +321,12 @@ impl Config {
     /// together here, and what each section says of itself.
     fn problems(&self) -> Vec<String> {
         let mut problems = self.reference_problems();
+        if self.overrides.sets_cluster() && self.clusters.len() > 1 {
+            problems.push(format!(
+                "at `clusters`: --cluster-id and --kubeconfig set the one cluster of a config; this one lists {}: set them under `clusters` instead",
+                self.clusters.len()
+            ));
+        }
         for (name, plugin) in &self.plugins {
             problems.extend(plugin.problems(&format!("plugins.{name}")));
         }
@@ -218,6 +347,7 @@ impl Config {
         problems.extend(self.plugin_runtime.problems());
         problems.extend(self.checkpoint.problems());
         problems.extend(self.dedup.problems());
+        problems.extend(self.pipeline.problems());
         problems
     }
 
@@ -286,6 +416,40 @@ pub struct ClusterChanges {
     pub stop: Vec<String>,
     /// Clusters to start watching: added, or changed (after stopping).
     pub start: Vec<ClusterConfig>,
+}
+
+/// Whether `text` is the design document's format: a mapping with at least
+/// one of its keys and none of the native ones. Anything else (including
+/// YAML that does not parse) is read as native, whose errors then say what
+/// is wrong.
+fn is_watcher_config(text: &str) -> bool {
+    let Ok(serde_yaml::Value::Mapping(map)) = serde_yaml::from_str(text) else {
+        return false;
+    };
+    let has = |keys: &[&str]| {
+        map.keys()
+            .filter_map(serde_yaml::Value::as_str)
+            .any(|key| keys.contains(&key))
+    };
+    has(legacy::KEYS) && !has(NATIVE_KEYS)
+}
+
+/// Deserializes YAML text, errors naming the YAML path, line and column.
+fn deserialize<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigError> {
+    let deserializer = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let at = error.path().to_string();
+        let inner = error.into_inner();
+        let location = inner
+            .location()
+            .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
+            .unwrap_or_default();
+        ConfigError::Parse {
+            path: path.to_owned(),
+            at: if at == "." { "(top level)".into() } else { at },
+            message: format!("{}{location}", strip_serde_location(&inner.to_string())),
+        }
+    })
 }
 
 /// serde_yaml puts its own path before and " at line L column C" after its

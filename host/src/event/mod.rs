@@ -89,6 +89,10 @@ pub struct Event {
     /// (published as the annotation `truncated`); `None` for nearly every
     /// event.
     pub truncated: Option<String>,
+    /// Read by a periodic relist (`resync_period`), not by the watch: most
+    /// such events are duplicates; one that is not is something the watch
+    /// missed, and is counted as such.
+    pub resynced: bool,
 }
 
 impl Event {

@@ -285,6 +285,7 @@ fn decode_valid(json: &[u8], cluster: &str, limits: &EventLimits) -> Result<Even
             .unwrap_or_default(),
         raw: raw.to_owned(),
         truncated: None,
+        resynced: false,
     };
     bound(&mut event, limits);
     Ok(event)

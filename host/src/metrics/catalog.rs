@@ -15,22 +15,22 @@ const LATENCY_BUCKETS: &[f64] = &[
 pub static EVENTS_RECEIVED: Counter = Counter::new(
     "k8s_events_received_total",
     "Events read from the API servers, before duplicate suppression.",
-    &["cluster"],
+    &["cluster_id"],
 );
 pub static EVENTS_DEDUPLICATED: Counter = Counter::new(
     "k8s_events_deduplicated_total",
     "Events suppressed as repeats of an occurrence already seen (same object, same count).",
-    &["cluster"],
+    &["cluster_id"],
 );
 pub static EVENTS_PROCESSED: Counter = Counter::new(
     "k8s_events_processed_total",
     "Occurrences published to at least one sink.",
-    &["cluster"],
+    &["cluster_id"],
 );
 pub static EVENTS_FILTERED: Counter = Counter::new(
     "k8s_events_filtered_total",
     "Occurrences no sink published: dropped by a filter or a fail-closed stage, or below every sink's min_severity.",
-    &["cluster"],
+    &["cluster_id"],
 );
 pub static EVENTS_ERRORS: Counter = Counter::new(
     "k8s_events_error_total",
@@ -126,17 +126,27 @@ pub static SINK_UP: Gauge = Gauge::new(
 pub static WATCH_SYNCED: Gauge = Gauge::new(
     "aetherius_watch_synced",
     "1 once the watch's initial list is done and while the API server answers; 0 before and while it fails. namespace is empty for a watch of all namespaces.",
-    &["cluster", "namespace"],
+    &["cluster_id", "namespace"],
 );
 pub static WATCH_RESTARTS: Counter = Counter::new(
     "aetherius_watch_restarts_total",
     "Watches started again, by reason: expired (410 Gone, relisted), closed (the API server ended the stream), error (a request failed).",
-    &["cluster", "reason"],
+    &["cluster_id", "reason"],
+);
+pub static WATCH_RESYNCS: Counter = Counter::new(
+    "aetherius_watch_resyncs_total",
+    "Periodic relists (a cluster's resync_period) completed.",
+    &["cluster_id"],
+);
+pub static RESYNC_RECOVERED: Counter = Counter::new(
+    "aetherius_resync_recovered_total",
+    "Occurrences a periodic relist found that the watch had missed (they go through the chains like any other; everything else it relisted was a duplicate).",
+    &["cluster_id"],
 );
 pub static CHECKPOINT_LAG: Gauge = Gauge::new(
     "aetherius_checkpoint_lag_seconds",
     "Age of the oldest hand-over not yet acknowledged by every sink (0 when caught up): how far the checkpoint is behind the watch. Refreshed every checkpoint.interval.",
-    &["cluster"],
+    &["cluster_id"],
 );
 pub static CHECKPOINT_WRITES: Counter = Counter::new(
     "aetherius_checkpoint_writes_total",
@@ -160,7 +170,7 @@ pub static CONFIG_RELOAD_FAILING: Gauge = Gauge::new(
 pub static LEADER: Gauge = Gauge::new(
     "aetherius_leader",
     "1 while this replica watches the cluster (without leader election, always).",
-    &["cluster"],
+    &["cluster_id"],
 );
 pub static READY: Gauge = Gauge::new(
     "aetherius_ready",
@@ -197,6 +207,8 @@ pub static ALL: &[Metric] = &[
     Metric::Gauge(&SINK_UP),
     Metric::Gauge(&WATCH_SYNCED),
     Metric::Counter(&WATCH_RESTARTS),
+    Metric::Counter(&WATCH_RESYNCS),
+    Metric::Counter(&RESYNC_RECOVERED),
     Metric::Gauge(&CHECKPOINT_LAG),
     Metric::Counter(&CHECKPOINT_WRITES),
     Metric::Counter(&CONFIG_RELOADS),

@@ -26,9 +26,11 @@ impl Fingerprint {
 }
 
 /// The id of one occurrence: the Event object (uid, or namespace and name when
-/// it has none) and its count. The same occurrence seen again after a relist or
-/// a restart gets the same id, which is what brokers deduplicate on
-/// (JetStream `Nats-Msg-Id`, the Kafka key).
+/// it has none) and its count. The same occurrence seen again after a relist, a
+/// restart or on another replica gets the same id, which is what brokers
+/// deduplicate on (JetStream `Nats-Msg-Id`). A UUID, as the design document's
+/// ids are, but not a random one: version 8 (RFC 9562's custom UUID), from
+/// 122 bits of the identity's SHA-256.
 pub fn occurrence_id(event: &Event) -> String {
     let count = event.count.to_string();
     let bytes = if event.uid.is_empty() {
@@ -36,7 +38,7 @@ pub fn occurrence_id(event: &Event) -> String {
     } else {
         digest(&[&event.cluster, &event.uid, &count])
     };
-    hex(&bytes)
+    uuid::Uuid::new_v8(bytes).hyphenated().to_string()
 }
 
 fn digest(parts: &[&str]) -> [u8; 16] {
@@ -91,5 +93,8 @@ mod tests {
         let bumped = warning("BackOff", "web", "u1", 2, 5_000);
         assert_eq!(occurrence_id(&first), occurrence_id(&again));
         assert_ne!(occurrence_id(&first), occurrence_id(&bumped));
+        let id = uuid::Uuid::parse_str(&occurrence_id(&first)).expect("a UUID");
+        assert_eq!(id.get_version_num(), 8);
+        assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
     }
 }

@@ -2,7 +2,11 @@
 //! duplicates, and escalates problems that keep repeating.
 //!
 //! The rules, per fingerprint (cluster/namespace/kind/name/reason) remembered
-//! for `dedup.ttl` after it was last seen:
+//! for `dedup.ttl` after it was last seen, within its current window — with
+//! `dedup.window: fixed` (the design document's, the default) `dedup.ttl`
+//! from the sighting that opened it, so that a problem that keeps recurring
+//! is published again every window as a reminder; with `sliding`, for as
+//! long as it keeps recurring:
 //!
 //! - the first event of a fingerprint is a new occurrence;
 //! - the same Event object again with a higher `count` is a new occurrence
@@ -14,7 +18,9 @@
 //! - once a fingerprint has `repeat_threshold` occurrences, every occurrence
 //!   published for it is escalated (severity at least `high`, label
 //!   `repeated_count`), and a duplicate that crosses the threshold is published
-//!   after all, as the escalation.
+//!   after all, as the escalation;
+//! - a new window starts as a first sighting would, except that an object at
+//!   a count already published stays a duplicate (never published twice).
 
 mod cache;
 mod fingerprint;
@@ -24,7 +30,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::clock::SharedClock;
-use crate::event::Event;
+use crate::event::{Event, Millis};
 use crate::units::HumanDuration;
 
 use cache::TtlCache;
@@ -34,9 +40,14 @@ pub use fingerprint::{Fingerprint, occurrence_id};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DedupConfig {
-    /// How long a fingerprint is remembered after it was last seen (default 5m,
-    /// the design document's TTL).
+    /// How long a fingerprint suppresses duplicates (default 5m, the design
+    /// document's TTL): see `window`.
     pub ttl: HumanDuration,
+    /// `fixed` (default, the design document's): `ttl` from the first
+    /// sighting, then a new window — a problem that keeps recurring is
+    /// published again every `ttl`. `sliding`: `ttl` from the last sighting —
+    /// a problem that keeps recurring is published once (and escalated).
+    pub window: DedupWindow,
     /// Most fingerprints remembered at once; the least recently seen are
     /// forgotten first. 100k fingerprints take about 20 MiB.
     pub max_entries: usize,
@@ -60,10 +71,22 @@ impl Default for DedupConfig {
     fn default() -> Self {
         Self {
             ttl: HumanDuration::from_secs(300),
+            window: DedupWindow::Fixed,
             max_entries: 100_000,
             repeat_threshold: 5,
         }
     }
+}
+
+/// What a dedup window counts from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DedupWindow {
+    /// From the first sighting of a fingerprint.
+    #[default]
+    Fixed,
+    /// From its last sighting.
+    Sliding,
 }
 
 /// At most this many Event objects are tracked per fingerprint; older ones are
@@ -99,6 +122,8 @@ struct FingerprintState {
     occurrences: u32,
     /// Whether an escalated occurrence has been published.
     escalated: bool,
+    /// When the current window opened (fixed windows).
+    window_start: Millis,
 }
 
 /// Fingerprint TTL dedup with count-bump and repeat escalation.
@@ -106,6 +131,8 @@ struct FingerprintState {
 pub struct OccurrenceCore {
     cache: TtlCache<Fingerprint, FingerprintState>,
     repeat_threshold: u32,
+    /// A fixed window's length; `None`: sliding.
+    fixed_window: Option<Millis>,
     clock: SharedClock,
 }
 
@@ -114,6 +141,7 @@ impl OccurrenceCore {
         Self {
             cache: TtlCache::new(config.ttl.as_millis_i64(), config.max_entries),
             repeat_threshold: config.repeat_threshold,
+            fixed_window: (config.window == DedupWindow::Fixed).then(|| config.ttl.as_millis_i64()),
             clock,
         }
     }
@@ -135,6 +163,7 @@ impl OccurrenceCore {
         let count = event.count;
         let threshold = self.repeat_threshold;
         let reached = |n: u32| threshold > 0 && n >= threshold;
+        let fixed_window = self.fixed_window;
 
         let publish_as = match self.cache.get_mut(&fingerprint, now) {
             None => {
@@ -142,10 +171,26 @@ impl OccurrenceCore {
                     objects: Objects::new(object, count),
                     occurrences: count,
                     escalated: reached(count),
+                    window_start: now,
                 };
                 let repeated = reached(count).then_some(count);
                 self.cache.insert(fingerprint, state, now);
                 Some(repeated)
+            }
+            Some(state) if fixed_window.is_some_and(|w| now - state.window_start > w) => {
+                match state.objects.find(object) {
+                    Some(seen) if count <= *seen => None,
+                    seen => {
+                        match seen {
+                            Some(seen) => *seen = count,
+                            None => state.objects.push(object, count),
+                        }
+                        state.window_start = now;
+                        state.occurrences = count;
+                        state.escalated = reached(count);
+                        Some(reached(count).then_some(count))
+                    }
+                }
             }
             Some(state) => match state.objects.find(object) {
                 Some(seen) if count > *seen => {
@@ -318,7 +363,11 @@ mod tests {
     #[test]
     fn fingerprints_are_forgotten_after_the_ttl() {
         let clock = ManualClock::new(0);
-        let mut core = core(&clock);
+        let config = DedupConfig {
+            window: DedupWindow::Sliding,
+            ..DedupConfig::default()
+        };
+        let mut core = OccurrenceCore::new(config, Arc::new(clock.clone()));
         assert!(published(core.admit(warning("BackOff", "web", "u1", 1, 0))).is_some());
         clock.advance_by(4 * MINUTE);
         assert_eq!(
@@ -341,6 +390,53 @@ mod tests {
     }
 
     #[test]
+    fn a_fixed_window_publishes_a_recurring_problem_again_as_a_reminder() {
+        let clock = ManualClock::new(0);
+        let mut core = core(&clock);
+        assert_eq!(
+            published(core.admit(warning("BackOff", "web", "u1", 1, 0))),
+            Some(None)
+        );
+        for uid in ["u2", "u3"] {
+            clock.advance_by(2 * MINUTE);
+            assert_eq!(
+                published(core.admit(warning("BackOff", "web", uid, 1, 0))),
+                None,
+                "within the window"
+            );
+        }
+        // 6 minutes after the first sighting, though 2 after the last: a
+        // new window, and the reminder.
+        clock.advance_by(2 * MINUTE);
+        assert_eq!(
+            published(core.admit(warning("BackOff", "web", "u4", 1, 0))),
+            Some(None)
+        );
+        clock.advance_by(2 * MINUTE);
+        assert_eq!(
+            published(core.admit(warning("BackOff", "web", "u5", 1, 0))),
+            None
+        );
+        // A relisted object at a count already published stays a duplicate
+        // after its window (while the fingerprint is remembered: within
+        // `ttl` of its last sighting).
+        clock.advance_by(4 * MINUTE);
+        assert_eq!(
+            published(core.admit(warning("BackOff", "web", "u4", 1, 0))),
+            None
+        );
+        // A count bump opens the next window, escalated at its count.
+        assert_eq!(
+            published(core.admit(warning("BackOff", "web", "u4", 7, 0))),
+            Some(Some(7))
+        );
+        assert_eq!(
+            published(core.admit(warning("BackOff", "web", "u6", 1, 0))),
+            None
+        );
+    }
+
+    #[test]
     fn first_sighting_with_a_high_count_is_escalated() {
         let clock = ManualClock::new(0);
         let mut core = core(&clock);
@@ -355,6 +451,7 @@ mod tests {
         let clock = ManualClock::new(0);
         let config = DedupConfig {
             ttl: HumanDuration::from_secs(300),
+            window: DedupWindow::Fixed,
             max_entries: 3,
             repeat_threshold: 0,
         };

@@ -4,12 +4,14 @@
 
 mod batches;
 mod build;
+mod config;
 mod thread;
 
 use std::sync::Arc;
 
 pub use batches::{BATCH_BYTES, BatchCutter};
 pub use build::{LoadError, StageError, StageErrors, StartError, build_chains, load_chains, start};
+pub use config::PipelineConfig;
 pub use thread::{PendingChains, PipelineThread, spawn};
 
 use crate::chain::{Chain, ChainOutput};
@@ -144,6 +146,9 @@ impl Pipeline {
             }
             match self.core.admit(event) {
                 Admission::New(occurrence) => {
+                    if occurrence.event.resynced {
+                        metrics::RESYNC_RECOVERED.inc(&[&cluster]);
+                    }
                     chunk_bytes += occurrence.event.heap_bytes();
                     chunk.push(occurrence);
                 }

@@ -17,6 +17,7 @@ use crate::event::EventLimits;
 use crate::input::InputSender;
 use crate::lease::Elector;
 use crate::metrics;
+use crate::status::Status;
 use crate::watch::{ClientError, Watcher, connect, watches_of};
 
 /// What every cluster task shares.
@@ -30,6 +31,7 @@ pub(super) struct Shared {
     pub file_store: Store,
     pub clock: SharedClock,
     pub identity: String,
+    pub status: Status,
 }
 
 struct Running {
@@ -109,6 +111,9 @@ impl Clusters {
             1.0
         };
         metrics::LEADER.set(&[&cluster.id], leads);
+        self.shared
+            .status
+            .started(&cluster.id, cluster.leader_election.is_some());
         for namespace in watches_of(&cluster) {
             metrics::WATCH_SYNCED.set(&[&cluster.id, namespace.as_deref().unwrap_or("")], 0.0);
         }
@@ -136,6 +141,7 @@ impl Clusters {
             input,
             limits: self.shared.config.events.limits(),
             clock: self.shared.clock.clone(),
+            status: self.shared.status.clone(),
         };
         let watcher = tokio::spawn(task.run(leading));
         self.running
@@ -155,6 +161,7 @@ impl Clusters {
         }
         metrics::WATCH_SYNCED.retain(|labels| labels[0] != id);
         metrics::LEADER.retain(|labels| labels[0] != id);
+        self.shared.status.stopped(id);
     }
 
     /// Stops every watch, between two hand-overs; elections go on until
@@ -195,6 +202,7 @@ struct ClusterTask {
     input: InputSender,
     limits: EventLimits,
     clock: SharedClock,
+    status: Status,
 }
 
 impl ClusterTask {
@@ -218,11 +226,11 @@ impl ClusterTask {
                 let watcher = Watcher::new(
                     &self.cluster,
                     namespace,
-                    self.client.clone(),
-                    self.server.clone(),
+                    (self.client.clone(), self.server.clone()),
                     self.limits,
                     self.clock.clone(),
                     self.input.clone(),
+                    self.status.clone(),
                 );
                 let checkpoint = document.get(watcher.key()).map(str::to_owned);
                 watches.spawn(watcher.run(checkpoint));

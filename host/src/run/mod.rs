@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::input::input_queue;
 use crate::metrics;
 use crate::pipeline::{PendingChains, PipelineClock, PipelineStats, StartError};
+use crate::status::Status;
 use crate::watch::ClientError;
 use clusters::Clusters;
 
@@ -44,14 +45,18 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<PipelineStats, RunError> {
+    let stores = CheckpointStores::default();
+    let status = Status::new(stores.clone());
     // Probes answer from the start; /ready waits for every watch and sink.
-    let server = if config.server.listen.is_empty() {
-        None
-    } else {
-        let listener = crate::server::bind(&config.server.listen).await?;
-        Some(tokio::spawn(crate::server::serve(listener)))
-    };
-    let _server = AbortOnDrop(server);
+    let mut servers = Vec::new();
+    for (address, endpoints) in crate::server::listeners(&config.server) {
+        let listener = crate::server::bind(address, endpoints).await?;
+        servers.push(AbortOnDrop(Some(tokio::spawn(crate::server::serve(
+            listener,
+            endpoints,
+            status.clone(),
+        )))));
+    }
     metrics::BUILD_INFO.set(&[env!("CARGO_PKG_VERSION")], 1.0);
     let grace = config.server.shutdown_grace;
     let clusters = config.watched_clusters();
@@ -59,7 +64,6 @@ pub async fn run(
     // checkpoint there; one that cannot be read stops the start (it would
     // otherwise be overwritten).
     let file_store = Store::File(config.resolve(&config.checkpoint.file));
-    let stores = CheckpointStores::default();
     for cluster in clusters.iter().filter(|c| c.checkpoint_configmap.is_none()) {
         stores.attach(&cluster.id, file_store.clone()).await?;
     }
@@ -76,7 +80,7 @@ pub async fn run(
     );
 
     // Bounded: back-pressure reaches the API server connection, not memory.
-    let (input, inputs) = input_queue();
+    let (input, inputs) = input_queue(config.pipeline.buffer_size);
     let pending = PendingChains::default();
     let (cluster_updates, mut cluster_changes) = mpsc::unbounded_channel();
     let _reloader = AbortOnDrop(config.source.clone().map(|path| {
@@ -103,6 +107,7 @@ pub async fn run(
         file_store,
         clock,
         identity: crate::lease::identity(),
+        status,
     });
     // Everything that can be wrong with the credentials is found before the
     // first request to a cluster.

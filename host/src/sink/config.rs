@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::embedded::EmbeddedSinkConfig;
 use super::file::FileSinkConfig;
 use super::kafka::KafkaSinkConfig;
 use super::nats::NatsSinkConfig;
@@ -17,7 +18,8 @@ use crate::output::OutputFormat;
 use crate::units::{ByteSize, HumanDuration};
 
 /// One named sink (`sinks.NAME` in YAML). Exactly one of the output kinds
-/// (`stdout`, `file`, `nats`, `kafka`) must be given.
+/// (`stdout`, `file`, `nats`, `kafka`, or for an embedding program
+/// `embedded`) must be given.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
@@ -42,6 +44,9 @@ pub struct SinkConfig {
     /// Publish to Kafka (idempotent producer, `acks=all`).
     #[serde(default)]
     pub kafka: Option<KafkaSinkConfig>,
+    /// Hand events to the program that embeds Aetherius (`aetherius::agent`).
+    #[serde(default)]
+    pub embedded: Option<EmbeddedSinkConfig>,
     /// Where a broker sink's messages wait while the broker is down.
     #[serde(default)]
     pub spool: SpoolConfig,
@@ -95,6 +100,7 @@ pub enum SinkKind<'a> {
     File(&'a FileSinkConfig),
     Nats(&'a NatsSinkConfig),
     Kafka(&'a KafkaSinkConfig),
+    Embedded(&'a EmbeddedSinkConfig),
 }
 
 impl SinkConfig {
@@ -106,6 +112,7 @@ impl SinkConfig {
             self.file.as_ref().map(SinkKind::File),
             self.nats.as_ref().map(SinkKind::Nats),
             self.kafka.as_ref().map(SinkKind::Kafka),
+            self.embedded.as_ref().map(SinkKind::Embedded),
         ]
         .into_iter()
         .flatten()
@@ -165,6 +172,7 @@ impl SinkKind<'_> {
             Self::File(_) => "file",
             Self::Nats(_) => "nats",
             Self::Kafka(_) => "kafka",
+            Self::Embedded(_) => "embedded",
         }
     }
 
@@ -173,6 +181,7 @@ impl SinkKind<'_> {
             Self::Stdout(_) | Self::File(_) => Vec::new(),
             Self::Nats(nats) => nats.problems(&format!("{at}.nats")),
             Self::Kafka(kafka) => kafka.problems(&format!("{at}.kafka")),
+            Self::Embedded(embedded) => embedded.problems(&format!("{at}.embedded")),
         }
     }
 
@@ -183,6 +192,7 @@ impl SinkKind<'_> {
             Self::File(file) => file.start(setup).await,
             Self::Nats(nats) => nats.start(setup).await,
             Self::Kafka(kafka) => kafka.start(setup).await,
+            Self::Embedded(embedded) => embedded.start(setup).await,
         }
     }
 
@@ -194,6 +204,7 @@ impl SinkKind<'_> {
             Self::File(file) => file.describe(name, base_dir),
             Self::Nats(nats) => nats.describe(name, base_dir),
             Self::Kafka(kafka) => kafka.describe(name, base_dir),
+            Self::Embedded(embedded) => embedded.describe(name, base_dir),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod config;
 mod delivery;
+mod embedded;
 mod file;
 mod kafka;
 mod nats;
@@ -20,6 +21,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{SinkConfig, SinkKind, SpoolConfig, SpoolSettings, WhenFull};
 pub use delivery::{Broker, DeadLetterQueues, Outcome};
+pub use embedded::{EmbeddedSinkConfig, Published};
 pub use file::FileSinkConfig;
 pub use kafka::{
     KAFKA_CLUSTER_HEADER, KAFKA_ID_HEADER, KAFKA_MANAGED_OPTIONS, KAFKA_SEVERITY_HEADER, KafkaSink,

@@ -39,6 +39,13 @@ pub struct ClusterConfig {
     /// Events per page of the initial list.
     #[serde(default = "default_page_size")]
     pub page_size: u32,
+    /// Relist this often, besides watching (none by default; the design
+    /// document's `resync_period`, 30m). What a relist finds that the watch
+    /// missed is published (`aetherius_resync_recovered_total`); what was
+    /// already published is not published again, provided `dedup.ttl` is at
+    /// least `max_age` (as by default: both 5m).
+    #[serde(default)]
+    pub resync_period: Option<HumanDuration>,
     /// Where this cluster's checkpoint is kept, when not in the checkpoint
     /// file: a ConfigMap in the watched cluster.
     #[serde(default)]
@@ -77,6 +84,14 @@ impl ClusterConfig {
                 ));
             }
         }
+        if self
+            .resync_period
+            .is_some_and(|period| period.0 < std::time::Duration::from_secs(1))
+        {
+            problems.push(format!(
+                "at `{at}.resync_period`: at least 1s (a relist lists every Event)"
+            ));
+        }
         if let Some(lease) = &self.leader_election {
             if self.checkpoint_configmap.is_none() {
                 problems.push(format!(
@@ -106,6 +121,7 @@ impl ClusterConfig {
             api: EventApi::default(),
             max_age: default_max_age(),
             page_size: default_page_size(),
+            resync_period: None,
             checkpoint_configmap: None,
             leader_election: None,
         }

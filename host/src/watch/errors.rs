@@ -17,10 +17,14 @@ pub struct ErrorReport {
     /// `watching` has been logged at info level once after each list or
     /// recovery; routine re-watches log at debug.
     announced: bool,
+    /// "cache synced" has been logged (once per watch task, by its first
+    /// list or, resuming from a checkpoint, its first watch).
+    synced: bool,
 }
 
 impl ErrorReport {
-    /// A failed attempt: logged when it is a new kind of failure.
+    /// A failed attempt: logged when it is a new kind of failure. Returns
+    /// the message (for `/status`).
     pub fn failed(
         &mut self,
         key: &WatchKey,
@@ -28,7 +32,7 @@ impl ErrorReport {
         api: EventApi,
         error: &kube::Error,
         retry_in: Duration,
-    ) {
+    ) -> String {
         self.failures += 1;
         let (kind, message) = describe(key, server, api, error);
         let retry_in = format!("{:.1}s", retry_in.as_secs_f64());
@@ -39,6 +43,7 @@ impl ErrorReport {
             self.current = Some(kind.to_owned());
         }
         self.announced = false;
+        message
     }
 
     /// A request went through.
@@ -51,6 +56,12 @@ impl ErrorReport {
             );
         }
         self.failures = 0;
+    }
+
+    /// Whether this is the watch's first sync (a list, or a watch resumed
+    /// from a checkpoint without one).
+    pub fn take_first_sync(&mut self) -> bool {
+        !std::mem::replace(&mut self.synced, true)
     }
 
     /// Whether this watch is the first since a list or a failure.

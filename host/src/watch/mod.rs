@@ -30,6 +30,7 @@ use crate::clock::SharedClock;
 use crate::event::lines::{Line, LineSplitter};
 use crate::event::{Event, EventLimits, Millis, decode};
 use crate::input::InputSender;
+use crate::status::Status;
 
 /// Seconds after which the API server ends a watch (it adds jitter); the
 /// watch is then resumed from the last resourceVersion.
@@ -49,9 +50,12 @@ pub struct Watcher {
     api: EventApi,
     page_size: u32,
     max_age_ms: Millis,
+    /// Relist this often, to catch what a watch may have missed.
+    resync: Option<Duration>,
     limits: EventLimits,
     clock: SharedClock,
     out: InputSender,
+    status: Status,
 }
 
 /// Why one list or watch attempt ended.
@@ -126,14 +130,15 @@ struct WireStatus {
 }
 
 impl Watcher {
+    /// `connection`: the cluster's client and its server's URL (for logs).
     pub fn new(
         cluster: &ClusterConfig,
         namespace: Option<String>,
-        client: kube::Client,
-        server: String,
+        (client, server): (kube::Client, String),
         limits: EventLimits,
         clock: SharedClock,
         out: InputSender,
+        status: Status,
     ) -> Self {
         Self {
             key: WatchKey {
@@ -145,9 +150,11 @@ impl Watcher {
             api: cluster.api,
             page_size: cluster.page_size,
             max_age_ms: cluster.max_age.as_millis_i64(),
+            resync: cluster.resync_period.map(|period| period.0),
             limits,
             clock,
             out,
+            status,
         }
     }
 
@@ -175,16 +182,43 @@ impl Watcher {
         let mut backoff = Backoff::default();
         let mut report = ErrorReport::default();
         self.set_synced(false);
+        let mut next_resync = self
+            .resync
+            .map(|period| tokio::time::Instant::now() + period);
         loop {
             let started = tokio::time::Instant::now();
             let watching = position.resource_version.is_some();
+            let resync_due = next_resync.is_some_and(|at| at <= started);
+            // A resync, or a watch cut short for one, is no restart.
+            let mut scheduled = resync_due;
             let outcome = match position.resource_version.clone() {
-                None => self.list(&mut position, &mut report).await,
-                Some(from) => self.watch(&from, &mut position, &mut report).await,
+                None => self.list(&mut position, &mut report, false).await,
+                Some(_) if resync_due => {
+                    let outcome = self.list(&mut position, &mut report, true).await;
+                    if outcome.is_ok() {
+                        next_resync = self.resync.map(|period| started + period);
+                        crate::metrics::WATCH_RESYNCS.inc(&[&self.key.cluster]);
+                    }
+                    outcome
+                }
+                Some(from) => {
+                    let watch = self.watch(&from, &mut position, &mut report);
+                    match next_resync {
+                        // Between two hand-overs the watch may stop anywhere:
+                        // its position moves only with what it handed over.
+                        Some(at) => tokio::time::timeout_at(at, watch)
+                            .await
+                            .unwrap_or_else(|_| {
+                                scheduled = true;
+                                Ok(true)
+                            }),
+                        None => watch.await,
+                    }
+                }
             };
             match outcome {
                 Ok(delivered) => {
-                    if watching {
+                    if watching && !scheduled {
                         self.restarted("closed");
                     }
                     // A watch the server ended (its timeout, a restart): go
@@ -210,7 +244,8 @@ impl Watcher {
                     self.set_synced(false);
                     self.restarted("error");
                     let delay = backoff.next_delay();
-                    report.failed(&self.key, &self.server, self.api, &error, delay);
+                    let message = report.failed(&self.key, &self.server, self.api, &error, delay);
+                    self.status.failed(&self.key.cluster, &message);
                     tokio::time::sleep(delay).await;
                 }
             }
@@ -220,11 +255,20 @@ impl Watcher {
     /// Lists every Event page by page, hands over the new ones, and sets the
     /// position to the list's resourceVersion. Returns `true`: a list that
     /// completes is progress.
-    async fn list(&self, position: &mut Position, report: &mut ErrorReport) -> Result<bool, Stop> {
+    ///
+    /// A `resync` (every `resync_period`) hands over every event younger than
+    /// `max_age`, those already handed over too: the occurrence core drops
+    /// what was published, and what it finds new is what the watch missed.
+    async fn list(
+        &self,
+        position: &mut Position,
+        report: &mut ErrorReport,
+        resync: bool,
+    ) -> Result<bool, Stop> {
         let collection = kube::core::Request::new(self.api.path(self.key.namespace.as_deref()));
         let not_before = match position.handed_over {
-            Some(_) => None,
-            None => Some(self.clock.now_ms().saturating_sub(self.max_age_ms)),
+            Some(_) if !resync => None,
+            _ => Some(self.clock.now_ms().saturating_sub(self.max_age_ms)),
         };
         let mut continue_token: Option<String> = None;
         let mut list_rv: Option<String> = None;
@@ -269,12 +313,13 @@ impl Watcher {
                         Piece::Item(item) => item,
                     };
                     listed += 1;
-                    let Some(event) = self.decode(&with_type_meta(&item, self.api)) else {
+                    let Some(mut event) = self.decode(&with_type_meta(&item, self.api)) else {
                         continue;
                     };
+                    event.resynced = resync;
                     let newer = match (position.handed_over, event.resource_version.parse::<u64>())
                     {
-                        (Some(seen), Ok(rv)) => rv > seen,
+                        (Some(seen), Ok(rv)) => resync || rv > seen,
                         _ => true,
                     };
                     let young = match (not_before, event.occurred_at()) {
@@ -306,12 +351,28 @@ impl Watcher {
                 "the list response carried no resourceVersion".into(),
             )));
         };
+        if resync {
+            tracing::debug!(
+                watch = %self.key,
+                listed,
+                handed_over = handed,
+                resource_version = %rv,
+                "resync: relisted"
+            );
+            self.hand_over(position, Vec::new(), &rv).await?;
+            position.resource_version = Some(rv);
+            return Ok(true);
+        }
+        // The design document's troubleshooting greps for "cache sync".
+        report.take_first_sync();
         tracing::info!(
             watch = %self.key,
+            cluster_id = %self.key.cluster,
+            namespace = self.key.namespace.as_deref().unwrap_or("*"),
             listed,
             handed_over = handed,
             resource_version = %rv,
-            "initial list done"
+            "initial list done: cache synced"
         );
         self.hand_over(position, Vec::new(), &rv).await?;
         position.resource_version = Some(rv);
@@ -337,6 +398,15 @@ impl Watcher {
         let body = self.client.request_stream(request).await?;
         report.recovered(&self.key);
         self.set_synced(true);
+        if report.take_first_sync() {
+            tracing::info!(
+                watch = %self.key,
+                cluster_id = %self.key.cluster,
+                namespace = self.key.namespace.as_deref().unwrap_or("*"),
+                resource_version = %from,
+                "cache synced: resumed from the checkpoint, no list needed"
+            );
+        }
         if report.take_first_watch() {
             tracing::info!(watch = %self.key, resource_version = %from, "watching");
         } else {
