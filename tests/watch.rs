@@ -827,3 +827,60 @@ fn a_resync_catches_what_the_watch_missed_and_republishes_nothing() {
     assert_each_once(&lines, "watched", 0..3);
     assert_eq!(lines.len(), 5, "{lines:#?}");
 }
+
+/// `pipeline.workers` (the design document's `worker_count`): four workers
+/// publish the same occurrences as one, each object's in order.
+#[test]
+fn four_workers_publish_what_one_does_each_object_in_order() {
+    let cluster = KubeCluster::shared();
+    let shop = cluster.fresh_namespace("workers");
+    let runs: Vec<(Scratch, Running)> = [1, 4]
+        .into_iter()
+        .map(|workers| {
+            let scratch = Scratch::new();
+            let config = single(&scratch, cluster, &namespaces(&[&shop]), None);
+            let mut yaml = std::fs::read_to_string(&config).unwrap();
+            yaml.push_str(&format!("pipeline: {{ workers: {workers} }}\n"));
+            std::fs::write(&config, yaml).unwrap();
+            let mut run = Running::start(Path::new(BINARY), &config);
+            run.wait_until_watching(1);
+            (scratch, run)
+        })
+        .collect();
+
+    create_events(cluster, &shop, "w", 0..24);
+    for count in 2..=4 {
+        for i in 0..24 {
+            cluster.bump_event(&shop, &format!("w-{i}"), count);
+        }
+    }
+    let outputs: Vec<Vec<Value>> = runs
+        .into_iter()
+        .map(|(scratch, run)| {
+            let lines = wait_for_output(&output(&scratch), 24 * 4, WAIT);
+            run.stop();
+            lines
+        })
+        .collect();
+    let ids = |lines: &[Value]| -> std::collections::BTreeSet<String> {
+        lines
+            .iter()
+            .map(|l| l["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(outputs[0].len(), 24 * 4, "one worker: every count, once");
+    assert_eq!(outputs[1].len(), 24 * 4, "four workers: every count, once");
+    assert_eq!(ids(&outputs[0]), ids(&outputs[1]), "the same occurrences");
+    for lines in &outputs {
+        let mut counts: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+        for line in lines {
+            counts
+                .entry(involved_name(line))
+                .or_default()
+                .push(line["labels"]["count"].as_str().unwrap().parse().unwrap());
+        }
+        for (pod, seen) in counts {
+            assert_eq!(seen, [1, 2, 3, 4], "{pod}'s occurrences in order");
+        }
+    }
+}

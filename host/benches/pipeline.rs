@@ -5,7 +5,9 @@
 //! - JSON decode cost per event (the yardstick the Wasm chain must beat);
 //! - the default Wasm chain's cost per event, beside the same logic compiled
 //!   natively, and their ratio;
-//! - ns per stage call, one event per call and per event in a batch.
+//! - ns per stage call, one event per call and per event in a batch;
+//! - the pipeline threads with 1, 2 and 4 workers (`pipeline.workers`, the
+//!   design document's `worker_count`), decoded events in, file sink out.
 //!
 //! The input is synthetic but shaped like a cluster's stream: 70% Normal
 //! events, Warning reasons from the default allow list, 1,000 events per
@@ -22,7 +24,7 @@ use aetherius::clock::ManualClock;
 use aetherius::config::Config;
 use aetherius::event::{Event, normalize};
 use aetherius::occurrence::{Fingerprint, Occurrence, occurrence_id};
-use aetherius::pipeline::build_chains;
+use aetherius::pipeline::{PendingChains, PipelineClock, build_chains};
 use aetherius::plugin::PluginRuntime;
 use aetherius::replay::{ReplayOptions, replay};
 
@@ -287,4 +289,35 @@ fn main() {
         EVENTS as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64()
     );
+
+    // The pipeline threads alone (no reading or decoding), by worker count.
+    for workers in [1, 2, 4] {
+        let out = dir.path().join(format!("workers-{workers}.jsonl"));
+        let config = default_config(&out);
+        let chunks: Vec<Vec<Event>> = events.chunks(256).map(<[Event]>::to_vec).collect();
+        let clock = ManualClock::new(START_MS + EVENTS as i64);
+        let (elapsed, stats) = rt.block_on(async {
+            let (pipelines, sinks, config) =
+                aetherius::pipeline::start(config, PipelineClock::Live(Arc::new(clock)), workers)
+                    .await
+                    .unwrap();
+            let (sender, receiver) = aetherius::input::input_queue(config.pipeline.buffer_size);
+            let threads =
+                aetherius::pipeline::spawn(pipelines, receiver, None, PendingChains::new(workers));
+            let start = Instant::now();
+            for chunk in chunks {
+                sender.send(chunk, None).await.unwrap();
+            }
+            drop(sender);
+            let stats = threads.join().await;
+            sinks.finish().await.unwrap();
+            (start.elapsed(), stats)
+        });
+        println!(
+            "pipeline, {workers} worker(s) -> file:   {:>8.0} events/s  ({} published; {:.2} s)",
+            EVENTS as f64 / elapsed.as_secs_f64(),
+            stats.published,
+            elapsed.as_secs_f64()
+        );
+    }
 }

@@ -100,19 +100,20 @@ impl Reloader {
             );
             return self.rejected(&error);
         }
-        let (chains, config) = match load_chains(config, self.clock.clone()).await {
-            Ok(loaded) => loaded,
-            Err(error) => return self.rejected(&error.to_string()),
-        };
+        let (chain_sets, config) =
+            match load_chains(config, self.clock.clone(), self.pending.workers()).await {
+                Ok(loaded) => loaded,
+                Err(error) => return self.rejected(&error.to_string()),
+            };
         for section in restart_only {
             tracing::warn!(
                 section,
                 "`{section}` changed: that takes effect at the next start; the rest is reloaded"
             );
         }
-        let names: Vec<&str> = chains.iter().map(Chain::name).collect();
+        let names: Vec<&str> = chain_sets[0].iter().map(Chain::name).collect();
         tracing::info!(chains = ?names, "reloaded: the new chains take over from the next batch");
-        *self.pending.lock().expect("not poisoned") = Some(chains);
+        self.pending.offer(chain_sets);
         let changes = self.running.cluster_changes(&config);
         if changes != ClusterChanges::default() {
             let _ = self.clusters.send(changes);
@@ -154,6 +155,9 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
     }
     if differs(&running.server, &new.server) {
         changed.push("server");
+    }
+    if differs(&running.pipeline, &new.pipeline) {
+        changed.push("pipeline");
     }
     changed
 }
@@ -209,7 +213,7 @@ plugin_runtime: { cache_dir: null }
         let path = dir.path().join("config.yaml");
         std::fs::write(&path, CONFIG).unwrap();
         let running = Config::load(&path).unwrap();
-        let pending = PendingChains::default();
+        let pending = PendingChains::new(1);
         let (clusters, _) = mpsc::unbounded_channel();
         let clock: SharedClock = Arc::new(crate::clock::SystemClock);
         let mut reloader = Reloader::new(&path, running, clock, pending.clone(), clusters);
@@ -217,7 +221,7 @@ plugin_runtime: { cache_dir: null }
         // Valid on its own, but the running sink `out` would lose its chain.
         std::fs::write(&path, CONFIG.replace("main", "other")).unwrap();
         reloader.reload().await;
-        assert!(pending.lock().unwrap().is_none(), "nothing swapped in");
+        assert!(pending.is_empty(), "nothing swapped in");
         assert_eq!(metrics::CONFIG_RELOAD_FAILING.get(&[]), Some(1.0));
         assert_eq!(reloader.running.chains.keys().collect::<Vec<_>>(), ["main"]);
     }

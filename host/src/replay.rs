@@ -83,10 +83,12 @@ pub async fn replay(config: Config, options: ReplayOptions) -> Result<ReplaySumm
     let clock = ManualClock::new(i64::MIN);
     let limits = config.events.limits();
     let buffer_size = config.pipeline.buffer_size;
-    let (pipeline, sink_tasks, _) =
-        crate::pipeline::start(config, PipelineClock::Replay(clock)).await?;
+    // One worker: a replay's clock follows the events in their order, which
+    // parallel workers would interleave.
+    let (pipelines, sink_tasks, _) =
+        crate::pipeline::start(config, PipelineClock::Replay(clock), 1).await?;
     let (sender, receiver) = input_queue(buffer_size);
-    let worker = crate::pipeline::spawn(pipeline, receiver, None, PendingChains::default());
+    let worker = crate::pipeline::spawn(pipelines, receiver, None, PendingChains::new(1));
 
     let read = read_events(input, &options, &limits, sender).await;
     // The reader dropped its sender: the worker drains and ends, dropping the

@@ -13,8 +13,7 @@
 //! | `reason_filters` | a `builtin:reason-filter` stage (none when empty) |
 //! | (always) | the 5-minute `builtin:time-filter`, `builtin:secret-guard`, `builtin:severity-mapper` |
 //! | `min_severity` | the sink's `min_severity` (`Warning` = `low`: every Warning) |
-//! | `buffer_size` | `pipeline.buffer_size` |
-//! | `worker_count` | read; one pipeline thread for now (docs/compatibility.md) |
+//! | `worker_count`, `buffer_size` | `pipeline.workers`, `pipeline.buffer_size` |
 //! | `message_bus_url` | a NATS (JetStream) or Kafka sink on `event.k8s.received`; stdout without it |
 //! | (always) | `dedup.window: fixed`, 5 minutes: the document's deduplicator |
 
@@ -224,6 +223,7 @@ impl WatcherConfig {
         insert(&mut dedup, "window", "fixed");
         insert(&mut root, "dedup", dedup);
         let mut pipeline = Mapping::new();
+        insert(&mut pipeline, "workers", self.worker_count as u64);
         insert(&mut pipeline, "buffer_size", self.buffer_size as u64);
         insert(&mut root, "pipeline", pipeline);
 
@@ -231,10 +231,7 @@ impl WatcherConfig {
             .expect("a YAML mapping of strings and numbers serializes");
         Ok(format!(
             "# The native Aetherius config equivalent to {from}\n\
-             # (the design document's watcher-config.yaml format).\n\
-             # worker_count ({workers}) is read but not applied yet: one pipeline thread\n\
-             # runs every event, in order (docs/compatibility.md).\n{body}",
-            workers = self.worker_count
+             # (the design document's watcher-config.yaml format).\n{body}"
         ))
     }
 
@@ -354,6 +351,7 @@ message_bus_url: "nats://localhost:4222"
         assert_eq!(sink["nats"]["url"], "nats://localhost:4222");
         assert_eq!(sink["nats"]["subject"], SUBJECT);
         assert_eq!(native["dedup"]["window"], "fixed");
+        assert_eq!(native["pipeline"]["workers"], 5);
         assert_eq!(native["pipeline"]["buffer_size"], 1000);
     }
 

@@ -44,26 +44,28 @@ pub enum StartError {
     Sink(#[from] SinkError),
 }
 
-/// Builds the chains of `config` and starts its sinks: the pipeline, ready
-/// for [`spawn`](super::spawn), its sink tasks, and the config back.
+/// Builds the chains of `config` and starts its sinks: `workers` pipelines
+/// (each with its own plugin instances), ready for [`spawn`](super::spawn),
+/// the sink tasks they share, and the config back.
 pub async fn start(
     config: Config,
     clock: PipelineClock,
-) -> Result<(Pipeline, SinkTasks, Config), StartError> {
+    workers: usize,
+) -> Result<(Vec<Pipeline>, SinkTasks, Config), StartError> {
     let plugin_clock: SharedClock = match &clock {
         PipelineClock::Live(clock) => clock.clone(),
         PipelineClock::Replay(clock) => Arc::new(clock.clone()),
     };
-    let (chains, config) = load_chains(config, plugin_clock).await?;
+    let (chain_sets, config) = load_chains(config, plugin_clock, workers).await?;
     let (routes, sink_tasks) = sink::start(&config.sinks, &config.base_dir).await?;
-    let pipeline = Pipeline::new(
+    let pipelines = Pipeline::workers(
         config.dedup,
-        chains,
+        chain_sets,
         routes,
         clock,
         config.plugin_runtime.batch_size,
     );
-    Ok((pipeline, sink_tasks, config))
+    Ok((pipelines, sink_tasks, config))
 }
 
 /// Starts the plugin runtime and builds the chains of `config` on a
@@ -72,11 +74,12 @@ pub async fn start(
 pub async fn load_chains(
     config: Config,
     clock: SharedClock,
-) -> Result<(Vec<Chain>, Config), LoadError> {
+    workers: usize,
+) -> Result<(Vec<Vec<Chain>>, Config), LoadError> {
     tokio::task::spawn_blocking(move || {
         let runtime = PluginRuntime::new(config.plugin_runtime.cache_dir.clone(), clock)
             .map_err(LoadError::Runtime)?;
-        let chains = build_chains(&config, &runtime)
+        let chains = build_chain_sets(&config, &runtime, workers)
             .map_err(|errors| LoadError::Stages(StageErrors(errors)))?;
         Ok((chains, config))
     })
@@ -90,12 +93,25 @@ pub fn build_chains(
     config: &Config,
     runtime: &PluginRuntime,
 ) -> Result<Vec<Chain>, Vec<StageError>> {
+    let mut sets = build_chain_sets(config, runtime, 1)?;
+    Ok(sets.pop().expect("one set"))
+}
+
+/// [`build_chains`] `copies` times: each plugin loaded (compiled) once, its
+/// stages started once per copy, so that each pipeline worker has instances
+/// of its own.
+pub fn build_chain_sets(
+    config: &Config,
+    runtime: &PluginRuntime,
+    copies: usize,
+) -> Result<Vec<Vec<Chain>>, Vec<StageError>> {
+    let copies = copies.max(1);
     let mut errors = Vec::new();
     let directory = load_directory(config, runtime, &mut errors);
     let mut loaded: BTreeMap<String, Arc<LoadedPlugin>> = BTreeMap::new();
-    let mut chains = Vec::new();
+    let mut sets: Vec<Vec<Chain>> = (0..copies).map(|_| Vec::new()).collect();
     for chain_name in config.used_chains() {
-        let mut stages = Vec::new();
+        let mut stages: Vec<Vec<_>> = (0..copies).map(|_| Vec::new()).collect();
         for stage_name in &config.chains[chain_name] {
             let plugin_config = &config.plugins[stage_name];
             let at = format!("plugins.{stage_name}");
@@ -130,15 +146,25 @@ pub fn build_chains(
                     }
                 }
             };
-            match runtime.start_stage(stage_name, plugin, plugin_config) {
-                Ok(stage) => stages.push(stage),
-                Err(error) => errors.push(StageError { at, error }),
+            for copy in &mut stages {
+                match runtime.start_stage(stage_name, plugin.clone(), plugin_config) {
+                    Ok(stage) => copy.push(stage),
+                    Err(error) => {
+                        errors.push(StageError {
+                            at: at.clone(),
+                            error,
+                        });
+                        break;
+                    }
+                }
             }
         }
-        chains.push(Chain::new(chain_name.to_owned(), stages));
+        for (set, stages) in sets.iter_mut().zip(stages) {
+            set.push(Chain::new(chain_name.to_owned(), stages));
+        }
     }
     if errors.is_empty() {
-        Ok(chains)
+        Ok(sets)
     } else {
         Err(errors)
     }

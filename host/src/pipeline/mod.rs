@@ -10,7 +10,10 @@ mod thread;
 use std::sync::Arc;
 
 pub use batches::{BATCH_BYTES, BatchCutter};
-pub use build::{LoadError, StageError, StageErrors, StartError, build_chains, load_chains, start};
+pub use build::{
+    LoadError, StageError, StageErrors, StartError, build_chain_sets, build_chains, load_chains,
+    start,
+};
 pub use config::PipelineConfig;
 pub use thread::{PendingChains, PipelineThread, spawn};
 
@@ -40,6 +43,35 @@ pub struct PipelineStats {
     pub dead_lettered: u64,
     /// Stage failures (traps, limits, invalid output, open breakers).
     pub plugin_failures: u64,
+}
+
+impl PipelineStats {
+    /// Adds another worker's counts.
+    pub fn add(&mut self, other: &Self) {
+        self.received += other.received;
+        self.deduplicated += other.deduplicated;
+        self.published += other.published;
+        self.filtered += other.filtered;
+        self.dead_lettered += other.dead_lettered;
+        self.plugin_failures += other.plugin_failures;
+    }
+}
+
+/// The fingerprints each worker's occurrence core remembers, summed for
+/// `k8s_events_dedup_cache_size`.
+#[derive(Debug, Clone)]
+struct CacheSizes {
+    index: usize,
+    all: Arc<[std::sync::atomic::AtomicUsize]>,
+}
+
+impl CacheSizes {
+    fn publish(&self, len: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.all[self.index].store(len, Relaxed);
+        let total: usize = self.all.iter().map(|size| size.load(Relaxed)).sum();
+        metrics::DEDUP_CACHE_SIZE.set(&[], total as f64);
+    }
 }
 
 /// Time as the pipeline sees it.
@@ -72,6 +104,7 @@ pub struct Pipeline {
     clock: PipelineClock,
     cutter: BatchCutter,
     stats: PipelineStats,
+    cache_sizes: CacheSizes,
 }
 
 impl Pipeline {
@@ -93,7 +126,40 @@ impl Pipeline {
             clock,
             cutter: BatchCutter::new(batch_size, replay),
             stats: PipelineStats::default(),
+            cache_sizes: CacheSizes {
+                index: 0,
+                all: Arc::new([std::sync::atomic::AtomicUsize::new(0)]),
+            },
         }
+    }
+
+    /// `workers` pipelines of the same config, each with its own chains
+    /// (`chain_sets`, one per worker) and occurrence core, sharing the sink
+    /// queues and the dedup cache-size gauge.
+    pub fn workers(
+        dedup: DedupConfig,
+        chain_sets: Vec<Vec<Chain>>,
+        routes: Vec<SinkRoute>,
+        clock: PipelineClock,
+        batch_size: usize,
+    ) -> Vec<Self> {
+        let all: Arc<[std::sync::atomic::AtomicUsize]> = chain_sets
+            .iter()
+            .map(|_| std::sync::atomic::AtomicUsize::new(0))
+            .collect();
+        chain_sets
+            .into_iter()
+            .enumerate()
+            .map(|(index, chains)| {
+                let mut pipeline =
+                    Self::new(dedup, chains, routes.clone(), clock.clone(), batch_size);
+                pipeline.cache_sizes = CacheSizes {
+                    index,
+                    all: all.clone(),
+                };
+                pipeline
+            })
+            .collect()
     }
 
     pub fn stats(&self) -> PipelineStats {
@@ -159,7 +225,7 @@ impl Pipeline {
             }
         }
         self.process_chunk(chunk);
-        metrics::DEDUP_CACHE_SIZE.set(&[], self.core.len() as f64);
+        self.cache_sizes.publish(self.core.len());
     }
 
     fn process_chunk(&mut self, occurrences: Vec<Arc<Occurrence>>) {

@@ -1,34 +1,143 @@
-//! The pipeline's thread: the one place a [`Pipeline`] runs, for `run` and
-//! `replay` alike. It takes batches off the input queue until every producer
-//! is gone, swaps in reloaded chains between two batches, and sends each
-//! watch mark down the sink queues as an ack behind the events before it.
+//! The pipeline's threads, for `run` and `replay` alike. One pipeline runs
+//! on one thread, taking batches off the input queue until every producer
+//! is gone, swapping in reloaded chains between two batches, and sending
+//! each watch mark down the sink queues as an ack behind the events before
+//! it.
+//!
+//! With `pipeline.workers` > 1 (the design document's `worker_count`), a
+//! dispatcher thread takes the batches instead and splits them among the
+//! workers by fingerprint, so that every object's occurrences stay in order
+//! on one worker, whose occurrence core holds all of that fingerprint's
+//! state. A mark goes to every worker behind its share, and its checkpoint
+//! moves once every worker's every sink has acknowledged it.
 
-use std::sync::{Arc, Mutex};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 
 use tokio::sync::mpsc;
 
 use super::{Pipeline, PipelineStats};
 use crate::chain::Chain;
-use crate::checkpoint::Acknowledger;
+use crate::checkpoint::{Ack, Acknowledger};
+use crate::event::Event;
 use crate::input::Input;
 
-/// New chains waiting for the pipeline thread to take them between batches
-/// (a reload puts them here).
-pub type PendingChains = Arc<Mutex<Option<Vec<Chain>>>>;
+/// New chains waiting for the pipeline threads to take them between
+/// batches (a reload offers them here): one set per worker. Cheap to clone;
+/// the clones share it.
+#[derive(Debug, Clone)]
+pub struct PendingChains(Arc<Mutex<Vec<Option<Vec<Chain>>>>>);
 
-/// The running pipeline thread.
+impl PendingChains {
+    /// Room for `workers` sets.
+    pub fn new(workers: usize) -> Self {
+        Self(Arc::new(Mutex::new(
+            (0..workers.max(1)).map(|_| None).collect(),
+        )))
+    }
+
+    /// The number of sets a reload must offer.
+    pub fn workers(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Offers one set of chains per worker, replacing any not yet taken.
+    pub fn offer(&self, sets: Vec<Vec<Chain>>) {
+        let mut slots = self.lock();
+        for (slot, set) in slots.iter_mut().zip(sets) {
+            *slot = Some(set);
+        }
+    }
+
+    /// Worker `index`'s new chains, if a reload offered some.
+    pub fn take(&self, index: usize) -> Option<Vec<Chain>> {
+        self.lock().get_mut(index).and_then(Option::take)
+    }
+
+    /// Whether nothing waits to be taken.
+    pub fn is_empty(&self) -> bool {
+        self.lock().iter().all(Option::is_none)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Option<Vec<Chain>>>> {
+        self.0.lock().expect("not poisoned")
+    }
+}
+
+/// The running pipeline threads.
 #[derive(Debug)]
 pub struct PipelineThread(std::thread::JoinHandle<PipelineStats>);
 
-/// Runs `pipeline` on a thread of its own over `inputs`. `acks`: where the
-/// marks of the inputs go once every sink has written what came before them
-/// (none in a replay, which has no marks).
+/// What a worker gets from the dispatcher.
+enum Work {
+    Events(Vec<Event>),
+    Ack(Arc<Ack>),
+}
+
+/// Batches a worker may have waiting: enough to keep it busy, few enough
+/// that the input queue's budgets still bound the events in flight.
+const WORKER_QUEUE: usize = 2;
+
+/// Runs `pipelines` (one per worker) over `inputs`. `acks`: where the marks
+/// of the inputs go once every sink has written what came before them (none
+/// in a replay, which has no marks).
 pub fn spawn(
-    mut pipeline: Pipeline,
+    mut pipelines: Vec<Pipeline>,
     mut inputs: mpsc::Receiver<Input>,
     acks: Option<Acknowledger>,
     reloads: PendingChains,
 ) -> PipelineThread {
+    assert!(!pipelines.is_empty(), "a pipeline to run");
+    if pipelines.len() == 1 {
+        let mut pipeline = pipelines.pop().expect("one");
+        let thread = std::thread::Builder::new()
+            .name("pipeline".into())
+            .spawn(move || {
+                while let Some(Input {
+                    events,
+                    mark,
+                    budget: _budget,
+                }) = inputs.blocking_recv()
+                {
+                    take_reload(&mut pipeline, &reloads, 0);
+                    if !events.is_empty() {
+                        pipeline.process(events);
+                    }
+                    if let (Some(mark), Some(acks)) = (mark, &acks) {
+                        pipeline.acknowledge(&acks.ack(mark, pipeline.sink_count()));
+                    }
+                }
+                // Dropping the pipeline closes the sink queues: the sinks
+                // flush and end.
+                pipeline.stats()
+            })
+            .expect("spawn the pipeline thread");
+        return PipelineThread(thread);
+    }
+
+    let workers = pipelines.len();
+    let acks_per_mark = workers * pipelines[0].sink_count();
+    let mut queues = Vec::with_capacity(workers);
+    let mut threads = Vec::with_capacity(workers);
+    for (index, mut pipeline) in pipelines.into_iter().enumerate() {
+        let (queue, work) = std_mpsc::sync_channel::<Work>(WORKER_QUEUE);
+        let reloads = reloads.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("pipeline-{index}"))
+            .spawn(move || {
+                while let Ok(work) = work.recv() {
+                    take_reload(&mut pipeline, &reloads, index);
+                    match work {
+                        Work::Events(events) => pipeline.process(events),
+                        Work::Ack(ack) => pipeline.acknowledge(&ack),
+                    }
+                }
+                pipeline.stats()
+            })
+            .expect("spawn a pipeline worker");
+        queues.push(queue);
+        threads.push(thread);
+    }
     let thread = std::thread::Builder::new()
         .name("pipeline".into())
         .spawn(move || {
@@ -38,23 +147,58 @@ pub fn spawn(
                 budget: _budget,
             }) = inputs.blocking_recv()
             {
-                // A reload takes effect between two batches.
-                if let Some(chains) = reloads.lock().expect("not poisoned").take() {
-                    pipeline.replace_chains(chains);
+                let mut shares: Vec<Vec<Event>> = (0..workers).map(|_| Vec::new()).collect();
+                for event in events {
+                    shares[worker_of(&event, workers)].push(event);
                 }
-                if !events.is_empty() {
-                    pipeline.process(events);
+                for (queue, share) in queues.iter().zip(shares) {
+                    if !share.is_empty() {
+                        // A worker that is gone panicked: join reports it.
+                        let _ = queue.send(Work::Events(share));
+                    }
                 }
                 if let (Some(mark), Some(acks)) = (mark, &acks) {
-                    pipeline.acknowledge(&acks.ack(mark, pipeline.sink_count()));
+                    let ack = acks.ack(mark, acks_per_mark);
+                    for queue in &queues {
+                        let _ = queue.send(Work::Ack(ack.clone()));
+                    }
                 }
             }
-            // Dropping the pipeline closes the sink queues: the sinks flush
-            // and end.
-            pipeline.stats()
+            drop(queues);
+            let mut total = PipelineStats::default();
+            for thread in threads {
+                let stats = thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                total.add(&stats);
+            }
+            total
         })
-        .expect("spawn the pipeline thread");
+        .expect("spawn the pipeline dispatcher");
     PipelineThread(thread)
+}
+
+/// A reload takes effect between two batches.
+fn take_reload(pipeline: &mut Pipeline, reloads: &PendingChains, index: usize) {
+    if let Some(chains) = reloads.take(index) {
+        pipeline.replace_chains(chains);
+    }
+}
+
+/// The worker of an event: by the fields of its fingerprint (cluster,
+/// namespace, involved kind and name, reason), so that everything the
+/// occurrence core keeps about one fingerprint is on one worker.
+fn worker_of(event: &Event, workers: usize) -> usize {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (
+        &event.cluster,
+        &event.namespace,
+        &event.involved.kind,
+        &event.involved.name,
+        &event.reason,
+    )
+        .hash(&mut hasher);
+    (hasher.finish() % workers as u64) as usize
 }
 
 impl PipelineThread {
@@ -65,5 +209,22 @@ impl PipelineThread {
             .await
             .expect("join the pipeline thread")
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::fixtures::warning;
+
+    #[test]
+    fn one_fingerprint_goes_to_one_worker() {
+        let a = warning("BackOff", "web", "u1", 1, 0);
+        let b = warning("BackOff", "web", "u2", 9, 60_000);
+        assert_eq!(worker_of(&a, 4), worker_of(&b, 4));
+        let spread: std::collections::BTreeSet<usize> = (0..64)
+            .map(|i| worker_of(&warning("BackOff", &format!("pod-{i}"), "u", 1, 0), 4))
+            .collect();
+        assert_eq!(spread.len(), 4, "fingerprints spread over the workers");
     }
 }

@@ -69,8 +69,9 @@ pub async fn run(
     }
 
     let clock: SharedClock = Arc::new(SystemClock);
-    let (pipeline, sink_tasks, config) =
-        crate::pipeline::start(config, PipelineClock::Live(clock.clone())).await?;
+    let workers = config.pipeline.workers;
+    let (pipelines, sink_tasks, config) =
+        crate::pipeline::start(config, PipelineClock::Live(clock.clone()), workers).await?;
 
     let (marks, marks_receiver) = mpsc::unbounded_channel::<Mark>();
     let lag = Lag::default();
@@ -81,7 +82,7 @@ pub async fn run(
 
     // Bounded: back-pressure reaches the API server connection, not memory.
     let (input, inputs) = input_queue(config.pipeline.buffer_size);
-    let pending = PendingChains::default();
+    let pending = PendingChains::new(workers);
     let (cluster_updates, mut cluster_changes) = mpsc::unbounded_channel();
     let _reloader = AbortOnDrop(config.source.clone().map(|path| {
         let reloader = crate::reload::Reloader::new(
@@ -94,7 +95,7 @@ pub async fn run(
         tokio::spawn(reloader.run())
     }));
     let worker = crate::pipeline::spawn(
-        pipeline,
+        pipelines,
         inputs,
         Some(Acknowledger::new(marks, lag)),
         pending,

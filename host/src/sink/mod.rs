@@ -107,8 +107,8 @@ pub enum SinkMessage {
 }
 
 /// The pipeline's end of a sink: where to send batches and what the sink
-/// wants.
-#[derive(Debug)]
+/// wants. Each pipeline worker has a clone; they share the queue.
+#[derive(Debug, Clone)]
 pub struct SinkRoute {
     pub name: String,
     pub chain: String,

@@ -15,7 +15,7 @@ use crate::units::Checked;
 
 /// `embedded: {}` — for programs that embed Aetherius; `aetherius run`
 /// refuses it. The program gives the channel ([`crate::agent::Agent`]).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmbeddedSinkConfig {
     /// The subject each event is given (see `output::Template`; default
@@ -29,6 +29,16 @@ pub struct EmbeddedSinkConfig {
 
 fn default_subject() -> Checked<Template> {
     Checked::from("event.k8s.received")
+}
+
+/// Without the channel: a reload compares sinks by their Debug text, and the
+/// reloaded config's has no channel yet.
+impl std::fmt::Debug for EmbeddedSinkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedSinkConfig")
+            .field("subject", &self.subject.text())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Equal when configured alike: which program holds the channel does not
