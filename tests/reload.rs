@@ -244,3 +244,99 @@ fn clusters_added_to_or_removed_from_the_config_start_or_stop_watching() {
     );
     run.stop();
 }
+
+/// Dead letters are retried later (the design document's §6.2.2): events a
+/// plugin fails on, with `on_failure: dead-letter`, are dead-lettered once,
+/// retried with backoff while the plugin keeps failing, and published once
+/// when a reload has fixed it.
+#[test]
+fn dead_letters_are_retried_and_published_once_a_reload_fixes_the_plugin() {
+    use aetherius_tests::running::warning_event;
+
+    let cluster = KubeCluster::shared();
+    let shop = cluster.fresh_namespace("retry");
+    let scratch = Scratch::new();
+    let mut plugins = ConfigMapDir::new(&scratch.path("plugins"));
+    plugins.publish(&[("extra.wasm", &wasm(guests::PANIC_FILTER))]);
+    let output = scratch.path("events.jsonl");
+    let dead = scratch.path("dead-letters.jsonl");
+    let yaml = config(&scratch, plugins.path(), &output, "[warnings, extra]")
+        .replace(
+            "  extra: { source: 'dir:extra' }",
+            "  extra: { source: 'dir:extra', on_failure: dead-letter, circuit_breaker: { failures: 100 } }",
+        )
+        .replace(
+            "sinks:\n",
+            &format!(
+                "sinks:\n  dead: {{ chain: dead-letter, file: {{ path: {} }} }}\n",
+                dead.display()
+            ),
+        );
+    let yaml = format!("{yaml}pipeline: {{ dead_letter_retry: {{ after: 1s, attempts: 8 }} }}\n");
+    let config_path = scratch.write("config.yaml", yaml);
+    watch_cluster(&scratch, &config_path, cluster, "test", &[&shop]);
+    let mut run = Running::start(Path::new(BINARY), &config_path);
+    run.wait_until_watching(1);
+    let address = run.http_address();
+    let retries = |result: &str| -> f64 {
+        let (_, metrics) = http_get(address, "/metrics");
+        let prefix = format!("aetherius_dead_letter_retries_total{{result=\"{result}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+
+    // The panic filter traps on reason Boom and keeps everything else.
+    create_backoff_events(cluster, &shop, 0..3);
+    for i in 0..3 {
+        let body = warning_event(
+            &shop,
+            &format!("boom-{i}"),
+            &format!("boom-pod-{i}"),
+            "Boom",
+            "boom",
+            1,
+            0,
+        );
+        cluster.create_event(&shop, &body);
+    }
+    wait_for_output(&output, 3, Duration::from_secs(60));
+    wait_for_output(&dead, 3, Duration::from_secs(60));
+    // The plugin still fails: a retry fails, and writes no second dead letter.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while retries("failed") < 3.0 {
+        assert!(Instant::now() < deadline, "{}", run.logs().join("\n"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Fixed by a reload: the stage is now a plugin that fails on nothing.
+    let yaml = std::fs::read_to_string(&config_path).unwrap().replace(
+        "extra: { source: 'dir:extra', on_failure: dead-letter,",
+        "extra: { source: 'builtin:type-filter', on_failure: dead-letter,",
+    );
+    std::fs::write(&config_path, yaml).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while retries("published") < 3.0 {
+        assert!(Instant::now() < deadline, "{}", run.logs().join("\n"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let published = read_output(&output);
+    run.stop();
+    let mut names = names(&published);
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "boom-pod-0",
+            "boom-pod-1",
+            "boom-pod-2",
+            "pod-0",
+            "pod-1",
+            "pod-2"
+        ],
+        "each once"
+    );
+    assert_eq!(read_output(&dead).len(), 3, "one dead letter each");
+}

@@ -2,8 +2,9 @@
 //! event skips the rest of its chain; a stage's failure policy decides what a
 //! failure does to an event.
 
+use crate::event::Millis;
 pub use crate::item::{DeadLetter, Processed};
-use crate::plugin::{Decision, FailurePolicy, Stage, StageKind};
+use crate::plugin::{BreakerState, Decision, FailurePolicy, Stage, StageKind};
 
 /// What one chain made of a batch.
 #[derive(Debug, Default)]
@@ -35,6 +36,18 @@ impl Chain {
 
     pub fn stages(&self) -> &[Stage] {
         &self.stages
+    }
+
+    /// Until when an open circuit breaker keeps a stage of this chain from
+    /// being called, if one does at `now`.
+    pub fn open_until(&self, now: Millis) -> Option<Millis> {
+        self.stages
+            .iter()
+            .filter_map(|stage| match stage.breaker_state() {
+                BreakerState::Open { until } if until > now => Some(until),
+                _ => None,
+            })
+            .max()
     }
 
     /// Runs `items` through every stage, in batches as given.

@@ -143,6 +143,11 @@ pub static RESYNC_RECOVERED: Counter = Counter::new(
     "Occurrences a periodic relist found that the watch had missed (they go through the chains like any other; everything else it relisted was a duplicate).",
     &["cluster_id"],
 );
+pub static DEAD_LETTER_RETRIES: Counter = Counter::new(
+    "aetherius_dead_letter_retries_total",
+    "Dead-lettered occurrences run through their chain again (pipeline.dead_letter_retry), by result: published, filtered, failed (again; retried later), exhausted (every attempt failed), dropped (too many waiting).",
+    &["result"],
+);
 pub static CHECKPOINT_LAG: Gauge = Gauge::new(
     "aetherius_checkpoint_lag_seconds",
     "Age of the oldest hand-over not yet acknowledged by every sink (0 when caught up): how far the checkpoint is behind the watch. Refreshed every checkpoint.interval.",
@@ -209,6 +214,7 @@ pub static ALL: &[Metric] = &[
     Metric::Counter(&WATCH_RESTARTS),
     Metric::Counter(&WATCH_RESYNCS),
     Metric::Counter(&RESYNC_RECOVERED),
+    Metric::Counter(&DEAD_LETTER_RETRIES),
     Metric::Gauge(&CHECKPOINT_LAG),
     Metric::Counter(&CHECKPOINT_WRITES),
     Metric::Counter(&CONFIG_RELOADS),

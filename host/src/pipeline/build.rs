@@ -64,6 +64,7 @@ pub async fn start(
         routes,
         clock,
         config.plugin_runtime.batch_size,
+        config.pipeline.dead_letter_retry,
     );
     Ok((pipelines, sink_tasks, config))
 }

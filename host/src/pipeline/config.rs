@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use super::RetryConfig;
+
 /// `pipeline:` in YAML.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -19,6 +21,9 @@ pub struct PipelineConfig {
     /// pays when the chains are the bottleneck (slow plugins), not for
     /// ordinary loads (docs/benchmarks.md). `aetherius replay` uses one.
     pub workers: usize,
+    /// Dead letters run through their chain again later (see
+    /// `pipeline/retry.rs`).
+    pub dead_letter_retry: RetryConfig,
 }
 
 /// Most workers: more than the cores of any pod this runs in.
@@ -29,6 +34,7 @@ impl Default for PipelineConfig {
         Self {
             buffer_size: 1000,
             workers: 1,
+            dead_letter_retry: RetryConfig::default(),
         }
     }
 }

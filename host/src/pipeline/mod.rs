@@ -5,6 +5,7 @@
 mod batches;
 mod build;
 mod config;
+mod retry;
 mod thread;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ pub use build::{
     start,
 };
 pub use config::PipelineConfig;
+pub use retry::RetryConfig;
 pub use thread::{PendingChains, PipelineThread, spawn};
 
 use crate::chain::{Chain, ChainOutput};
@@ -105,6 +107,14 @@ pub struct Pipeline {
     cutter: BatchCutter,
     stats: PipelineStats,
     cache_sizes: CacheSizes,
+    retries: retry::Retries,
+}
+
+/// A retry's run through the one chain that dead-lettered its occurrences:
+/// the chain, and each occurrence's failures so far.
+struct RetryRun {
+    chain: String,
+    failures: Vec<u32>,
 }
 
 impl Pipeline {
@@ -130,7 +140,21 @@ impl Pipeline {
                 index: 0,
                 all: Arc::new([std::sync::atomic::AtomicUsize::new(0)]),
             },
+            retries: retry::Retries::new(RetryConfig {
+                attempts: 0,
+                ..RetryConfig::default()
+            }),
         }
+    }
+
+    /// Retries dead letters as `config` says (live pipelines only: a
+    /// replay's clock stops with its input).
+    #[must_use]
+    pub fn with_retries(mut self, config: RetryConfig) -> Self {
+        if matches!(self.clock, PipelineClock::Live(_)) {
+            self.retries = retry::Retries::new(config);
+        }
+        self
     }
 
     /// `workers` pipelines of the same config, each with its own chains
@@ -142,6 +166,7 @@ impl Pipeline {
         routes: Vec<SinkRoute>,
         clock: PipelineClock,
         batch_size: usize,
+        retries: RetryConfig,
     ) -> Vec<Self> {
         let all: Arc<[std::sync::atomic::AtomicUsize]> = chain_sets
             .iter()
@@ -152,7 +177,8 @@ impl Pipeline {
             .enumerate()
             .map(|(index, chains)| {
                 let mut pipeline =
-                    Self::new(dedup, chains, routes.clone(), clock.clone(), batch_size);
+                    Self::new(dedup, chains, routes.clone(), clock.clone(), batch_size)
+                        .with_retries(retries);
                 pipeline.cache_sizes = CacheSizes {
                     index,
                     all: all.clone(),
@@ -197,8 +223,56 @@ impl Pipeline {
         }
     }
 
+    /// How long until a held dead letter is due for a retry, if one waits.
+    pub fn retry_wait(&self) -> Option<std::time::Duration> {
+        let due = self.retries.next_due()?;
+        let wait = due.saturating_sub(self.clock.now_ms()).max(0);
+        Some(std::time::Duration::from_millis(wait as u64))
+    }
+
+    /// Ends the pipeline: its counts, after saying what it gives up.
+    pub fn finish(self) -> PipelineStats {
+        let waiting = self.retries.len();
+        if waiting > 0 {
+            tracing::info!(
+                waiting,
+                "dead letters waiting for a retry are given up; they are in the dead-letter sinks"
+            );
+        }
+        self.stats
+    }
+
+    /// Runs the dead letters that are due through their chains again.
+    pub fn retry_due(&mut self) {
+        let now = self.clock.now_ms();
+        let chains = &self.chains;
+        let due = self.retries.take_due(now, |name| {
+            chains
+                .iter()
+                .find(|chain| chain.name() == name)
+                .and_then(|chain| chain.open_until(now))
+        });
+        let mut by_chain: Vec<(String, Vec<Arc<Occurrence>>, Vec<u32>)> = Vec::new();
+        for retry in due {
+            match by_chain
+                .iter_mut()
+                .find(|(chain, ..)| *chain == retry.chain)
+            {
+                Some((_, occurrences, failures)) => {
+                    occurrences.push(retry.occurrence);
+                    failures.push(retry.failures);
+                }
+                None => by_chain.push((retry.chain, vec![retry.occurrence], vec![retry.failures])),
+            }
+        }
+        for (chain, occurrences, failures) in by_chain {
+            self.run_chains(occurrences, Some(RetryRun { chain, failures }));
+        }
+    }
+
     /// Processes events in arrival order. Blocks while a sink's queue is full.
     pub fn process(&mut self, events: Vec<Event>) {
+        self.retry_due();
         self.stats.received += events.len() as u64;
         let mut chunk = Vec::with_capacity(events.len().min(256));
         let mut chunk_bytes = 0;
@@ -207,7 +281,7 @@ impl Pipeline {
             let cluster = event.cluster.clone();
             metrics::EVENTS_RECEIVED.inc(&[&cluster]);
             if self.cutter.cut_before(&event, chunk.len(), chunk_bytes) {
-                self.process_chunk(std::mem::take(&mut chunk));
+                self.run_chains(std::mem::take(&mut chunk), None);
                 chunk_bytes = 0;
             }
             match self.core.admit(event) {
@@ -224,11 +298,14 @@ impl Pipeline {
                 }
             }
         }
-        self.process_chunk(chunk);
+        self.run_chains(chunk, None);
         self.cache_sizes.publish(self.core.len());
     }
 
-    fn process_chunk(&mut self, occurrences: Vec<Arc<Occurrence>>) {
+    /// Runs occurrences through every chain some sink takes (or, for a
+    /// retry, through the one that dead-lettered them) and queues the
+    /// results for the sinks.
+    fn run_chains(&mut self, occurrences: Vec<Arc<Occurrence>>, retry: Option<RetryRun>) {
         if occurrences.is_empty() {
             return;
         }
@@ -239,6 +316,12 @@ impl Pipeline {
         let mut dead_lettered = vec![false; occurrences.len()];
         let slot = |item: &Processed| item.slot;
         for chain in &mut self.chains {
+            if retry
+                .as_ref()
+                .is_some_and(|retry| retry.chain != chain.name())
+            {
+                continue;
+            }
             let items = occurrences
                 .iter()
                 .enumerate()
@@ -273,7 +356,15 @@ impl Pipeline {
                 }
             }
             for dead in &dead_letters {
-                dead_lettered[slot(&dead.event)] = true;
+                let i = slot(&dead.event);
+                dead_lettered[i] = true;
+                let failures = retry.as_ref().map_or(0, |retry| retry.failures[i]) + 1;
+                self.retries
+                    .failed(occurrences[i].clone(), chain.name(), failures, now);
+                if retry.is_some() {
+                    // Its dead letter was written when it first failed.
+                    continue;
+                }
                 for (route, batch) in self.routes.iter().zip(&mut batches) {
                     if route.chain == DEAD_LETTER_CHAIN {
                         let line = output::encode_dead_letter(route.format, dead, now);
@@ -285,10 +376,21 @@ impl Pipeline {
         }
         for (i, was_published) in published.iter().enumerate() {
             let cluster = [occurrences[i].event.cluster.as_str()];
+            if retry.is_some() && !dead_lettered[i] {
+                let result = if *was_published {
+                    "published"
+                } else {
+                    "filtered"
+                };
+                metrics::DEAD_LETTER_RETRIES.inc(&[result]);
+            }
             if *was_published {
                 self.stats.published += 1;
                 metrics::EVENTS_PROCESSED.inc(&cluster);
             } else if dead_lettered[i] {
+                if retry.is_some() {
+                    continue; // Counted when it first failed.
+                }
                 self.stats.dead_lettered += 1;
                 metrics::EVENTS_ERRORS.inc(&["dead_letter"]);
             } else {

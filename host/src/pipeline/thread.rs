@@ -13,6 +13,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -74,6 +75,10 @@ enum Work {
     Ack(Arc<Ack>),
 }
 
+/// The shortest wait for a retry: a retry due now (or held by a breaker
+/// that just closed) is not worth a busy loop.
+const MIN_RETRY_WAIT: Duration = Duration::from_millis(10);
+
 /// Batches a worker may have waiting: enough to keep it busy, few enough
 /// that the input queue's budgets still bound the events in flight.
 const WORKER_QUEUE: usize = 2;
@@ -88,17 +93,40 @@ pub fn spawn(
     reloads: PendingChains,
 ) -> PipelineThread {
     assert!(!pipelines.is_empty(), "a pipeline to run");
+    // Waits for input with a deadline while dead letters wait for a retry.
+    let runtime = tokio::runtime::Handle::current();
     if pipelines.len() == 1 {
         let mut pipeline = pipelines.pop().expect("one");
         let thread = std::thread::Builder::new()
             .name("pipeline".into())
             .spawn(move || {
-                while let Some(Input {
-                    events,
-                    mark,
-                    budget: _budget,
-                }) = inputs.blocking_recv()
-                {
+                loop {
+                    let input = match pipeline.retry_wait() {
+                        None => inputs.blocking_recv(),
+                        Some(wait) => {
+                            let wait = wait.max(MIN_RETRY_WAIT);
+                            // The timer is made inside the runtime it needs.
+                            let received = runtime.block_on(async {
+                                tokio::time::timeout(wait, inputs.recv()).await
+                            });
+                            match received {
+                                Ok(input) => input,
+                                Err(_) => {
+                                    take_reload(&mut pipeline, &reloads, 0);
+                                    pipeline.retry_due();
+                                    continue;
+                                }
+                            }
+                        }
+                    };
+                    let Some(Input {
+                        events,
+                        mark,
+                        budget: _budget,
+                    }) = input
+                    else {
+                        break;
+                    };
                     take_reload(&mut pipeline, &reloads, 0);
                     if !events.is_empty() {
                         pipeline.process(events);
@@ -109,7 +137,7 @@ pub fn spawn(
                 }
                 // Dropping the pipeline closes the sink queues: the sinks
                 // flush and end.
-                pipeline.stats()
+                pipeline.finish()
             })
             .expect("spawn the pipeline thread");
         return PipelineThread(thread);
@@ -125,14 +153,22 @@ pub fn spawn(
         let thread = std::thread::Builder::new()
             .name(format!("pipeline-{index}"))
             .spawn(move || {
-                while let Ok(work) = work.recv() {
+                loop {
+                    let received = match pipeline.retry_wait() {
+                        None => work
+                            .recv()
+                            .map_err(|_| std_mpsc::RecvTimeoutError::Disconnected),
+                        Some(wait) => work.recv_timeout(wait.max(MIN_RETRY_WAIT)),
+                    };
                     take_reload(&mut pipeline, &reloads, index);
-                    match work {
-                        Work::Events(events) => pipeline.process(events),
-                        Work::Ack(ack) => pipeline.acknowledge(&ack),
+                    match received {
+                        Ok(Work::Events(events)) => pipeline.process(events),
+                        Ok(Work::Ack(ack)) => pipeline.acknowledge(&ack),
+                        Err(std_mpsc::RecvTimeoutError::Timeout) => pipeline.retry_due(),
+                        Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
                     }
                 }
-                pipeline.stats()
+                pipeline.finish()
             })
             .expect("spawn a pipeline worker");
         queues.push(queue);
