@@ -70,3 +70,37 @@ pub fn input_queue(events: usize) -> (InputSender, mpsc::Receiver<Input>) {
     };
     (sender, receiver)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::fixtures::warning;
+
+    fn events(n: usize) -> Vec<Event> {
+        (0..n)
+            .map(|i| warning("BackOff", &format!("p{i}"), "u", 1, 0))
+            .collect()
+    }
+
+    /// `pipeline.buffer_size`: a producer waits while that many events are
+    /// queued and not yet processed.
+    #[tokio::test(start_paused = true)]
+    async fn producers_wait_while_buffer_size_events_are_queued() {
+        let (sender, mut receiver) = input_queue(10);
+        sender.send(events(8), None).await.unwrap();
+        let second = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            sender.send(events(8), None),
+        )
+        .await;
+        assert!(second.is_err(), "16 events do not fit in 10");
+        // Processed (dropped): room again.
+        let first = receiver.recv().await.unwrap();
+        assert_eq!(first.events.len(), 8);
+        drop(first);
+        sender.send(events(8), None).await.unwrap();
+        // A batch larger than the whole buffer passes, alone.
+        drop(receiver.recv().await.unwrap());
+        sender.send(events(25), None).await.unwrap();
+    }
+}

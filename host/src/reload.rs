@@ -84,7 +84,8 @@ impl Reloader {
 
     async fn reload(&mut self) {
         tracing::info!(config = %self.path.display(), "the config or a plugin changed: reloading");
-        let mut config = match Config::load(&self.path) {
+        // The command line's overrides apply to every reading of the file.
+        let mut config = match Config::load_with(&self.path, &self.running.overrides) {
             Ok(config) => config,
             Err(error) => return self.rejected(&error.to_string()),
         };
@@ -224,5 +225,29 @@ plugin_runtime: { cache_dir: null }
         assert!(pending.is_empty(), "nothing swapped in");
         assert_eq!(metrics::CONFIG_RELOAD_FAILING.get(&[]), Some(1.0));
         assert_eq!(reloader.running.chains.keys().collect::<Vec<_>>(), ["main"]);
+    }
+
+    /// `--cluster-id` and `--kubeconfig` hold across a reload: a reload of an
+    /// unchanged cluster neither restarts nor renames it.
+    #[tokio::test]
+    async fn the_command_line_overrides_survive_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, CONFIG).unwrap();
+        let overrides = crate::config::Overrides {
+            cluster_id: Some("from-flag".into()),
+            ..Default::default()
+        };
+        let running = Config::load_with(&path, &overrides).unwrap();
+        let pending = PendingChains::new(1);
+        let (clusters, mut changes) = mpsc::unbounded_channel();
+        let clock: SharedClock = Arc::new(crate::clock::SystemClock);
+        let mut reloader = Reloader::new(&path, running, clock, pending.clone(), clusters);
+
+        std::fs::write(&path, CONFIG.replace("[Warning]", "[Warning, Normal]")).unwrap();
+        reloader.reload().await;
+        assert!(!pending.is_empty(), "the new chains are offered");
+        assert!(changes.try_recv().is_err(), "no cluster stops or starts");
+        assert_eq!(reloader.running.watched_clusters()[0].id, "from-flag");
     }
 }
