@@ -84,6 +84,8 @@ impl Chain {
                     }
                     Decision::Failed(failure) => {
                         output.failures += 1;
+                        let cluster = item.occurrence.event.cluster.as_str();
+                        crate::metrics::EVENTS_ERRORS.inc(&[cluster, "plugin"]);
                         tracing::warn!(
                             chain = %self.name,
                             stage = stage.name(),

@@ -35,7 +35,7 @@ pub static EVENTS_FILTERED: Counter = Counter::new(
 pub static EVENTS_ERRORS: Counter = Counter::new(
     "k8s_events_error_total",
     "Things that went wrong with an event, by kind: plugin (a stage failed on it and its failure policy applied), dead_letter (handed to the dead-letter sinks), decode (an object from the API server that is not a readable Event), too_large (an object larger than events.max_size, dropped unread).",
-    &["kind"],
+    &["cluster_id", "kind"],
 );
 pub static PROCESSING_SECONDS: Histogram = Histogram::new(
     "k8s_events_processing_seconds",

@@ -334,7 +334,6 @@ impl Pipeline {
                 ..
             } = chain.run(items);
             self.stats.plugin_failures += failures as u64;
-            metrics::EVENTS_ERRORS.add(&["plugin"], failures as u64);
             // Encode once per format, whatever the number of sinks.
             let mut encoded: [Option<Vec<Vec<u8>>>; 2] = [None, None];
             for (route, batch) in self.routes.iter().zip(&mut batches) {
@@ -392,7 +391,7 @@ impl Pipeline {
                     continue; // Counted when it first failed.
                 }
                 self.stats.dead_lettered += 1;
-                metrics::EVENTS_ERRORS.inc(&["dead_letter"]);
+                metrics::EVENTS_ERRORS.inc(&[cluster[0], "dead_letter"]);
             } else {
                 self.stats.filtered += 1;
                 metrics::EVENTS_FILTERED.inc(&cluster);

@@ -500,7 +500,7 @@ impl Watcher {
         let parsed: WatchLine = match serde_json::from_slice(line) {
             Ok(parsed) => parsed,
             Err(error) => {
-                crate::metrics::EVENTS_ERRORS.inc(&["decode"]);
+                crate::metrics::EVENTS_ERRORS.inc(&[&self.key.cluster, "decode"]);
                 tracing::warn!(watch = %self.key, %error, "skipping an unreadable watch line");
                 return Ok(());
             }
@@ -582,7 +582,7 @@ impl Watcher {
         match decode(json, &self.key.cluster, &self.limits) {
             Ok(event) => Some(event),
             Err(error) => {
-                crate::metrics::EVENTS_ERRORS.inc(&[error.metric_kind()]);
+                crate::metrics::EVENTS_ERRORS.inc(&[&self.key.cluster, error.metric_kind()]);
                 tracing::warn!(watch = %self.key, %error, "skipping an object that is not a readable Event");
                 None
             }
@@ -590,7 +590,7 @@ impl Watcher {
     }
 
     fn too_large(&self, bytes: usize) {
-        crate::metrics::EVENTS_ERRORS.inc(&["too_large"]);
+        crate::metrics::EVENTS_ERRORS.inc(&[&self.key.cluster, "too_large"]);
         tracing::warn!(
             watch = %self.key,
             bytes,
