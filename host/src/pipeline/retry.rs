@@ -7,7 +7,10 @@
 //! published as if it had never failed (under the same occurrence id); one
 //! that fails again waits for the next attempt, without a second dead
 //! letter. What is held is lost on a restart; the dead-letter sinks still
-//! have it.
+//! have it. A retry that passes is published late: after any later
+//! occurrence of the same object that passed meanwhile (each carries its
+//! count). A chain a reload removed takes no retries: they count as
+//! filtered.
 
 use std::sync::Arc;
 
