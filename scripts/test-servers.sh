@@ -12,6 +12,8 @@
 #                               its version
 #   componentize-py             from PyPI into a venv, cached by its version: it
 #                               builds the Python example plugin the tests run
+#   promtool                    Debian package prometheus (the server is not
+#                               started): checks the alert rules, parses /metrics
 #
 # Run as root (CI does). Warm, it installs nothing, touches no network and
 # takes well under a second. Any failure stops it with a message saying which
@@ -102,6 +104,9 @@ apt_install() {
 }
 
 apt_install etcd-server etcd-client nats-server curl openssl ca-certificates
+# promtool (in Debian's prometheus package; the server is not started): the
+# alert rules are checked and unit-tested with it, /metrics parsed by it.
+apt_install prometheus
 # kubectl for the deploy/ tests: Debian's (1.20, the test API server's
 # version) unless one is installed already (a newer one works too).
 command -v kubectl >/dev/null 2>&1 || apt_install kubernetes-client
@@ -278,6 +283,7 @@ fi
 ETCD=$(command -v etcd) || die "etcd is not on PATH after installing etcd-server"
 ETCDCTL=$(command -v etcdctl) || die "etcdctl is not on PATH after installing etcd-client"
 NATS_SERVER=$(command -v nats-server) || die "nats-server is not on PATH after installing nats-server"
+PROMTOOL=$(command -v promtool) || die "promtool is not on PATH after installing prometheus"
 
 env_file=$CACHE/servers.env
 {
@@ -288,6 +294,7 @@ env_file=$CACHE/servers.env
     echo "NATS_SERVER=$NATS_SERVER"
     echo "TANSU=$TANSU"
     echo "COMPONENTIZE_PY=$COMPONENTIZE_PY"
+    echo "PROMTOOL=$PROMTOOL"
 } >"$env_file.tmp"
 mv "$env_file.tmp" "$env_file"
 
@@ -298,3 +305,4 @@ printf '  KUBE_APISERVER=%s  (%s)\n' "$KUBE_APISERVER" "$("$KUBE_APISERVER" --ve
 printf '  NATS_SERVER=%s  (%s)\n' "$NATS_SERVER" "$("$NATS_SERVER" --version)"
 printf '  TANSU=%s  (%s)\n' "$TANSU" "$("$TANSU" --version)"
 printf '  COMPONENTIZE_PY=%s  (%s)\n' "$COMPONENTIZE_PY" "$("$COMPONENTIZE_PY" --version)"
+printf '  PROMTOOL=%s  (%s)\n' "$PROMTOOL" "$("$PROMTOOL" --version 2>&1 | sed -n 1p)"

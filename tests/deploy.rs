@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use aetherius_tests::publishing::create_backoff_events;
 use aetherius_tests::running::{Running, wait_for_output};
-use aetherius_tests::servers::KubeCluster;
+use aetherius_tests::servers::{KubeCluster, ServerBinary};
 use aetherius_tests::{Scratch, compile_cache, repo_root};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_aetherius");
 
 /// Kinds whose CRDs a bare API server does not have: validated as YAML.
-const CRD_BACKED: &[&str] = &["ServiceMonitor"];
+const CRD_BACKED: &[&str] = &["ServiceMonitor", "PrometheusRule"];
 
 fn deploy(name: &str) -> PathBuf {
     repo_root().join("deploy").join(name)
@@ -267,5 +267,70 @@ fn in_cluster_credentials_under_the_shipped_rbac_work_and_suffice() {
         &["-n", "kube-system", "create", "leases.coordination.k8s.io"],
     ] {
         assert_eq!(can(denied), "no", "{denied:?}");
+    }
+}
+
+/// The alerts docs/metrics.md describes, as code: the rules file passes
+/// `promtool check rules`, each alert fires in `promtool test rules` on the
+/// series that should fire it (and not on healthy ones), every metric an
+/// alert reads exists, and the PrometheusRule carries the same groups.
+#[test]
+fn the_alert_rules_check_fire_as_tested_and_match_the_prometheusrule() {
+    let alerts = deploy("alerts");
+    let promtool = ServerBinary::Promtool.path();
+    for args in [
+        ["check", "rules", "aetherius.rules.yaml"],
+        ["test", "rules", "aetherius.rules.test.yaml"],
+    ] {
+        let output = std::process::Command::new(&promtool)
+            .args(args)
+            .current_dir(&alerts)
+            .output()
+            .expect("run promtool");
+        assert!(
+            output.status.success(),
+            "promtool {}:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    let rules = &documents(&alerts.join("aetherius.rules.yaml"))[0];
+    let operator = &documents(&deploy("prometheusrule.yaml"))[0];
+    assert_eq!(operator["kind"].as_str(), Some("PrometheusRule"));
+    assert_eq!(
+        operator["metadata"]["namespace"].as_str(),
+        Some("aetherius")
+    );
+    assert_eq!(
+        operator["spec"]["groups"], rules["groups"],
+        "deploy/prometheusrule.yaml and deploy/alerts/aetherius.rules.yaml differ"
+    );
+
+    // Every metric an expression names is one Aetherius exports.
+    let exported: Vec<&str> = aetherius::metrics::ALL
+        .iter()
+        .map(|metric| metric.meta().name)
+        .collect();
+    let tests = std::fs::read_to_string(alerts.join("aetherius.rules.test.yaml")).unwrap();
+    for rule in rules["groups"][0]["rules"].as_sequence().unwrap() {
+        let name = rule["alert"].as_str().unwrap();
+        let expr = rule["expr"].as_str().unwrap();
+        let metrics: Vec<&str> = expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|word| word.starts_with("aetherius_") || word.starts_with("k8s_events_"))
+            .collect();
+        assert!(!metrics.is_empty(), "{name}: {expr}");
+        for metric in metrics {
+            assert!(
+                exported.contains(&metric),
+                "{name} reads {metric}, which is not exported"
+            );
+        }
+        assert!(
+            tests.contains(&format!("alertname: {name}")),
+            "{name} has no promtool test"
+        );
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use aetherius_tests::publishing::{config_with_sinks, create_backoff_events, watch_cluster};
 use aetherius_tests::running::{Running, http_get};
-use aetherius_tests::servers::{KubeCluster, NatsServer};
+use aetherius_tests::servers::{KubeCluster, NatsServer, ServerBinary};
 use aetherius_tests::{Scratch, repo_root};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_aetherius");
@@ -46,6 +46,32 @@ fn sample(metrics: &str, name: &str, labels: &str) -> Option<f64> {
         .lines()
         .find_map(|l| l.strip_prefix(&prefix))
         .and_then(|v| v.parse().ok())
+}
+
+/// `/metrics` read by Prometheus's own parser and linter (`promtool check
+/// metrics`): well-formed, and no naming or help problems.
+fn assert_parses_as_prometheus_exposition(metrics: &str) {
+    use std::io::Write;
+    let mut promtool = std::process::Command::new(ServerBinary::Promtool.path())
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start promtool");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let output = promtool.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics:\n{}{}\n{metrics}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// Every metric name in docs/metrics.md.
@@ -106,6 +132,7 @@ fn metrics_and_probes_say_what_an_operator_needs() {
         .collect();
     let documented: BTreeSet<String> = documented_metrics().into_iter().collect();
     assert_eq!(exposed, documented);
+    assert_parses_as_prometheus_exposition(&metrics);
 
     // Plausible values.
     let value = |name: &str, labels: &str| {

@@ -22,6 +22,9 @@ pub enum ServerBinary {
     /// componentize-py, from PyPI: not a server, the tool that builds the
     /// Python example plugin.
     ComponentizePy,
+    /// promtool 2.42, from Debian's `prometheus`: checks and unit-tests the
+    /// alert rules and parses `/metrics`.
+    Promtool,
 }
 
 impl ServerBinary {
@@ -34,6 +37,7 @@ impl ServerBinary {
             Self::NatsServer => "NATS_SERVER",
             Self::Tansu => "TANSU",
             Self::ComponentizePy => "COMPONENTIZE_PY",
+            Self::Promtool => "PROMTOOL",
         }
     }
 
