@@ -1,6 +1,8 @@
 //! Where files are: paths from a config file resolved against its directory,
-//! and the directory Aetherius keeps its state in by default.
+//! the directory Aetherius keeps its state in by default, and how a state
+//! file is replaced so that a crash leaves the old one or the new one.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Resolves a path written in the config file at `base_dir`: relative paths
@@ -32,5 +34,38 @@ pub fn state_dir() -> PathBuf {
     match state {
         Some(dir) => dir.join("aetherius"),
         None => PathBuf::from("/var/lib/aetherius"),
+    }
+}
+
+/// Replaces `path` with `bytes` atomically and durably: written to a fresh
+/// temporary file beside it (tempfile: a unique name, removed if anything
+/// fails), synced, renamed over `path` (tempfile's `persist`), and the
+/// directory synced so that the rename itself survives a crash. Blocking.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => dir,
+        None => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|error| error.error)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_atomic_write_replaces_the_file_and_leaves_nothing_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/cursor");
+        write_atomically(&path, b"one").unwrap();
+        write_atomically(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let entries = std::fs::read_dir(dir.path().join("state")).unwrap().count();
+        assert_eq!(entries, 1, "no temporary file left");
     }
 }

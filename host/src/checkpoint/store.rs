@@ -192,18 +192,10 @@ fn configmap_error(configmap: &ConfigMapRef, error: kube::Error) -> CheckpointEr
 }
 
 async fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        tokio::fs::create_dir_all(dir).await?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let file = tokio::fs::File::create(&tmp).await?;
-    let mut file = tokio::io::BufWriter::new(file);
-    tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
-    tokio::io::AsyncWriteExt::flush(&mut file).await?;
-    file.into_inner().sync_all().await?;
-    tokio::fs::rename(&tmp, path).await
+    let (path, bytes) = (path.to_owned(), bytes.to_owned());
+    tokio::task::spawn_blocking(move || crate::paths::write_atomically(&path, &bytes))
+        .await
+        .map_err(std::io::Error::other)?
 }
 
 #[cfg(test)]

@@ -249,14 +249,8 @@ impl Spool {
     /// Marks everything before `position` delivered.
     pub fn commit(&mut self, position: Position) -> io::Result<()> {
         self.read = position;
-        let cursor = self.dir.join("cursor");
-        let tmp = self.dir.join("cursor.tmp");
-        {
-            let mut file = File::create(&tmp)?;
-            write!(file, "{} {}", position.segment, position.offset)?;
-            file.sync_data()?;
-        }
-        fs::rename(&tmp, &cursor)?;
+        let cursor = format!("{} {}", position.segment, position.offset);
+        crate::paths::write_atomically(&self.dir.join("cursor"), cursor.as_bytes())?;
         self.forget_delivered()
     }
 
