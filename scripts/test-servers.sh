@@ -14,6 +14,7 @@
 #                               builds the Python example plugin the tests run
 #   promtool                    Debian package prometheus (the server is not
 #                               started): checks the alert rules, parses /metrics
+#   stunnel                     Debian package stunnel4: TLS in front of Tansu
 #
 # Run as root (CI does). Warm, it installs nothing, touches no network and
 # takes well under a second. Any failure stops it with a message saying which
@@ -107,6 +108,8 @@ apt_install etcd-server etcd-client nats-server curl openssl ca-certificates
 # promtool (in Debian's prometheus package; the server is not started): the
 # alert rules are checked and unit-tested with it, /metrics parsed by it.
 apt_install prometheus
+# stunnel: TLS (with client certificates) in front of Tansu, which has none.
+apt_install stunnel4
 # kubectl for the deploy/ tests: Debian's (1.20, the test API server's
 # version) unless one is installed already (a newer one works too).
 command -v kubectl >/dev/null 2>&1 || apt_install kubernetes-client
@@ -284,6 +287,7 @@ ETCD=$(command -v etcd) || die "etcd is not on PATH after installing etcd-server
 ETCDCTL=$(command -v etcdctl) || die "etcdctl is not on PATH after installing etcd-client"
 NATS_SERVER=$(command -v nats-server) || die "nats-server is not on PATH after installing nats-server"
 PROMTOOL=$(command -v promtool) || die "promtool is not on PATH after installing prometheus"
+STUNNEL=$(command -v stunnel4 || command -v stunnel) || die "stunnel is not on PATH after installing stunnel4"
 
 env_file=$CACHE/servers.env
 {
@@ -295,6 +299,7 @@ env_file=$CACHE/servers.env
     echo "TANSU=$TANSU"
     echo "COMPONENTIZE_PY=$COMPONENTIZE_PY"
     echo "PROMTOOL=$PROMTOOL"
+    echo "STUNNEL=$STUNNEL"
 } >"$env_file.tmp"
 mv "$env_file.tmp" "$env_file"
 
@@ -306,3 +311,4 @@ printf '  NATS_SERVER=%s  (%s)\n' "$NATS_SERVER" "$("$NATS_SERVER" --version)"
 printf '  TANSU=%s  (%s)\n' "$TANSU" "$("$TANSU" --version)"
 printf '  COMPONENTIZE_PY=%s  (%s)\n' "$COMPONENTIZE_PY" "$("$COMPONENTIZE_PY" --version)"
 printf '  PROMTOOL=%s  (%s)\n' "$PROMTOOL" "$("$PROMTOOL" --version 2>&1 | sed -n 1p)"
+printf '  STUNNEL=%s  (%s)\n' "$STUNNEL" "$("$STUNNEL" -version 2>&1 | grep -m1 '^stunnel')"

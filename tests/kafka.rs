@@ -106,3 +106,57 @@ fn a_key_template_and_cloudevents_format_are_honoured() {
         );
     }
 }
+
+/// Kafka over TLS with a client certificate — Tansu behind stunnel, which
+/// terminates TLS on the port the broker advertises: the sink publishes
+/// every event through it; with a CA that did not sign the broker's
+/// certificate, it says once, at ERROR, that the certificate cannot be
+/// verified, and loses nothing (the events wait in the spool).
+#[test]
+fn publishes_over_tls_with_a_client_certificate_and_refuses_a_wrong_ca() {
+    use aetherius_tests::servers::TestCertificates;
+
+    let scratch = Scratch::new();
+    std::fs::create_dir_all(scratch.path("pki")).unwrap();
+    std::fs::create_dir_all(scratch.path("other-pki")).unwrap();
+    let certificates = TestCertificates::generate(&scratch.path("pki"));
+    let kafka = Tansu::start_tls(&certificates);
+    kafka.create_topics(&["events"]);
+    let sink = |ca: &Path, spool: &str| {
+        format!(
+            "  bus:\n    chain: default\n    kafka:\n      brokers: {}\n      topic: events\n      delivery_timeout: 2s\n      options: {{ security.protocol: ssl, ssl.ca.location: {}, ssl.certificate.location: {}, ssl.key.location: {} }}\n    spool: {{ dir: {}, after: 1s }}",
+            kafka.bootstrap(),
+            ca.display(),
+            certificates.client_cert.display(),
+            certificates.client_key.display(),
+            scratch.path(spool).display()
+        )
+    };
+
+    let config = config_with_sinks(&scratch, &sink(&certificates.ca, "spool"));
+    let logs = replay(&config, &repo_root().join("examples/events.jsonl"));
+    let messages = kafka.read_topic("events");
+    assert_eq!(messages.len(), golden().len(), "{logs}");
+    assert!(!logs.contains("\"ERROR\""), "{logs}");
+
+    let wrong = TestCertificates::generate(&scratch.path("other-pki"));
+    std::fs::remove_file(scratch.path("config.yaml")).unwrap();
+    let config = config_with_sinks(&scratch, &sink(&wrong.ca, "wrong-spool"));
+    let logs = replay(&config, &repo_root().join("examples/events.jsonl"));
+    let errors: Vec<&str> = logs.lines().filter(|l| l.contains("\"ERROR\"")).collect();
+    assert_eq!(errors.len(), 1, "one clear error:\n{logs}");
+    assert!(
+        errors[0].contains("certificate verify failed"),
+        "it says why:\n{}",
+        errors[0]
+    );
+    assert!(
+        logs.contains("stopping with messages in the spool"),
+        "{logs}"
+    );
+    assert_eq!(
+        kafka.read_topic("events").len(),
+        golden().len(),
+        "nothing more reached the broker"
+    );
+}

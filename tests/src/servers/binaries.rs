@@ -25,6 +25,8 @@ pub enum ServerBinary {
     /// promtool 2.42, from Debian's `prometheus`: checks and unit-tests the
     /// alert rules and parses `/metrics`.
     Promtool,
+    /// stunnel 5, Debian's `stunnel4`: TLS in front of Tansu.
+    Stunnel,
 }
 
 impl ServerBinary {
@@ -38,6 +40,7 @@ impl ServerBinary {
             Self::Tansu => "TANSU",
             Self::ComponentizePy => "COMPONENTIZE_PY",
             Self::Promtool => "PROMTOOL",
+            Self::Stunnel => "STUNNEL",
         }
     }
 

@@ -1,5 +1,8 @@
 //! Tansu, a broker speaking the Kafka protocol, with in-memory storage on
 //! loopback. (Apache Kafka itself cannot be installed on these machines.)
+//! Tansu serves no TLS: [`Tansu::start_tls`] puts Debian's stunnel in front
+//! of it, terminating TLS (with client certificates) on the port the broker
+//! advertises, so that clients speak TLS to every address they are given.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -12,8 +15,17 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::TestCertificates;
 use super::binaries::ServerBinary;
 use super::process::{ServerProcess, free_port, loopback};
+
+/// stunnel terminating TLS for Tansu, and what a client needs to pass it.
+struct TlsFront {
+    /// Held, not read: stunnel stops when it is dropped.
+    _process: ServerProcess,
+    port: u16,
+    certificates: TestCertificates,
+}
 
 /// How long Tansu gets to accept clients; it takes well under a second.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -21,7 +33,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// A running Tansu broker; its topics live in memory and die with it (also
 /// across [`restart`](Tansu::restart): create them again).
 pub struct Tansu {
-    // Field order is drop order: the broker stops before its dir is removed.
+    // Field order is drop order: the TLS front and the broker stop before
+    // their dir is removed.
+    tls: Option<TlsFront>,
     process: Option<ServerProcess>,
     port: u16,
     /// Its working directory and log; held so that they live as long as it.
@@ -42,12 +56,80 @@ impl Tansu {
             .tempdir()
             .expect("create a temp dir for tansu");
         let mut tansu = Self {
+            tls: None,
             process: None,
             port: free_port(),
             dir,
         };
         tansu.restart();
         tansu
+    }
+
+    /// Starts Tansu behind stunnel: clients reach it over TLS only, with a
+    /// certificate `certificates`' CA signed (the server's: `cert`/`key`).
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start), or if stunnel does not start.
+    pub fn start_tls(certificates: &TestCertificates) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("aetherius-tansu.")
+            .tempdir()
+            .expect("create a temp dir for tansu");
+        let (port, tls_port) = (free_port(), free_port());
+        let config = dir.path().join("stunnel.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "foreground = yes\npid =\n[kafka]\naccept = 127.0.0.1:{tls_port}\nconnect = 127.0.0.1:{port}\ncert = {}\nkey = {}\nCAfile = {}\nverifyChain = yes\nrequireCert = yes\n",
+                certificates.cert.display(),
+                certificates.key.display(),
+                certificates.ca.display()
+            ),
+        )
+        .expect("write stunnel.conf");
+        let mut front = ServerProcess::spawn(
+            "stunnel",
+            &ServerBinary::Stunnel.path(),
+            &[config.display().to_string()],
+            dir.path(),
+            &dir.path().join("stunnel.log"),
+        );
+        front.wait_for_port(loopback(tls_port), START_TIMEOUT);
+        let mut tansu = Self {
+            tls: Some(TlsFront {
+                _process: front,
+                port: tls_port,
+                certificates: certificates.clone(),
+            }),
+            process: None,
+            port,
+            dir,
+        };
+        tansu.restart();
+        tansu
+    }
+
+    /// A client of the broker: plain, or over TLS with the test client
+    /// certificate.
+    fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", self.bootstrap());
+        if let Some(tls) = &self.tls {
+            let certificates = &tls.certificates;
+            config
+                .set("security.protocol", "ssl")
+                .set("ssl.ca.location", certificates.ca.display().to_string())
+                .set(
+                    "ssl.certificate.location",
+                    certificates.client_cert.display().to_string(),
+                )
+                .set(
+                    "ssl.key.location",
+                    certificates.client_key.display().to_string(),
+                );
+        }
+        config
     }
 
     /// Stops the broker (its topics and messages are gone with it).
@@ -69,12 +151,17 @@ impl Tansu {
             process.stop();
         }
         let listener = format!("tcp://127.0.0.1:{}", self.port);
+        // What clients are told to connect to in metadata answers: the TLS
+        // front's port when there is one.
+        let advertised = match &self.tls {
+            Some(tls) => format!("tcp://127.0.0.1:{}", tls.port),
+            None => listener.clone(),
+        };
         let args = [
             "broker".to_owned(),
             "--cluster-id=aetherius-test".to_owned(),
             format!("--listener-url={listener}"),
-            // What clients are told to connect to in metadata answers.
-            format!("--advertised-listener-url={listener}"),
+            format!("--advertised-listener-url={advertised}"),
             "--storage-engine=memory://tansu/".to_owned(),
         ];
         let dir = self.dir.path();
@@ -91,9 +178,11 @@ impl Tansu {
         self.process = Some(process);
     }
 
-    /// The bootstrap address for Kafka clients, `127.0.0.1:PORT`.
+    /// The bootstrap address for Kafka clients, `127.0.0.1:PORT` (the TLS
+    /// port, behind [`start_tls`](Self::start_tls)).
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        let port = self.tls.as_ref().map_or(self.port, |tls| tls.port);
+        format!("127.0.0.1:{port}")
     }
 
     /// Creates topics of one partition each (those that exist already are
@@ -103,10 +192,8 @@ impl Tansu {
     ///
     /// If the broker does not create one.
     pub fn create_topics(&self, names: &[&str]) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", self.bootstrap())
-            .create()
-            .expect("create a Kafka admin client");
+        let admin: AdminClient<DefaultClientContext> =
+            self.client().create().expect("create a Kafka admin client");
         let topics: Vec<NewTopic> = names
             .iter()
             .map(|name| NewTopic::new(name, 1, TopicReplication::Fixed(1)))
@@ -139,8 +226,8 @@ impl Tansu {
     ///
     /// If the topic cannot be read within 30 seconds.
     pub fn read_topic(&self, topic: &str) -> Vec<KafkaMessage> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", self.bootstrap())
+        let consumer: BaseConsumer = self
+            .client()
             // Not joined (assign, below), but librdkafka wants one.
             .set("group.id", "aetherius-test-reader")
             .set("enable.auto.commit", "false")

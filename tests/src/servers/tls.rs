@@ -13,6 +13,9 @@ pub struct TestCertificates {
     /// The server's certificate (SAN IP:127.0.0.1, localhost) and its key.
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// A client certificate signed by the same CA, and its key.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 impl TestCertificates {
@@ -80,6 +83,50 @@ impl TestCertificates {
                 &cert_text,
             ],
         );
-        Self { ca, cert, key }
+        let (client_cert, client_key) = (file("client.pem"), file("client.key"));
+        let client_csr = file("client.csr");
+        let client_extensions = file("client.ext");
+        std::fs::write(
+            &client_extensions,
+            "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
+        )
+        .expect("write the client extensions file");
+        let (client_key_text, client_csr_text, client_cert_text, client_ext_text) = (
+            text(&client_key),
+            text(&client_csr),
+            text(&client_cert),
+            text(&client_extensions),
+        );
+        let mut args = vec!["req", "-subj", "/CN=aetherius-test-client"];
+        args.extend(ec);
+        args.extend(["-keyout", &client_key_text, "-out", &client_csr_text]);
+        run(openssl, &args);
+        run(
+            openssl,
+            &[
+                "x509",
+                "-req",
+                "-days",
+                "2",
+                "-in",
+                &client_csr_text,
+                "-CA",
+                &ca_text,
+                "-CAkey",
+                &ca_key_text,
+                "-CAcreateserial",
+                "-extfile",
+                &client_ext_text,
+                "-out",
+                &client_cert_text,
+            ],
+        );
+        Self {
+            ca,
+            cert,
+            key,
+            client_cert,
+            client_key,
+        }
     }
 }
