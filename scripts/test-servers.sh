@@ -15,6 +15,8 @@
 #   promtool                    Debian package prometheus (the server is not
 #                               started): checks the alert rules, parses /metrics
 #   stunnel                     Debian package stunnel4: TLS in front of Tansu
+#   image root filesystem       debootstrap of the Dockerfile's runtime stage
+#                               (~30 s), cached by its package list
 #
 # Run as root (CI does). Warm, it installs nothing, touches no network and
 # takes well under a second. Any failure stops it with a message saying which
@@ -281,6 +283,39 @@ if [[ ! -e $COMPONENTIZE_PY_VENV/.complete ]]; then
     touch "$COMPONENTIZE_PY_VENV/.complete"
 fi
 
+# --- The image's root filesystem --------------------------------------------
+
+# What the Dockerfile's runtime stage is, without a container engine (there
+# is none here): Debian bookworm's minimal base, the packages it installs (a
+# test keeps this list equal to the Dockerfile's), the non-root user. The
+# tests mount the aetherius binary into it read-only and run it as that user
+# (tests/image.rs). Cached by suite and package list.
+IMAGE_SUITE=bookworm
+IMAGE_PACKAGES="ca-certificates libssl3 zlib1g curl"
+image_key=$(printf '%s %s v1' "$IMAGE_SUITE" "$IMAGE_PACKAGES" | sha256sum | cut -c1-12)
+IMAGE_ROOTFS=$CACHE/image-rootfs-$image_key
+if [[ ! -x $IMAGE_ROOTFS/usr/bin/curl ]]; then
+    apt_install debootstrap
+    mirror=$(debian_archive_suites | awk -v s="$IMAGE_SUITE" '$2 == s { print $1; exit }')
+    [[ -n $mirror ]] || mirror=$(debian_archive_suites | awk 'NR == 1 { print $1 }')
+    [[ -n $mirror ]] || die "apt knows no Debian archive to debootstrap the image's root filesystem from"
+    log "building the image's root filesystem (debootstrap $IMAGE_SUITE, once; ~30 s)"
+    rm -rf "$IMAGE_ROOTFS.tmp"
+    debootstrap --variant=minbase --include="${IMAGE_PACKAGES// /,}" "$IMAGE_SUITE" \
+        "$IMAGE_ROOTFS.tmp" "$mirror" >"$CACHE/debootstrap.log" 2>&1 ||
+        die "debootstrap failed; see $CACHE/debootstrap.log"
+    chroot "$IMAGE_ROOTFS.tmp" groupadd --gid 65532 aetherius
+    chroot "$IMAGE_ROOTFS.tmp" useradd --uid 65532 --gid 65532 --no-create-home \
+        --home-dir /nonexistent aetherius 2>/dev/null
+    # Mount points: the binary (COPY in the Dockerfile) and the volumes of
+    # deploy/deployment.yaml.
+    mkdir -p "$IMAGE_ROOTFS.tmp"/etc/aetherius/{config,plugins} \
+        "$IMAGE_ROOTFS.tmp"/var/{lib,cache}/aetherius
+    : >"$IMAGE_ROOTFS.tmp/usr/local/bin/aetherius"
+    rm -rf "$IMAGE_ROOTFS.tmp"/var/cache/apt/archives/*.deb
+    mv "$IMAGE_ROOTFS.tmp" "$IMAGE_ROOTFS"
+fi
+
 # --- Report ------------------------------------------------------------------
 
 ETCD=$(command -v etcd) || die "etcd is not on PATH after installing etcd-server"
@@ -300,6 +335,7 @@ env_file=$CACHE/servers.env
     echo "COMPONENTIZE_PY=$COMPONENTIZE_PY"
     echo "PROMTOOL=$PROMTOOL"
     echo "STUNNEL=$STUNNEL"
+    echo "IMAGE_ROOTFS=$IMAGE_ROOTFS"
 } >"$env_file.tmp"
 mv "$env_file.tmp" "$env_file"
 
@@ -312,3 +348,4 @@ printf '  TANSU=%s  (%s)\n' "$TANSU" "$("$TANSU" --version)"
 printf '  COMPONENTIZE_PY=%s  (%s)\n' "$COMPONENTIZE_PY" "$("$COMPONENTIZE_PY" --version)"
 printf '  PROMTOOL=%s  (%s)\n' "$PROMTOOL" "$("$PROMTOOL" --version 2>&1 | sed -n 1p)"
 printf '  STUNNEL=%s  (%s)\n' "$STUNNEL" "$("$STUNNEL" -version 2>&1 | grep -m1 '^stunnel')"
+printf '  IMAGE_ROOTFS=%s  (%s %s)\n' "$IMAGE_ROOTFS" "$IMAGE_SUITE" "$IMAGE_PACKAGES"

@@ -55,6 +55,12 @@ impl Running {
         Self::spawn_command(command)
     }
 
+    /// Starts `command` — one that ends by running `aetherius` (in a chroot,
+    /// say) with JSON logs on stderr — and collects its logs.
+    pub fn start_command(command: Command) -> Self {
+        Self::spawn_command(command)
+    }
+
     fn spawn(command: Command, config: &Path) -> Self {
         let yaml = std::fs::read_to_string(config)
             .unwrap_or_else(|e| panic!("read {}: {e}", config.display()));

@@ -79,6 +79,31 @@ impl ServerBinary {
     }
 }
 
+/// The root filesystem of the Dockerfile's runtime stage that
+/// `scripts/test-servers.sh` builds (debootstrap, its packages, the non-root
+/// user), recorded as `IMAGE_ROOTFS`.
+///
+/// # Panics
+///
+/// If it is not there; the message says how to build it.
+pub fn image_rootfs() -> PathBuf {
+    let path = std::env::var_os("IMAGE_ROOTFS")
+        .map(PathBuf::from)
+        .or_else(|| recorded_paths().get("IMAGE_ROOTFS").cloned())
+        .unwrap_or_else(|| {
+            panic!(
+                "IMAGE_ROOTFS is not set and {} does not record it: run `sudo scripts/test-servers.sh`",
+                servers_env().display()
+            )
+        });
+    assert!(
+        is_executable(&path.join("usr/bin/curl")),
+        "{} is not the image's root filesystem: run `sudo scripts/test-servers.sh`",
+        path.display()
+    );
+    path
+}
+
 /// The script's cache directory: `$AETHERIUS_CACHE`, as in the script, or
 /// `/var/cache/aetherius`.
 pub fn cache_dir() -> PathBuf {

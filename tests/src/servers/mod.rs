@@ -36,7 +36,7 @@ mod shared;
 mod tansu;
 mod tls;
 
-pub use binaries::{ServerBinary, cache_dir, servers_env};
+pub use binaries::{ServerBinary, cache_dir, image_rootfs, servers_env};
 pub use etcd::Etcd;
 pub use kube::{ApiResponse, KubeCluster};
 pub use nats::NatsServer;
