@@ -14,7 +14,14 @@ use aetherius_tests::running::{Running, http_get, wait_for_output};
 use aetherius_tests::servers::{KubeCluster, image_rootfs};
 use aetherius_tests::{Scratch, repo_root};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_aetherius");
+/// The binary put in the image: this build's, or `$AETHERIUS_IMAGE_BINARY`
+/// (the release binary the Dockerfile builds: `cargo build --release`).
+fn binary() -> std::path::PathBuf {
+    std::env::var_os("AETHERIUS_IMAGE_BINARY")
+        .map(std::path::PathBuf::from)
+        .map(|path| std::path::absolute(path).expect("an absolute path"))
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_aetherius").into())
+}
 /// The image's user (Dockerfile: `USER 65532:65532`).
 const USER: &str = "65532:65532";
 
@@ -65,7 +72,7 @@ impl Image {
                 "sh",
             ])
             .arg(image_rootfs())
-            .arg(BINARY)
+            .arg(binary())
             .args(["config", "state", "cache"].map(|dir| self.scratch.path(dir)))
             .args(args)
             .env_clear()
