@@ -15,7 +15,8 @@ use aetherius_tests::servers::{KubeCluster, image_rootfs};
 use aetherius_tests::{Scratch, repo_root};
 
 /// The binary put in the image: this build's, or `$AETHERIUS_IMAGE_BINARY`
-/// (the release binary the Dockerfile builds: `cargo build --release`).
+/// (say the release binary the Dockerfile builds, `cargo build --release`;
+/// a relative path is taken from `host/`, where cargo runs the test).
 fn binary() -> std::path::PathBuf {
     std::env::var_os("AETHERIUS_IMAGE_BINARY")
         .map(std::path::PathBuf::from)
@@ -31,9 +32,12 @@ const USER: &str = "65532:65532";
 /// image's user.
 const IN_IMAGE: &str = r#"set -e
 root=$1 binary=$2 config=$3 state=$4 cache=$5; shift 5
-mount --bind "$root" "$root" && mount -o remount,bind,ro "$root"
-mount --bind "$binary" "$root/usr/local/bin/aetherius" && mount -o remount,bind,ro "$root/usr/local/bin/aetherius"
-mount --bind "$config" "$root/etc/aetherius/config" && mount -o remount,bind,ro "$root/etc/aetherius/config"
+mount --bind "$root" "$root"
+mount -o remount,bind,ro "$root"
+mount --bind "$binary" "$root/usr/local/bin/aetherius"
+mount -o remount,bind,ro "$root/usr/local/bin/aetherius"
+mount --bind "$config" "$root/etc/aetherius/config"
+mount -o remount,bind,ro "$root/etc/aetherius/config"
 mount --bind "$state" "$root/var/lib/aetherius"
 mount --bind "$cache" "$root/var/cache/aetherius"
 exec chroot --userspec=65532:65532 "$root" "$@""#;
@@ -76,7 +80,10 @@ impl Image {
             .args(["config", "state", "cache"].map(|dir| self.scratch.path(dir)))
             .args(args)
             .env_clear()
-            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
             // As deploy/deployment.yaml sets them.
             .env("XDG_STATE_HOME", "/var/lib")
             .env("RUST_LOG", "info");
