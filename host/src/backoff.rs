@@ -1,4 +1,12 @@
-//! Exponential backoff with jitter between failed attempts.
+//! Exponential backoff with jitter between failed attempts: the one policy
+//! of the watches, the broker sinks' retries and the checkpoint loads alike
+//! (leases renew on their fixed `retry_period` instead: that is the Lease
+//! protocol, not a backoff).
+//!
+//! Written here rather than taken from a crate (backon, backoff): the whole
+//! policy is twenty lines with a stated jitter, every caller drives its own
+//! loop (a watch resets on progress, a sink on a delivered batch, neither
+//! wraps a retried closure), and the tests below pin the sequence.
 
 use std::time::Duration;
 
