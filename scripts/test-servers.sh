@@ -15,6 +15,8 @@
 #   promtool                    Debian package prometheus (the server is not
 #                               started): checks the alert rules, parses /metrics
 #   stunnel                     Debian package stunnel4: TLS in front of Tansu
+#   helm-python-sdk             from PyPI into a venv: Helm v4's engine for the
+#                               chart's tests
 #   image root filesystem       debootstrap of the Dockerfile's runtime stage
 #                               (~30 s), cached by its package list
 #
@@ -283,6 +285,25 @@ if [[ ! -e $COMPONENTIZE_PY_VENV/.complete ]]; then
     touch "$COMPONENTIZE_PY_VENV/.complete"
 fi
 
+# --- helm-python-sdk -----------------------------------------------------------
+
+# Helm's engine for the chart's tests (render, lint, values.schema.json):
+# Helm v4 as a library in a PyPI wheel; Debian packages no helm binary.
+HELM_PYTHON_VERSION=0.2.2
+HELM_PYTHON_VENV=$CACHE/helm-python-$HELM_PYTHON_VERSION
+HELM_PYTHON=$HELM_PYTHON_VENV/bin/python
+if [[ ! -e $HELM_PYTHON_VENV/.complete ]]; then
+    python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
+    log "installing helm-python-sdk $HELM_PYTHON_VERSION (pip, once)"
+    rm -rf "$HELM_PYTHON_VENV"
+    python3 -m venv "$HELM_PYTHON_VENV" || die "python3 -m venv failed"
+    "$HELM_PYTHON_VENV/bin/pip" install --quiet --disable-pip-version-check \
+        "helm-python-sdk==$HELM_PYTHON_VERSION" ||
+        die "pip install helm-python-sdk==$HELM_PYTHON_VERSION failed"
+    "$HELM_PYTHON" -c 'import helm_python' || die "helm_python does not import"
+    touch "$HELM_PYTHON_VENV/.complete"
+fi
+
 # --- The image's root filesystem --------------------------------------------
 
 # What the Dockerfile's runtime stage is, without a container engine (there
@@ -336,6 +357,7 @@ env_file=$CACHE/servers.env
     echo "PROMTOOL=$PROMTOOL"
     echo "STUNNEL=$STUNNEL"
     echo "IMAGE_ROOTFS=$IMAGE_ROOTFS"
+    echo "HELM_PYTHON=$HELM_PYTHON"
 } >"$env_file.tmp"
 mv "$env_file.tmp" "$env_file"
 
@@ -349,3 +371,5 @@ printf '  COMPONENTIZE_PY=%s  (%s)\n' "$COMPONENTIZE_PY" "$("$COMPONENTIZE_PY" -
 printf '  PROMTOOL=%s  (%s)\n' "$PROMTOOL" "$("$PROMTOOL" --version 2>&1 | sed -n 1p)"
 printf '  STUNNEL=%s  (%s)\n' "$STUNNEL" "$("$STUNNEL" -version 2>&1 | grep -m1 '^stunnel')"
 printf '  IMAGE_ROOTFS=%s  (%s %s)\n' "$IMAGE_ROOTFS" "$IMAGE_SUITE" "$IMAGE_PACKAGES"
+printf '  HELM_PYTHON=%s  (helm-python-sdk %s, Helm %s)\n' "$HELM_PYTHON" "$HELM_PYTHON_VERSION" \
+    "$("$HELM_PYTHON" -c 'import helm_python as h; print(h.helm_sdk_version())')"

@@ -27,6 +27,9 @@ pub enum ServerBinary {
     Promtool,
     /// stunnel 5, Debian's `stunnel4`: TLS in front of Tansu.
     Stunnel,
+    /// The Python of a venv with helm-python-sdk (Helm v4 as a library):
+    /// renders and lints the chart (tests/helm/render.py).
+    HelmPython,
 }
 
 impl ServerBinary {
@@ -41,6 +44,7 @@ impl ServerBinary {
             Self::ComponentizePy => "COMPONENTIZE_PY",
             Self::Promtool => "PROMTOOL",
             Self::Stunnel => "STUNNEL",
+            Self::HelmPython => "HELM_PYTHON",
         }
     }
 
@@ -167,8 +171,13 @@ mod tests {
             ServerBinary::KubeApiserver,
             ServerBinary::NatsServer,
             ServerBinary::Tansu,
+            ServerBinary::ComponentizePy,
+            ServerBinary::Promtool,
+            ServerBinary::Stunnel,
+            ServerBinary::HelmPython,
         ] {
             assert!(binary.path().is_absolute());
         }
+        assert!(image_rootfs().is_absolute());
     }
 }

@@ -1,0 +1,280 @@
+//! The Helm chart (deploy/helm/aetherius) through Helm's own engine
+//! (helm-python-sdk: Helm v4 as a library, tests/helm/render.py): linted
+//! strictly, rendered for the default values and for a multi-cluster /
+//! Kafka / leader-election values file, each render applied with a
+//! server-side dry run to the test API server (CRD kinds validated as
+//! YAML), the config it carries passing `aetherius check`, and a typo in
+//! the values refused by values.schema.json.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aetherius_tests::servers::{KubeCluster, ServerBinary, TestCertificates};
+use aetherius_tests::{Scratch, compile_cache, repo_root};
+use serde_yaml::Value;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_aetherius");
+/// Kinds whose CRDs a bare API server does not have: validated as YAML.
+const CRD_BACKED: &[&str] = &["ServiceMonitor", "PrometheusRule"];
+
+fn chart() -> PathBuf {
+    repo_root().join("deploy/helm/aetherius")
+}
+
+fn values(name: &str) -> PathBuf {
+    repo_root().join("tests/helm").join(name)
+}
+
+fn helm(args: &[&str], values: &[PathBuf]) -> Result<String, String> {
+    let output = Command::new(ServerBinary::HelmPython.path())
+        .arg(repo_root().join("tests/helm/render.py"))
+        .args(args)
+        .args(values)
+        .output()
+        .expect("run tests/helm/render.py");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    if output.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!("{stdout}{stderr}"))
+    }
+}
+
+/// The manifests of a render, in template order.
+fn render(namespace: &str, values: &[PathBuf]) -> Vec<Value> {
+    let chart = chart();
+    let text = helm(
+        &["render", chart.to_str().unwrap(), "aetherius", namespace],
+        values,
+    )
+    .unwrap_or_else(|e| panic!("render: {e}"));
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+        .filter(|doc: &Value| !doc.is_null())
+        .collect()
+}
+
+fn kind(doc: &Value) -> &str {
+    doc["kind"].as_str().unwrap_or_default()
+}
+
+/// Applies every manifest with a server-side dry run; returns the kinds.
+fn dry_run(cluster: &KubeCluster, scratch: &Scratch, docs: &[Value]) -> Vec<String> {
+    let mut kinds = Vec::new();
+    for (i, doc) in docs.iter().enumerate() {
+        kinds.push(kind(doc).to_owned());
+        if CRD_BACKED.contains(&kind(doc)) {
+            assert_eq!(doc["apiVersion"].as_str(), Some("monitoring.coreos.com/v1"));
+            continue;
+        }
+        let file = scratch.write(
+            &format!("manifest-{i}.yaml"),
+            serde_yaml::to_string(doc).unwrap(),
+        );
+        let (ok, output) =
+            cluster.kubectl(&["apply", "--dry-run=server", "-f", file.to_str().unwrap()]);
+        assert!(
+            ok,
+            "{}: {output}\n{}",
+            kind(doc),
+            serde_yaml::to_string(doc).unwrap()
+        );
+    }
+    kinds
+}
+
+/// `aetherius check` on the config a render's ConfigMap carries, with its
+/// pod paths moved into `scratch` (`secrets` made there first).
+fn check_config(scratch: &Scratch, docs: &[Value]) -> String {
+    let configmap = docs
+        .iter()
+        .find(|d| kind(d) == "ConfigMap")
+        .expect("a ConfigMap");
+    let yaml = configmap["data"]["config.yaml"].as_str().unwrap();
+    std::fs::create_dir_all(scratch.path("plugins")).unwrap();
+    let yaml = yaml
+        .replace(
+            "/etc/aetherius/plugins",
+            scratch.path("plugins").to_str().unwrap(),
+        )
+        .replace("/var/cache/aetherius", compile_cache().to_str().unwrap())
+        .replace(
+            "/etc/aetherius/secrets",
+            scratch.path("secrets").to_str().unwrap(),
+        )
+        .replace(
+            "/var/lib/aetherius",
+            scratch.path("state").to_str().unwrap(),
+        );
+    let path = scratch.write("config.yaml", yaml);
+    let output = Command::new(BINARY)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{}\n{report}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    report
+}
+
+#[test]
+fn the_chart_lints_and_its_default_render_applies_and_checks() {
+    let chart = chart();
+    helm(&["lint", chart.to_str().unwrap()], &[]).unwrap_or_else(|e| panic!("lint: {e}"));
+    let cluster = KubeCluster::shared();
+    let namespace = cluster.fresh_namespace("helm");
+    let scratch = Scratch::new();
+    let docs = render(&namespace, &[values("kube-1.20.yaml")]);
+    let kinds = dry_run(cluster, &scratch, &docs);
+    for expected in [
+        "ConfigMap",
+        "Deployment",
+        "PodDisruptionBudget",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == expected),
+            "no {expected}: {kinds:?}"
+        );
+    }
+    assert!(
+        !kinds
+            .iter()
+            .any(|k| CRD_BACKED.contains(&k.as_str()) || k == "NetworkPolicy"),
+        "off by default: {kinds:?}"
+    );
+    let report = check_config(&scratch, &docs);
+    assert!(report.contains("chain default:"), "{report}");
+    assert!(report.contains("cluster default: in-cluster"), "{report}");
+
+    // The Deployment as deploy/ has it: probes on the document's ports,
+    // non-root, read-only, spread over nodes.
+    let deployment = docs.iter().find(|d| kind(d) == "Deployment").unwrap();
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/ready");
+    assert_eq!(container["ports"][1]["containerPort"], 9090);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        pod["topologySpreadConstraints"][0]["topologyKey"],
+        "kubernetes.io/hostname"
+    );
+}
+
+#[test]
+fn a_multi_cluster_kafka_render_applies_and_checks() {
+    let chart = chart();
+    let files = [values("kube-1.20.yaml"), values("multi-cluster-kafka.yaml")];
+    // Linted for a current Kubernetes (the 1.20 override is for the test
+    // API server only, and Helm rightly calls policy/v1beta1 deprecated).
+    helm(&["lint", chart.to_str().unwrap()], &files[1..]).unwrap_or_else(|e| panic!("lint: {e}"));
+    let cluster = KubeCluster::shared();
+    let namespace = cluster.fresh_namespace("helm");
+    let scratch = Scratch::new();
+    let docs = render(&namespace, &files);
+    let kinds = dry_run(cluster, &scratch, &docs);
+    for expected in ["ServiceMonitor", "PrometheusRule", "NetworkPolicy"] {
+        assert!(
+            kinds.iter().any(|k| k == expected),
+            "no {expected}: {kinds:?}"
+        );
+    }
+
+    // The Secrets the sink reads, as they would be mounted.
+    let certificates = TestCertificates::generate(&{
+        std::fs::create_dir_all(scratch.path("pki")).unwrap();
+        scratch.path("pki")
+    });
+    std::fs::create_dir_all(scratch.path("secrets/kafka-tls")).unwrap();
+    std::fs::create_dir_all(scratch.path("secrets/kafka-sasl")).unwrap();
+    std::fs::copy(&certificates.ca, scratch.path("secrets/kafka-tls/ca.crt")).unwrap();
+    scratch.write("secrets/kafka-sasl/password", "s3cret\n");
+    let report = check_config(&scratch, &docs);
+    for expected in [
+        "cluster prod-us-west-2: in-cluster",
+        "cluster prod-eu: kubeconfig /etc/aetherius/clusters/prod-eu/kubeconfig",
+        "cluster staging:",
+        "sink bus <- chain default: Kafka",
+    ] {
+        assert!(report.contains(expected), "{expected:?} in:\n{report}");
+    }
+
+    // Every cluster's Lease is granted by name, and nothing else is.
+    let role = docs.iter().find(|d| kind(d) == "Role").unwrap();
+    let leases = role["rules"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|r| r["resourceNames"].is_sequence() && r["resources"][0] == "leases")
+        .unwrap();
+    let names: Vec<&str> = leases["resourceNames"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "aetherius-prod-us-west-2",
+            "aetherius-prod-eu",
+            "aetherius-staging"
+        ]
+    );
+
+    // The PrometheusRule carries deploy/alerts/aetherius.rules.yaml.
+    let rules: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo_root().join("deploy/alerts/aetherius.rules.yaml")).unwrap(),
+    )
+    .unwrap();
+    let rule = docs.iter().find(|d| kind(d) == "PrometheusRule").unwrap();
+    assert_eq!(rule["spec"]["groups"], rules["groups"]);
+}
+
+#[test]
+fn a_typo_in_the_values_fails_against_the_schema() {
+    let scratch = Scratch::new();
+    let typo = scratch.write("typo.yaml", "replicaCont: 3\n");
+    let chart = chart();
+    let error = helm(
+        &["render", chart.to_str().unwrap(), "aetherius", "x"],
+        &[typo],
+    )
+    .expect_err("a typo renders");
+    assert!(error.contains("replicaCont"), "{error}");
+    let wrong = scratch.write("wrong.yaml", "leaderElection: { duration: soon }\n");
+    let error = helm(
+        &["render", chart.to_str().unwrap(), "aetherius", "x"],
+        &[wrong],
+    )
+    .expect_err("a bad duration renders");
+    assert!(error.contains("duration"), "{error}");
+}
+
+/// What the chart carries from elsewhere in the repository is the same.
+#[test]
+fn the_charts_copies_match_their_sources() {
+    let files = chart().join("files");
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap();
+    assert_eq!(
+        read(&files.join("aetherius.rules.yaml")),
+        read(&repo_root().join("deploy/alerts/aetherius.rules.yaml")),
+        "cp deploy/alerts/aetherius.rules.yaml deploy/helm/aetherius/files/"
+    );
+    let pipeline: Value = serde_yaml::from_str(&read(&files.join("pipeline.yaml"))).unwrap();
+    let default: Value =
+        serde_yaml::from_str(&read(&repo_root().join("config/default.yaml"))).unwrap();
+    assert_eq!(pipeline["plugins"], default["plugins"]);
+    assert_eq!(pipeline["chains"], default["chains"]);
+}
