@@ -278,3 +278,80 @@ fn the_charts_copies_match_their_sources() {
     assert_eq!(pipeline["plugins"], default["plugins"]);
     assert_eq!(pipeline["chains"], default["chains"]);
 }
+
+/// The rendered chart, as a pod runs it: its ServiceAccount and RBAC
+/// applied to the test API server, the binary started with that account's
+/// token mounted where the kubelet puts it and the rendered config — it
+/// watches, publishes, keeps its checkpoint in the ConfigMap and leads
+/// through the Lease the Role names, and nothing it does is forbidden.
+#[test]
+fn the_rendered_deployment_runs_as_in_a_pod_under_the_rendered_rbac() {
+    use aetherius_tests::publishing::create_backoff_events;
+    use aetherius_tests::running::{Running, wait_for_output};
+
+    let cluster = KubeCluster::shared();
+    let namespace = cluster.fresh_namespace("release");
+    let shop = cluster.fresh_namespace("shop");
+    let scratch = Scratch::new();
+    let test_values = scratch.write(
+        "values.yaml",
+        format!(
+            "cluster: {{ id: incluster, namespaces: [{shop}] }}\n\
+             sinks:\n  stdout: null\n  out: {{ chain: default, file: {{ path: /var/lib/aetherius/out.jsonl }} }}\n\
+             leaderElection: {{ duration: 3s, retryPeriod: 500ms }}\n"
+        ),
+    );
+    let docs = render(&namespace, &[values("kube-1.20.yaml"), test_values]);
+    for doc in docs.iter().filter(|d| {
+        [
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+        ]
+        .contains(&kind(d))
+    }) {
+        let file = scratch.write("apply.yaml", serde_yaml::to_string(doc).unwrap());
+        let (ok, output) = cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+        assert!(ok, "{output}");
+    }
+
+    let secrets = scratch.path("serviceaccount");
+    std::fs::create_dir(&secrets).unwrap();
+    std::fs::write(
+        secrets.join("token"),
+        cluster.service_account_token(&namespace, "aetherius"),
+    )
+    .unwrap();
+    std::fs::write(secrets.join("ca.crt"), cluster.ca_cert_pem()).unwrap();
+    std::fs::write(secrets.join("namespace"), &namespace).unwrap();
+    std::fs::create_dir_all(scratch.path("state")).unwrap();
+    check_config(&scratch, &docs);
+    let config = std::fs::read_to_string(scratch.path("config.yaml"))
+        .unwrap()
+        .replace("0.0.0.0:8080", "127.0.0.1:0")
+        .replace("0.0.0.0:9090", "127.0.0.1:0");
+    let config = scratch.write("config.yaml", config);
+
+    let mut run = Running::start_in_pod(Path::new(BINARY), &config, &secrets, cluster);
+    run.wait_until_watching(1);
+    create_backoff_events(cluster, &shop, 0..3);
+    let output = scratch.path("state/out.jsonl");
+    let published = wait_for_output(&output, 3, std::time::Duration::from_secs(60));
+    assert!(published.iter().all(|e| e["cluster_id"] == "incluster"));
+    let logs = run.stop();
+    assert!(logs.iter().any(|l| l.contains("became leader")), "{logs:?}");
+    let errors: Vec<&String> = logs.iter().filter(|l| l.contains("\"ERROR\"")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let (ok, checkpoint) = cluster.kubectl(&[
+        "-n",
+        &namespace,
+        "get",
+        "configmap",
+        "aetherius-checkpoint",
+        "-o",
+        "jsonpath={.data.checkpoint\\.json}",
+    ]);
+    assert!(ok && checkpoint.contains("\"incluster\""), "{checkpoint}");
+}
