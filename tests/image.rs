@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use aetherius_tests::publishing::create_backoff_events;
-use aetherius_tests::running::{Running, http_get, wait_for_output};
+use aetherius_tests::running::{Running, http_get, in_private_mount_namespace, wait_for_output};
 use aetherius_tests::servers::{KubeCluster, image_rootfs};
 use aetherius_tests::{Scratch, repo_root};
 
@@ -64,17 +64,8 @@ impl Image {
 
     /// `args` run in the image (`args[0]` a path inside it).
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("unshare");
+        let mut command = in_private_mount_namespace(IN_IMAGE);
         command
-            .args([
-                "--mount",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                IN_IMAGE,
-                "sh",
-            ])
             .arg(image_rootfs())
             .arg(binary())
             .args(["config", "state", "cache"].map(|dir| self.scratch.path(dir)))

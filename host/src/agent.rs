@@ -33,7 +33,7 @@ use std::future::Future;
 
 use tokio::sync::mpsc;
 
-use crate::config::{Config, OutputFormat, SinkConfig, SpoolConfig};
+use crate::config::{Config, SinkConfig};
 use crate::pipeline::PipelineStats;
 use crate::run::RunError;
 use crate::sink::EmbeddedSinkConfig;
@@ -101,17 +101,7 @@ impl Agent {
         let sink_name = format!("embedded-{}", self.config.sinks.len());
         self.config.sinks.insert(
             sink_name,
-            SinkConfig {
-                chain: name.to_owned(),
-                format: OutputFormat::default(),
-                min_severity: None,
-                stdout: None,
-                file: None,
-                nats: None,
-                kafka: None,
-                embedded: Some(EmbeddedSinkConfig::new(sender)),
-                spool: SpoolConfig::default(),
-            },
+            SinkConfig::embedded(name, EmbeddedSinkConfig::new(sender)),
         );
         Ok(receiver)
     }

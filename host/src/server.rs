@@ -88,33 +88,17 @@ pub fn listeners(config: &ServerConfig) -> Vec<(&str, Endpoints)> {
         config.health_listen.as_str(),
         config.metrics_listen.as_str(),
     );
-    match (health.is_empty(), metrics.is_empty()) {
-        (false, false) if health == metrics => vec![(
-            health,
-            Endpoints {
-                health: true,
-                metrics: true,
-            },
-        )],
-        (h, m) => {
-            let mut listeners = Vec::new();
-            if !h {
-                let only = Endpoints {
-                    health: true,
-                    metrics: false,
-                };
-                listeners.push((health, only));
-            }
-            if !m {
-                let only = Endpoints {
-                    health: false,
-                    metrics: true,
-                };
-                listeners.push((metrics, only));
-            }
-            listeners
-        }
+    let endpoints = |health, metrics| Endpoints { health, metrics };
+    if !health.is_empty() && health == metrics {
+        return vec![(health, endpoints(true, true))];
     }
+    [
+        (health, endpoints(true, false)),
+        (metrics, endpoints(false, true)),
+    ]
+    .into_iter()
+    .filter(|(address, _)| !address.is_empty())
+    .collect()
 }
 
 /// Binds `address` for `endpoints`; the returned listener is served by

@@ -251,8 +251,7 @@ pub fn fetch(url: &str) -> Result<(String, Vec<ClusterStatus>), StatusError> {
 
 /// The clusters as a table, one line each.
 pub fn table(clusters: &[ClusterStatus]) -> String {
-    let mut out = format!(
-        "{:<20} {:<8} {:<8} {:<6} {:>10} {:>7} {:>9} {:>9} {:>8} {:>7}  {}\n",
+    let mut out = row([
         "CLUSTER",
         "ROLE",
         "WATCHING",
@@ -263,8 +262,9 @@ pub fn table(clusters: &[ClusterStatus]) -> String {
         "PUBLISHED",
         "FILTERED",
         "DEDUPED",
-        "LAST ERROR"
-    );
+        "LAST ERROR",
+    ]);
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
     for c in clusters {
         let (rv, age) = match &c.checkpoint {
             Some(cp) => (
@@ -282,22 +282,48 @@ pub fn table(clusters: &[ClusterStatus]) -> String {
             .last_error
             .as_ref()
             .map_or_else(|| "-".into(), |e| format!("{} ({})", e.message, e.at));
-        out.push_str(&format!(
-            "{:<20} {:<8} {:<8} {:<6} {:>10} {:>7} {:>9} {:>9} {:>8} {:>7}  {}\n",
-            c.cluster_id,
-            c.role,
-            if c.watching { "yes" } else { "no" },
-            if c.synced { "yes" } else { "no" },
-            rv,
-            age,
+        let counts = [
             c.events.received,
             c.events.published,
             c.events.filtered,
             c.events.deduplicated,
-            error
-        ));
+        ]
+        .map(|n| n.to_string());
+        out.push_str(&row([
+            &c.cluster_id,
+            &c.role,
+            yes_no(c.watching),
+            yes_no(c.synced),
+            &rv,
+            &age,
+            &counts[0],
+            &counts[1],
+            &counts[2],
+            &counts[3],
+            &error,
+        ]));
     }
     out
+}
+
+/// One line of the table, its columns aligned.
+fn row(cells: [&str; 11]) -> String {
+    let [
+        cluster,
+        role,
+        watching,
+        synced,
+        rv,
+        age,
+        received,
+        published,
+        filtered,
+        deduped,
+        error,
+    ] = cells;
+    format!(
+        "{cluster:<20} {role:<8} {watching:<8} {synced:<6} {rv:>10} {age:>7} {received:>9} {published:>9} {filtered:>8} {deduped:>7}  {error}\n"
+    )
 }
 
 #[cfg(test)]

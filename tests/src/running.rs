@@ -118,17 +118,8 @@ impl Running {
             && mkdir -p /run/secrets/kubernetes.io/serviceaccount \
             && cp \"$1\"/* /run/secrets/kubernetes.io/serviceaccount/ \
             && shift && exec \"$@\"";
-        let mut command = Command::new("unshare");
+        let mut command = in_private_mount_namespace(script);
         command
-            .args([
-                "--mount",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                script,
-                "sh",
-            ])
             .arg(secrets)
             .arg(binary)
             .args(["--log-format", "json", "run", "--config"])
@@ -505,6 +496,23 @@ pub fn http_get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status in {head:?}"));
     (status, body.to_owned())
+}
+
+/// `sh -c script` (needs root) in a mount namespace of its own, so that what
+/// it mounts is seen by it and its children only; its arguments follow as
+/// `$1`….
+pub fn in_private_mount_namespace(script: &str) -> Command {
+    let mut command = Command::new("unshare");
+    command.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+    ]);
+    command
 }
 
 #[cfg(test)]

@@ -104,6 +104,22 @@ pub enum SinkKind<'a> {
 }
 
 impl SinkConfig {
+    /// A sink of chain `chain` handing its events to an embedding program,
+    /// every other setting at its default.
+    pub fn embedded(chain: &str, embedded: EmbeddedSinkConfig) -> Self {
+        Self {
+            chain: chain.to_owned(),
+            format: OutputFormat::default(),
+            min_severity: None,
+            stdout: None,
+            file: None,
+            nats: None,
+            kafka: None,
+            embedded: Some(embedded),
+            spool: SpoolConfig::default(),
+        }
+    }
+
     /// The one output kind this sink has, or the names of all it has (zero
     /// or several), for the error message.
     pub fn kind(&self) -> Result<SinkKind<'_>, Vec<&'static str>> {

@@ -19,32 +19,14 @@ pub struct TestCertificates {
 }
 
 impl TestCertificates {
-    /// Generates a CA and a server certificate signed by it in `dir`.
+    /// Generates a CA, and a server and a client certificate signed by it,
+    /// in `dir`.
     ///
     /// # Panics
     ///
     /// If `openssl` fails; the message carries its stderr.
     pub fn generate(dir: &Path) -> Self {
-        let file = |name: &str| dir.join(name);
-        let text = |path: &PathBuf| path.to_str().expect("UTF-8 temp path").to_owned();
-        let openssl = Path::new("openssl");
-        let (ca, ca_key) = (file("ca.pem"), file("ca.key"));
-        let (cert, key, csr) = (file("server.pem"), file("server.key"), file("server.csr"));
-        let extensions = file("server.ext");
-        std::fs::write(
-            &extensions,
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\n\
-             extendedKeyUsage=serverAuth\n\
-             basicConstraints=CA:FALSE\n",
-        )
-        .expect("write the extensions file");
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
+        let (ca, ca_key) = (dir.join("ca.pem"), dir.join("ca.key"));
         let mut args = vec![
             "req",
             "-x509",
@@ -53,73 +35,24 @@ impl TestCertificates {
             "-subj",
             "/CN=aetherius-test-ca",
         ];
-        args.extend(ec);
-        let (ca_text, ca_key_text) = (text(&ca), text(&ca_key));
-        args.extend(["-keyout", &ca_key_text, "-out", &ca_text]);
-        run(openssl, &args);
-        let (key_text, csr_text, cert_text, ext_text) =
-            (text(&key), text(&csr), text(&cert), text(&extensions));
-        let mut args = vec!["req", "-subj", "/CN=127.0.0.1"];
-        args.extend(ec);
-        args.extend(["-keyout", &key_text, "-out", &csr_text]);
-        run(openssl, &args);
-        run(
-            openssl,
-            &[
-                "x509",
-                "-req",
-                "-days",
-                "2",
-                "-in",
-                &csr_text,
-                "-CA",
-                &ca_text,
-                "-CAkey",
-                &ca_key_text,
-                "-CAcreateserial",
-                "-extfile",
-                &ext_text,
-                "-out",
-                &cert_text,
-            ],
+        args.extend(EC_KEY);
+        args.extend(["-keyout", text(&ca_key), "-out", text(&ca)]);
+        run(Path::new("openssl"), &args);
+        let (cert, key) = issue(
+            dir,
+            "server",
+            "/CN=127.0.0.1",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n\
+             extendedKeyUsage=serverAuth\n\
+             basicConstraints=CA:FALSE\n",
+            (&ca, &ca_key),
         );
-        let (client_cert, client_key) = (file("client.pem"), file("client.key"));
-        let client_csr = file("client.csr");
-        let client_extensions = file("client.ext");
-        std::fs::write(
-            &client_extensions,
+        let (client_cert, client_key) = issue(
+            dir,
+            "client",
+            "/CN=aetherius-test-client",
             "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
-        )
-        .expect("write the client extensions file");
-        let (client_key_text, client_csr_text, client_cert_text, client_ext_text) = (
-            text(&client_key),
-            text(&client_csr),
-            text(&client_cert),
-            text(&client_extensions),
-        );
-        let mut args = vec!["req", "-subj", "/CN=aetherius-test-client"];
-        args.extend(ec);
-        args.extend(["-keyout", &client_key_text, "-out", &client_csr_text]);
-        run(openssl, &args);
-        run(
-            openssl,
-            &[
-                "x509",
-                "-req",
-                "-days",
-                "2",
-                "-in",
-                &client_csr_text,
-                "-CA",
-                &ca_text,
-                "-CAkey",
-                &ca_key_text,
-                "-CAcreateserial",
-                "-extfile",
-                &client_ext_text,
-                "-out",
-                &client_cert_text,
-            ],
+            (&ca, &ca_key),
         );
         Self {
             ca,
@@ -129,4 +62,57 @@ impl TestCertificates {
             client_key,
         }
     }
+}
+
+/// A new P-256 key, unencrypted.
+const EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+];
+
+fn text(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 temp path")
+}
+
+/// Makes `NAME.key` and `NAME.pem` in `dir`: a certificate for `subject`
+/// with `extensions`, signed by `ca` (its certificate and key).
+fn issue(
+    dir: &Path,
+    name: &str,
+    subject: &str,
+    extensions: &str,
+    (ca, ca_key): (&Path, &Path),
+) -> (PathBuf, PathBuf) {
+    let openssl = Path::new("openssl");
+    let file = |suffix: &str| dir.join(format!("{name}.{suffix}"));
+    let (cert, key, csr, ext) = (file("pem"), file("key"), file("csr"), file("ext"));
+    std::fs::write(&ext, extensions).expect("write the extensions file");
+    let mut args = vec!["req", "-subj", subject];
+    args.extend(EC_KEY);
+    args.extend(["-keyout", text(&key), "-out", text(&csr)]);
+    run(openssl, &args);
+    run(
+        openssl,
+        &[
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            text(&csr),
+            "-CA",
+            text(ca),
+            "-CAkey",
+            text(ca_key),
+            "-CAcreateserial",
+            "-extfile",
+            text(&ext),
+            "-out",
+            text(&cert),
+        ],
+    );
+    (cert, key)
 }
