@@ -20,11 +20,11 @@ fn deploy(name: &str) -> PathBuf {
     repo_root().join("deploy").join(name)
 }
 
-fn documents(path: &Path) -> Vec<serde_yaml::Value> {
+fn documents(path: &Path) -> Vec<serde_yaml_ng::Value> {
     let text = std::fs::read_to_string(path).unwrap();
-    serde_yaml::Deserializer::from_str(&text)
+    serde_yaml_ng::Deserializer::from_str(&text)
         .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
-        .filter(|doc: &serde_yaml::Value| !doc.is_null())
+        .filter(|doc: &serde_yaml_ng::Value| !doc.is_null())
         .collect()
 }
 

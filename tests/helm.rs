@@ -11,7 +11,7 @@ use std::process::Command;
 
 use aetherius_tests::servers::{KubeCluster, ServerBinary, TestCertificates};
 use aetherius_tests::{Scratch, compile_cache, repo_root};
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_aetherius");
 /// Kinds whose CRDs a bare API server does not have: validated as YAML.
@@ -49,7 +49,7 @@ fn render(namespace: &str, values: &[PathBuf]) -> Vec<Value> {
         values,
     )
     .unwrap_or_else(|e| panic!("render: {e}"));
-    serde_yaml::Deserializer::from_str(&text)
+    serde_yaml_ng::Deserializer::from_str(&text)
         .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
         .filter(|doc: &Value| !doc.is_null())
         .collect()
@@ -70,7 +70,7 @@ fn dry_run(cluster: &KubeCluster, scratch: &Scratch, docs: &[Value]) -> Vec<Stri
         }
         let file = scratch.write(
             &format!("manifest-{i}.yaml"),
-            serde_yaml::to_string(doc).unwrap(),
+            serde_yaml_ng::to_string(doc).unwrap(),
         );
         let (ok, output) =
             cluster.kubectl(&["apply", "--dry-run=server", "-f", file.to_str().unwrap()]);
@@ -78,7 +78,7 @@ fn dry_run(cluster: &KubeCluster, scratch: &Scratch, docs: &[Value]) -> Vec<Stri
             ok,
             "{}: {output}\n{}",
             kind(doc),
-            serde_yaml::to_string(doc).unwrap()
+            serde_yaml_ng::to_string(doc).unwrap()
         );
     }
     kinds
@@ -234,7 +234,7 @@ fn a_multi_cluster_kafka_render_applies_and_checks() {
     );
 
     // The PrometheusRule carries deploy/alerts/aetherius.rules.yaml.
-    let rules: Value = serde_yaml::from_str(
+    let rules: Value = serde_yaml_ng::from_str(
         &std::fs::read_to_string(repo_root().join("deploy/alerts/aetherius.rules.yaml")).unwrap(),
     )
     .unwrap();
@@ -272,9 +272,9 @@ fn the_charts_copies_match_their_sources() {
         read(&repo_root().join("deploy/alerts/aetherius.rules.yaml")),
         "cp deploy/alerts/aetherius.rules.yaml deploy/helm/aetherius/files/"
     );
-    let pipeline: Value = serde_yaml::from_str(&read(&files.join("pipeline.yaml"))).unwrap();
+    let pipeline: Value = serde_yaml_ng::from_str(&read(&files.join("pipeline.yaml"))).unwrap();
     let default: Value =
-        serde_yaml::from_str(&read(&repo_root().join("config/default.yaml"))).unwrap();
+        serde_yaml_ng::from_str(&read(&repo_root().join("config/default.yaml"))).unwrap();
     assert_eq!(pipeline["plugins"], default["plugins"]);
     assert_eq!(pipeline["chains"], default["chains"]);
 }
@@ -312,7 +312,7 @@ fn the_rendered_deployment_runs_as_in_a_pod_under_the_rendered_rbac() {
         ]
         .contains(&kind(d))
     }) {
-        let file = scratch.write("apply.yaml", serde_yaml::to_string(doc).unwrap());
+        let file = scratch.write("apply.yaml", serde_yaml_ng::to_string(doc).unwrap());
         let (ok, output) = cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]);
         assert!(ok, "{output}");
     }

@@ -20,7 +20,7 @@
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use serde_yaml::{Mapping, Value};
+use serde_yaml_ng::{Mapping, Value};
 
 use crate::event::Severity;
 use crate::units::HumanDuration;
@@ -227,7 +227,7 @@ impl WatcherConfig {
         insert(&mut pipeline, "buffer_size", self.buffer_size as u64);
         insert(&mut root, "pipeline", pipeline);
 
-        let body = serde_yaml::to_string(&Value::Mapping(root))
+        let body = serde_yaml_ng::to_string(&Value::Mapping(root))
             .expect("a YAML mapping of strings and numbers serializes");
         Ok(format!(
             "# The native Aetherius config equivalent to {from}\n\
@@ -313,9 +313,9 @@ message_bus_url: "nats://localhost:4222"
 "#;
 
     fn native(yaml: &str) -> Value {
-        let config: WatcherConfig = serde_yaml::from_str(yaml).unwrap();
+        let config: WatcherConfig = serde_yaml_ng::from_str(yaml).unwrap();
         let text = config.to_native_yaml("test.yaml").unwrap();
-        serde_yaml::from_str(&text).unwrap()
+        serde_yaml_ng::from_str(&text).unwrap()
     }
 
     #[test]
@@ -373,14 +373,14 @@ message_bus_url: "nats://localhost:4222"
     #[test]
     fn bad_values_say_what_is_expected() {
         let config: WatcherConfig =
-            serde_yaml::from_str("message_bus_url: amqp://rabbit:5672").unwrap();
+            serde_yaml_ng::from_str("message_bus_url: amqp://rabbit:5672").unwrap();
         let error = config.to_native_yaml("x").unwrap_err().to_string();
         assert!(error.contains("at `message_bus_url`"), "{error}");
-        let error = serde_yaml::from_str::<WatcherConfig>("min_severity: Severe")
+        let error = serde_yaml_ng::from_str::<WatcherConfig>("min_severity: Severe")
             .unwrap_err()
             .to_string();
         assert!(error.contains("expected Warning, Normal"), "{error}");
-        let error = serde_yaml::from_str::<WatcherConfig>("reason_filter: [x]")
+        let error = serde_yaml_ng::from_str::<WatcherConfig>("reason_filter: [x]")
             .unwrap_err()
             .to_string();
         assert!(error.contains("unknown field `reason_filter`"), "{error}");

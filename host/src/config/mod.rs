@@ -423,12 +423,12 @@ pub struct ClusterChanges {
 /// YAML that does not parse) is read as native, whose errors then say what
 /// is wrong.
 fn is_watcher_config(text: &str) -> bool {
-    let Ok(serde_yaml::Value::Mapping(map)) = serde_yaml::from_str(text) else {
+    let Ok(serde_yaml_ng::Value::Mapping(map)) = serde_yaml_ng::from_str(text) else {
         return false;
     };
     let has = |keys: &[&str]| {
         map.keys()
-            .filter_map(serde_yaml::Value::as_str)
+            .filter_map(serde_yaml_ng::Value::as_str)
             .any(|key| keys.contains(&key))
     };
     has(legacy::KEYS) && !has(NATIVE_KEYS)
@@ -436,7 +436,7 @@ fn is_watcher_config(text: &str) -> bool {
 
 /// Deserializes YAML text, errors naming the YAML path, line and column.
 fn deserialize<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigError> {
-    let deserializer = serde_yaml::Deserializer::from_str(text);
+    let deserializer = serde_yaml_ng::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let at = error.path().to_string();
         let inner = error.into_inner();
@@ -452,7 +452,7 @@ fn deserialize<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Resul
     })
 }
 
-/// serde_yaml puts its own path before and " at line L column C" after its
+/// serde_yaml_ng puts its own path before and " at line L column C" after its
 /// messages; we print both ourselves, once.
 fn strip_serde_location(message: &str) -> &str {
     let message = match message.rfind(" at line ") {

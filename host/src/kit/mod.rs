@@ -19,7 +19,7 @@ pub fn parse_stage_config(text: &str) -> Result<serde_json::Value, String> {
         return Ok(serde_json::Value::Null);
     }
     // YAML is a superset of JSON, so this takes either.
-    serde_yaml::from_str(&text).map_err(|e| format!("{origin}: not JSON or YAML: {e}"))
+    serde_yaml_ng::from_str(&text).map_err(|e| format!("{origin}: not JSON or YAML: {e}"))
 }
 
 #[cfg(test)]

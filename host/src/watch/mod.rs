@@ -674,7 +674,7 @@ mod tests {
 
     #[test]
     fn one_watch_per_namespace_or_one_for_all() {
-        let mut cluster: ClusterConfig = serde_yaml::from_str("id: a").unwrap();
+        let mut cluster: ClusterConfig = serde_yaml_ng::from_str("id: a").unwrap();
         assert_eq!(watches_of(&cluster), vec![None]);
         cluster.namespaces = vec!["x".into(), "y".into()];
         assert_eq!(
