@@ -162,6 +162,25 @@ fn metrics_and_probes_say_what_an_operator_needs() {
         0.0
     );
     assert!(value("aetherius_checkpoint_writes_total", "result=\"ok\"") >= 1.0);
+    // Series exist at 0 before anything happens, for rate() and alerts.
+    assert_eq!(
+        value(
+            "k8s_events_error_total",
+            "cluster_id=\"test\",kind=\"decode\""
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            "aetherius_plugin_failures_total",
+            "kind=\"trap\",plugin=\"severity\""
+        ),
+        0.0
+    );
+    // The standard process metrics, from /proc.
+    assert!(value("process_resident_memory_bytes", "") > 1e6);
+    assert!(value("process_open_fds", "") >= 3.0);
+    assert!(value("process_cpu_seconds_total", "") > 0.0);
     assert!(value("aetherius_checkpoint_lag_seconds", "cluster_id=\"test\"") < 10.0);
     assert!(
         !metrics.contains("pod-"),

@@ -249,7 +249,7 @@ fn a_sleeping_or_spinning_plugin_does_not_hold_other_chains_or_clusters() {
     assert_eq!(status, 200);
     let failures = |plugin: &str| -> u64 {
         let prefix =
-            format!("aetherius_plugin_failures_total{{plugin=\"{plugin}\",kind=\"timeout\"}} ");
+            format!("aetherius_plugin_failures_total{{kind=\"timeout\",plugin=\"{plugin}\"}} ");
         metrics
             .lines()
             .find_map(|l| l.strip_prefix(&prefix))

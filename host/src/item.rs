@@ -100,6 +100,15 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    pub const ALL: [Self; 6] = [
+        Self::OutOfFuel,
+        Self::OutOfMemory,
+        Self::Timeout,
+        Self::Trap,
+        Self::InvalidOutput,
+        Self::BreakerOpen,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::OutOfFuel => "out_of_fuel",

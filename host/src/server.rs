@@ -3,14 +3,25 @@
 //! every sink up; 503 with the reason otherwise) on `:8080`, `/metrics`
 //! (Prometheus text format) on `:9090` — or everything on one port.
 //!
-//! A few scrapes and probes a minute need no HTTP framework: one request per
-//! connection, answered and closed.
+//! HTTP/1.1 by hyper (already in the tree through kube's client): keep-alive
+//! for scrapers, a deadline on request heads and idle connections, a bounded
+//! number of connections.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 use crate::metrics;
 use crate::status::Status;
@@ -51,10 +62,18 @@ impl Default for ServerConfig {
     }
 }
 
-/// Longest request head read; probes and scrapes send a few hundred bytes.
-const MAX_HEAD: usize = 8 * 1024;
-/// A client that sends nothing for this long is dropped.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more wait in the kernel's accept queue.
+const MAX_CONNECTIONS: usize = 64;
+/// How long a client may take to send a request head — and how long an idle
+/// keep-alive connection stays open waiting for its next request: hyper
+/// starts this timer whenever it waits for a head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// After this long a connection is asked to close once its current request
+/// is answered (a scraper then opens a new one) ...
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(600);
+/// ... and this much later it is dropped: a client that stopped reading a
+/// response cannot hold a connection for ever.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {address} for {endpoints}: {error}")]
@@ -113,15 +132,27 @@ pub async fn bind(address: &str, endpoints: Endpoints) -> Result<TcpListener, Se
         })
 }
 
-/// Answers requests for `endpoints` until the task is dropped.
+/// Answers requests for `endpoints` until the task is dropped: HTTP/1.1
+/// with keep-alive, at most [`MAX_CONNECTIONS`] at once.
 pub async fn serve(listener: TcpListener, endpoints: Endpoints, status: Status) {
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "serving {endpoints}");
     }
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        // Past the limit, connections wait in the accept queue.
+        let slot = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         match listener.accept().await {
             Ok((stream, peer)) => {
-                tokio::spawn(answer(stream, peer, endpoints, status.clone()));
+                let status = status.clone();
+                tokio::spawn(async move {
+                    connection(stream, peer, endpoints, status).await;
+                    drop(slot);
+                });
             }
             Err(error) => {
                 // Out of file descriptors, say: wait rather than spin.
@@ -132,44 +163,45 @@ pub async fn serve(listener: TcpListener, endpoints: Endpoints, status: Status) 
     }
 }
 
-async fn answer(mut stream: TcpStream, peer: SocketAddr, endpoints: Endpoints, status: Status) {
-    let head = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await {
-        Ok(Ok(head)) => head,
-        Ok(Err(error)) => {
-            tracing::debug!(%peer, %error, "bad HTTP request");
-            return;
+/// Serves one connection until the client closes it, it idles past
+/// [`HEAD_TIMEOUT`], or it outlives [`CONNECTION_LIFETIME`].
+async fn connection(stream: TcpStream, peer: SocketAddr, endpoints: Endpoints, status: Status) {
+    let service = service_fn(move |request: Request<Incoming>| {
+        let response = route(request.method(), request.uri().path(), endpoints, &status);
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .max_buf_size(MAX_HEAD);
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = tokio::time::sleep(CONNECTION_LIFETIME) => {
+            connection.as_mut().graceful_shutdown();
+            tokio::time::timeout(CLOSE_GRACE, connection.as_mut())
+                .await
+                .unwrap_or(Ok(()))
         }
-        Err(_) => return,
     };
-    let response = respond(&head, endpoints, &status);
-    if let Err(error) = stream.write_all(&response).await {
-        tracing::debug!(%peer, %error, "cannot write the HTTP response");
+    if let Err(error) = result {
+        tracing::debug!(%peer, %error, "HTTP connection ended with an error");
     }
-    let _ = stream.shutdown().await;
 }
 
-/// Reads until the blank line that ends the request head.
-async fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {
-    let mut head = Vec::with_capacity(512);
-    let mut buffer = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buffer).await?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buffer[..n]);
-        if head.len() > MAX_HEAD {
-            return Err(std::io::Error::other("request head too large"));
-        }
-    }
-    Ok(String::from_utf8_lossy(&head).into_owned())
-}
+/// Longest request head read; probes and scrapes send a few hundred bytes
+/// (hyper's smallest allowed read buffer).
+const MAX_HEAD: usize = 8 * 1024;
 
-/// The whole response to a request head.
-fn respond(head: &str, endpoints: Endpoints, status: &Status) -> Vec<u8> {
-    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
+/// The response to `method path` on a listener serving `endpoints`.
+fn route(
+    method: &Method,
+    path: &str,
+    endpoints: Endpoints,
+    status: &Status,
+) -> Response<Full<Bytes>> {
     let path = match path {
         "/metrics" if endpoints.metrics => path,
         "/health" | "/healthz" | "/livez" | "/ready" | "/readyz" | "/status"
@@ -179,42 +211,39 @@ fn respond(head: &str, endpoints: Endpoints, status: &Status) -> Vec<u8> {
         }
         _ => "",
     };
-    let (status, content_type, body) = match (method, path) {
-        ("GET" | "HEAD", "/metrics") => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            metrics::render(),
-        ),
-        ("GET" | "HEAD", "/status") => ("200 OK", "application/json", status.to_json()),
-        ("GET" | "HEAD", "/health" | "/healthz" | "/livez") => {
-            ("200 OK", "text/plain; charset=utf-8", "ok\n".to_owned())
-        }
-        ("GET" | "HEAD", "/ready" | "/readyz") => match metrics::ready() {
-            Ok(()) => ("200 OK", "text/plain; charset=utf-8", "ready\n".to_owned()),
-            Err(why) => (
-                "503 Service Unavailable",
-                "text/plain; charset=utf-8",
-                format!("not ready: {why}\n"),
-            ),
-        },
-        ("GET" | "HEAD", _) => (
-            "404 Not Found",
-            "text/plain; charset=utf-8",
-            format!("not found: this port serves {endpoints}\n"),
-        ),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain; charset=utf-8",
+    const TEXT: &str = "text/plain; charset=utf-8";
+    let (code, content_type, body) = if method != Method::GET && method != Method::HEAD {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            TEXT,
             "only GET and HEAD\n".to_owned(),
-        ),
+        )
+    } else {
+        match path {
+            "/metrics" => (StatusCode::OK, metrics::CONTENT_TYPE, metrics::render()),
+            "/status" => (StatusCode::OK, "application/json", status.to_json()),
+            "/health" | "/healthz" | "/livez" => (StatusCode::OK, TEXT, "ok\n".to_owned()),
+            "/ready" | "/readyz" => match metrics::ready() {
+                Ok(()) => (StatusCode::OK, TEXT, "ready\n".to_owned()),
+                Err(why) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    TEXT,
+                    format!("not ready: {why}\n"),
+                ),
+            },
+            _ => (
+                StatusCode::NOT_FOUND,
+                TEXT,
+                format!("not found: this port serves {endpoints}\n"),
+            ),
+        }
     };
-    let mut response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    if method != "HEAD" {
-        response.extend_from_slice(body.as_bytes());
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = code;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if code == StatusCode::METHOD_NOT_ALLOWED {
+        headers.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
     }
     response
 }
@@ -222,39 +251,37 @@ fn respond(head: &str, endpoints: Endpoints, status: &Status) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     const ALL: Endpoints = Endpoints {
         health: true,
         metrics: true,
     };
 
-    fn respond_all(head: &str) -> Vec<u8> {
-        respond(head, ALL, &Status::default())
+    fn code(method: Method, path: &str, endpoints: Endpoints) -> u16 {
+        route(&method, path, endpoints, &Status::default())
+            .status()
+            .as_u16()
     }
 
-    fn status(head: &str) -> String {
-        let response = String::from_utf8(respond_all(head)).unwrap();
-        response.lines().next().unwrap().to_owned()
+    async fn body(method: Method, path: &str) -> String {
+        let response = route(&method, path, ALL, &Status::default());
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
     }
 
-    #[test]
-    fn routes_the_three_endpoints() {
-        assert_eq!(status("GET /health HTTP/1.1\r\n\r\n"), "HTTP/1.1 200 OK");
-        assert_eq!(
-            status("GET /nope HTTP/1.1\r\n\r\n"),
-            "HTTP/1.1 404 Not Found"
-        );
-        assert_eq!(
-            status("POST /metrics HTTP/1.1\r\n\r\n"),
-            "HTTP/1.1 405 Method Not Allowed"
-        );
-        let metrics = String::from_utf8(respond_all("GET /metrics?x=1 HTTP/1.1\r\n\r\n")).unwrap();
+    #[tokio::test]
+    async fn routes_the_three_endpoints() {
+        assert_eq!(code(Method::GET, "/health", ALL), 200);
+        assert_eq!(code(Method::GET, "/nope", ALL), 404);
+        assert_eq!(code(Method::POST, "/metrics", ALL), 405);
+        let metrics = body(Method::GET, "/metrics").await;
         assert!(
-            metrics.contains("# TYPE k8s_events_received_total counter"),
+            metrics.contains("# TYPE aetherius_build_info gauge")
+                || metrics.contains("# TYPE aetherius_ready gauge"),
             "{metrics}"
         );
-        let head = String::from_utf8(respond_all("HEAD /health HTTP/1.1\r\n\r\n")).unwrap();
-        assert!(head.ends_with("\r\n\r\n"), "no body for HEAD: {head:?}");
     }
 
     #[test]
@@ -264,20 +291,9 @@ mod tests {
         assert_eq!(two.len(), 2);
         assert_eq!(two[0].0, "0.0.0.0:8080");
         assert_eq!(two[1].0, "0.0.0.0:9090");
-        let health = String::from_utf8(respond(
-            "GET /metrics HTTP/1.1\r\n\r\n",
-            two[0].1,
-            &Status::default(),
-        ))
-        .unwrap();
-        assert!(health.starts_with("HTTP/1.1 404"), "{health}");
-        let metrics = String::from_utf8(respond(
-            "GET /ready HTTP/1.1\r\n\r\n",
-            two[1].1,
-            &Status::default(),
-        ))
-        .unwrap();
-        assert!(metrics.contains("serves /metrics\n"), "{metrics}");
+        assert_eq!(code(Method::GET, "/metrics", two[0].1), 404);
+        assert_eq!(code(Method::GET, "/ready", two[1].1), 404);
+        assert_eq!(code(Method::GET, "/metrics", two[1].1), 200);
 
         let one = ServerConfig {
             health_listen: "127.0.0.1:0".into(),
@@ -291,5 +307,110 @@ mod tests {
             ..config
         };
         assert!(listeners(&none).is_empty());
+    }
+
+    async fn started() -> SocketAddr {
+        let listener = bind("127.0.0.1:0", ALL).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, ALL, Status::default()));
+        address
+    }
+
+    /// Reads one response with a Content-Length body off `stream`.
+    async fn response(stream: &mut TcpStream) -> String {
+        let mut read = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&read));
+            read.extend_from_slice(&buffer[..n]);
+            let text = String::from_utf8_lossy(&read).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap();
+                if body.len() >= length {
+                    return text;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn keeps_the_connection_for_the_next_scrape() {
+        let mut stream = TcpStream::connect(started().await).await.unwrap();
+        for path in ["/metrics", "/health", "/ready", "/status"] {
+            stream
+                .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            let answer = response(&mut stream).await;
+            assert!(
+                answer.starts_with("HTTP/1.1 200") || path == "/ready",
+                "{path}: {answer}"
+            );
+        }
+        // HEAD: the head only, and the connection still usable.
+        stream
+            .write_all(
+                b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        let answer = response(&mut stream).await;
+        assert!(
+            answer.ends_with("\r\n\r\n") || answer.contains("HTTP/1.1 200 OK"),
+            "{answer}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drops_a_client_that_sends_nothing() {
+        let mut stream = TcpStream::connect(started().await).await.unwrap();
+        let sent = tokio::time::Instant::now();
+        stream.write_all(b"GET /health HTTP/1.1\r\n").await.unwrap();
+        // Paused time runs ahead while the server waits for the rest.
+        let mut buffer = Vec::new();
+        let _ = stream.read_to_end(&mut buffer).await;
+        let answer = String::from_utf8_lossy(&buffer);
+        assert!(!answer.contains("200 OK"), "{answer}");
+        assert!(
+            sent.elapsed() >= HEAD_TIMEOUT,
+            "closed after {:?}",
+            sent.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn serves_a_bounded_number_of_connections() {
+        let address = started().await;
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            let mut stream = TcpStream::connect(address).await.unwrap();
+            stream
+                .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            response(&mut stream).await;
+            held.push(stream);
+        }
+        // One more is accepted by the kernel but not served ...
+        let mut waiting = TcpStream::connect(address).await.unwrap();
+        waiting
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buffer = [0u8; 64];
+        let early =
+            tokio::time::timeout(Duration::from_millis(200), waiting.read(&mut buffer)).await;
+        assert!(early.is_err(), "served past the limit");
+        // ... until one of the others closes.
+        drop(held.pop());
+        assert!(response(&mut waiting).await.starts_with("HTTP/1.1 200 OK"));
     }
 }

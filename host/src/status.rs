@@ -120,7 +120,7 @@ impl Status {
     /// Every cluster, in id order.
     pub fn clusters(&self) -> Vec<ClusterStatus> {
         let notes = self.lock().clone();
-        let synced = metrics::WATCH_SYNCED.series();
+        let synced = metrics::WATCH_SYNCED.all();
         notes
             .into_iter()
             .map(|(id, notes)| {

@@ -153,6 +153,9 @@ impl Checkpointer {
     /// Runs until every sender of `marks` is gone, then writes once more.
     /// A failed write is logged and retried at the next interval.
     pub async fn run(self, mut marks: mpsc::UnboundedReceiver<Mark>) {
+        for result in ["ok", "error"] {
+            crate::metrics::CHECKPOINT_WRITES.touch(&[result]);
+        }
         let mut tick = tokio::time::interval(self.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = BTreeMap::new();

@@ -188,6 +188,33 @@ pub static BUILD_INFO: Gauge = Gauge::new(
     &["version"],
 );
 
+/// The `kind`s of `k8s_events_error_total`.
+pub const ERROR_KINDS: [&str; 4] = ["plugin", "dead_letter", "decode", "too_large"];
+/// The `reason`s of `aetherius_watch_restarts_total`.
+pub const RESTART_REASONS: [&str; 3] = ["expired", "closed", "error"];
+
+/// Makes every per-cluster counter of `cluster` exist at 0 when its watch
+/// starts, so that `rate()` and `increase()` see its first increment.
+pub fn touch_cluster(cluster: &str) {
+    let labels = &[cluster];
+    for counter in [
+        &EVENTS_RECEIVED,
+        &EVENTS_DEDUPLICATED,
+        &EVENTS_PROCESSED,
+        &EVENTS_FILTERED,
+        &WATCH_RESYNCS,
+        &RESYNC_RECOVERED,
+    ] {
+        counter.touch(labels);
+    }
+    for kind in ERROR_KINDS {
+        EVENTS_ERRORS.touch(&[cluster, kind]);
+    }
+    for reason in RESTART_REASONS {
+        WATCH_RESTARTS.touch(&[cluster, reason]);
+    }
+}
+
 /// Every metric, in the order `/metrics` shows them.
 pub static ALL: &[Metric] = &[
     Metric::Counter(&EVENTS_RECEIVED),

@@ -1,17 +1,18 @@
-//! Counters, gauges and histograms with fixed label names, rendered in the
-//! Prometheus text format. Each is a `static` (see `catalog`), so any part of
-//! the program records into it without plumbing.
+//! The catalog's metric types: each a `static` naming one labelled family of
+//! the `prometheus` crate's metrics, created on first use, so that any part
+//! of the program records into it without plumbing.
+//!
+//! Recording by label values (`add`, `set`, `observe`) looks the series up
+//! under the family's lock; that is for things that happen a few times a
+//! second at most. Hot paths take the series' handle once with `series`
+//! and then count into an atomic: the pipeline per cluster, plugin stages
+//! per stage, sinks per sink.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::OnceLock;
 
-/// Label values, in the order of the metric's label names.
-type Key = Vec<String>;
-
-fn key(values: &[&str]) -> Key {
-    values.iter().map(|v| (*v).to_owned()).collect()
-}
+use prometheus::core::Collector;
+use prometheus::proto::MetricFamily;
+use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts};
 
 /// What every metric has.
 #[derive(Debug)]
@@ -21,55 +22,18 @@ pub struct Meta {
     pub labels: &'static [&'static str],
 }
 
-/// The series of one metric, by label values.
-#[derive(Debug)]
-struct Family<V> {
-    meta: Meta,
-    values: Mutex<BTreeMap<Key, V>>,
-}
-
-impl<V: Default> Family<V> {
-    const fn new(name: &'static str, help: &'static str, labels: &'static [&'static str]) -> Self {
-        Self {
-            meta: Meta { name, help, labels },
-            values: Mutex::new(BTreeMap::new()),
-        }
-    }
-
-    /// Applies `change` to the series (created at its default first).
-    fn update(&self, labels: &[&str], change: impl FnOnce(&mut V)) {
-        debug_assert_eq!(labels.len(), self.meta.labels.len(), "{}", self.meta.name);
-        let mut values = self.values.lock().expect("not poisoned");
-        match find(&mut values, labels) {
-            Some(value) => change(value),
-            None => change(values.entry(key(labels)).or_default()),
-        }
-    }
-
-    fn read<R>(&self, labels: &[&str], read: impl FnOnce(Option<&V>) -> R) -> R {
-        let mut values = self.values.lock().expect("not poisoned");
-        read(find(&mut values, labels).map(|v| &*v))
-    }
-
-    /// Header and one sample per series (counters and gauges).
-    fn render_plain(&self, out: &mut String, kind: &str, value: impl Fn(&V) -> String) {
-        header(out, &self.meta, kind);
-        for (labels, v) in self.values.lock().expect("not poisoned").iter() {
-            sample(
-                out,
-                self.meta.name,
-                self.meta.labels,
-                labels,
-                None,
-                &value(v),
-            );
-        }
+impl Meta {
+    fn opts(&self) -> Opts {
+        Opts::new(self.name, self.help)
     }
 }
 
 /// A value that only goes up.
 #[derive(Debug)]
-pub struct Counter(Family<u64>);
+pub struct Counter {
+    meta: Meta,
+    family: OnceLock<IntCounterVec>,
+}
 
 impl Counter {
     pub const fn new(
@@ -77,12 +41,26 @@ impl Counter {
         help: &'static str,
         labels: &'static [&'static str],
     ) -> Self {
-        Self(Family::new(name, help, labels))
+        Self {
+            meta: Meta { name, help, labels },
+            family: OnceLock::new(),
+        }
+    }
+
+    fn family(&self) -> &IntCounterVec {
+        self.family.get_or_init(|| {
+            IntCounterVec::new(self.meta.opts(), self.meta.labels).expect("a valid metric")
+        })
+    }
+
+    /// The series with these label values, to count into without a lookup.
+    pub fn series(&self, labels: &[&str]) -> prometheus::IntCounter {
+        self.family().with_label_values(labels)
     }
 
     /// Adds `n` to the series with these label values.
     pub fn add(&self, labels: &[&str], n: u64) {
-        self.0.update(labels, |value| *value += n);
+        self.series(labels).inc_by(n);
     }
 
     pub fn inc(&self, labels: &[&str]) {
@@ -92,22 +70,22 @@ impl Counter {
     /// Makes the series exist at 0, so that it is scraped before anything
     /// happens.
     pub fn touch(&self, labels: &[&str]) {
-        self.add(labels, 0);
+        self.series(labels);
     }
 
-    /// The series' value.
+    /// The series' value, if it exists (reading does not create it).
     pub fn get(&self, labels: &[&str]) -> Option<u64> {
-        self.0.read(labels, |v| v.copied())
-    }
-
-    fn render(&self, out: &mut String) {
-        self.0.render_plain(out, "counter", u64::to_string);
+        find(&self.meta, self.family().collect(), labels)
+            .map(|m| m.get_counter().get_value() as u64)
     }
 }
 
 /// A value that goes up and down.
 #[derive(Debug)]
-pub struct Gauge(Family<f64>);
+pub struct Gauge {
+    meta: Meta,
+    family: OnceLock<GaugeVec>,
+}
 
 impl Gauge {
     pub const fn new(
@@ -115,53 +93,60 @@ impl Gauge {
         help: &'static str,
         labels: &'static [&'static str],
     ) -> Self {
-        Self(Family::new(name, help, labels))
+        Self {
+            meta: Meta { name, help, labels },
+            family: OnceLock::new(),
+        }
+    }
+
+    fn family(&self) -> &GaugeVec {
+        self.family.get_or_init(|| {
+            GaugeVec::new(self.meta.opts(), self.meta.labels).expect("a valid metric")
+        })
+    }
+
+    /// The series with these label values, to set without a lookup.
+    pub fn series(&self, labels: &[&str]) -> prometheus::Gauge {
+        self.family().with_label_values(labels)
     }
 
     pub fn set(&self, labels: &[&str], value: f64) {
-        self.0.update(labels, |slot| *slot = value);
+        self.series(labels).set(value);
     }
 
     /// Keeps only the series whose label values pass `keep` (a cluster no
     /// longer watched loses its series).
     pub fn retain(&self, keep: impl Fn(&[String]) -> bool) {
-        self.0
-            .values
-            .lock()
-            .expect("not poisoned")
-            .retain(|labels, _| keep(labels));
+        for (labels, _) in self.all() {
+            if !keep(&labels) {
+                let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+                let _ = self.family().remove_label_values(&labels);
+            }
+        }
     }
 
-    /// The series' value.
+    /// The series' value, if it exists (reading does not create it).
     pub fn get(&self, labels: &[&str]) -> Option<f64> {
-        self.0.read(labels, |v| v.copied())
+        find(&self.meta, self.family().collect(), labels).map(|m| m.get_gauge().get_value())
     }
 
-    /// Every series: label values and value.
-    pub fn series(&self) -> Vec<(Vec<String>, f64)> {
-        let values = self.0.values.lock().expect("not poisoned");
-        values.iter().map(|(k, v)| (k.clone(), *v)).collect()
-    }
-
-    fn render(&self, out: &mut String) {
-        self.0
-            .render_plain(out, "gauge", |value| format_float(*value));
+    /// Every series: label values (in the metric's label order) and value.
+    pub fn all(&self) -> Vec<(Vec<String>, f64)> {
+        let families = self.family().collect();
+        let metrics = families.iter().flat_map(|f| f.get_metric());
+        metrics
+            .map(|m| (values(&self.meta, m), m.get_gauge().get_value()))
+            .collect()
     }
 }
 
 /// Observations counted into buckets, with their sum.
 #[derive(Debug)]
 pub struct Histogram {
-    family: Family<Buckets>,
+    meta: Meta,
     /// Upper bounds, ascending; `+Inf` is implied.
     buckets: &'static [f64],
-}
-
-#[derive(Debug, Default)]
-struct Buckets {
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
+    family: OnceLock<HistogramVec>,
 }
 
 impl Histogram {
@@ -172,75 +157,33 @@ impl Histogram {
         buckets: &'static [f64],
     ) -> Self {
         Self {
-            family: Family::new(name, help, labels),
+            meta: Meta { name, help, labels },
             buckets,
+            family: OnceLock::new(),
         }
     }
 
-    /// Records `n` observations of `value` at once (a batch's average).
-    pub fn observe_n(&self, labels: &[&str], value: f64, n: u64) {
-        if n == 0 {
-            return;
-        }
-        let bucket = self.buckets.iter().position(|bound| value <= *bound);
-        self.family.update(labels, |entry| {
-            entry.counts.resize(self.buckets.len(), 0);
-            if let Some(i) = bucket {
-                entry.counts[i] += n;
-            }
-            entry.sum += value * n as f64;
-            entry.count += n;
-        });
+    fn family(&self) -> &HistogramVec {
+        self.family.get_or_init(|| {
+            let opts = HistogramOpts::from(self.meta.opts()).buckets(self.buckets.to_vec());
+            HistogramVec::new(opts, self.meta.labels).expect("a valid metric")
+        })
+    }
+
+    /// The series with these label values, to observe into without a lookup.
+    pub fn series(&self, labels: &[&str]) -> prometheus::Histogram {
+        self.family().with_label_values(labels)
     }
 
     pub fn observe(&self, labels: &[&str], value: f64) {
-        self.observe_n(labels, value, 1);
+        self.series(labels).observe(value);
     }
+}
 
-    fn render(&self, out: &mut String) {
-        let meta = &self.family.meta;
-        header(out, meta, "histogram");
-        let bucket_name = format!("{}_bucket", meta.name);
-        let mut names = meta.labels.to_vec();
-        names.push("le");
-        for (labels, buckets) in self.family.values.lock().expect("not poisoned").iter() {
-            let mut cumulative = 0;
-            for (bound, count) in self.buckets.iter().zip(&buckets.counts) {
-                cumulative += count;
-                sample(
-                    out,
-                    &bucket_name,
-                    &names,
-                    labels,
-                    Some(&format_float(*bound)),
-                    &cumulative.to_string(),
-                );
-            }
-            sample(
-                out,
-                &bucket_name,
-                &names,
-                labels,
-                Some("+Inf"),
-                &buckets.count.to_string(),
-            );
-            sample(
-                out,
-                &format!("{}_sum", meta.name),
-                meta.labels,
-                labels,
-                None,
-                &format_float(buckets.sum),
-            );
-            sample(
-                out,
-                &format!("{}_count", meta.name),
-                meta.labels,
-                labels,
-                None,
-                &buckets.count.to_string(),
-            );
-        }
+/// Records `n` observations of `value` at once (a batch's average per event).
+pub fn observe_n(histogram: &prometheus::Histogram, value: f64, n: u64) {
+    for _ in 0..n {
+        histogram.observe(value);
     }
 }
 
@@ -255,9 +198,9 @@ pub enum Metric {
 impl Metric {
     pub fn meta(self) -> &'static Meta {
         match self {
-            Self::Counter(m) => &m.0.meta,
-            Self::Gauge(m) => &m.0.meta,
-            Self::Histogram(m) => &m.family.meta,
+            Self::Counter(m) => &m.meta,
+            Self::Gauge(m) => &m.meta,
+            Self::Histogram(m) => &m.meta,
         }
     }
 
@@ -269,68 +212,44 @@ impl Metric {
         }
     }
 
-    pub fn render(self, out: &mut String) {
+    /// The metric's families as they are now (none while it has no series).
+    pub fn collect(self) -> Vec<MetricFamily> {
         match self {
-            Self::Counter(m) => m.render(out),
-            Self::Gauge(m) => m.render(out),
-            Self::Histogram(m) => m.render(out),
+            Self::Counter(m) => m.family().collect(),
+            Self::Gauge(m) => m.family().collect(),
+            Self::Histogram(m) => m.family().collect(),
         }
     }
 }
 
-/// The series with these label values, found without allocating a key
-/// (a metric has a handful of series).
-fn find<'m, V>(map: &'m mut BTreeMap<Key, V>, labels: &[&str]) -> Option<&'m mut V> {
-    map.iter_mut()
-        .find(|(key, _)| key.iter().map(String::as_str).eq(labels.iter().copied()))
-        .map(|(_, value)| value)
-}
-
-fn header(out: &mut String, meta: &Meta, kind: &str) {
-    let _ = writeln!(out, "# HELP {} {}", meta.name, meta.help);
-    let _ = writeln!(out, "# TYPE {} {kind}", meta.name);
-}
-
-fn sample(
-    out: &mut String,
-    name: &str,
-    names: &[&str],
-    values: &[String],
-    le: Option<&str>,
-    value: &str,
-) {
-    out.push_str(name);
-    let pairs = names
+/// The label values of `metric` in `meta`'s label order (the crate sorts
+/// label pairs by name).
+fn values(meta: &Meta, metric: &prometheus::proto::Metric) -> Vec<String> {
+    meta.labels
         .iter()
-        .zip(values.iter().map(String::as_str).chain(le));
-    let mut first = true;
-    for (label, value) in pairs {
-        out.push(if first { '{' } else { ',' });
-        first = false;
-        out.push_str(label);
-        out.push_str("=\"");
-        for c in value.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '"' => out.push_str("\\\""),
-                '\n' => out.push_str("\\n"),
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-    }
-    if !first {
-        out.push('}');
-    }
-    out.push(' ');
-    out.push_str(value);
-    out.push('\n');
+        .map(|name| {
+            metric
+                .get_label()
+                .iter()
+                .find(|pair| pair.name() == *name)
+                .map_or_else(String::new, |pair| pair.value().to_owned())
+        })
+        .collect()
 }
 
-fn format_float(value: f64) -> String {
-    if value.is_infinite() {
-        if value > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
-    } else {
-        value.to_string()
-    }
+/// The sample of the series with these label values.
+fn find(
+    meta: &Meta,
+    families: Vec<MetricFamily>,
+    labels: &[&str],
+) -> Option<prometheus::proto::Metric> {
+    families
+        .into_iter()
+        .flat_map(|mut family| family.take_metric())
+        .find(|metric| {
+            values(meta, metric)
+                .iter()
+                .map(String::as_str)
+                .eq(labels.iter().copied())
+        })
 }

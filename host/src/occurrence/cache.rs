@@ -1,5 +1,11 @@
 //! A map whose entries expire a fixed time after they were last touched and
 //! whose size is bounded. Time is passed in, so tests need no sleeping.
+//!
+//! Written here rather than taken from a crate (moka, lru, cached): those
+//! read the system clock themselves or expire on background threads, while
+//! duplicate suppression must follow the clock it is given — the replay's
+//! event-time clock, the tests' manual one — and evict deterministically
+//! (the golden replay depends on it), on the one pipeline thread.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;

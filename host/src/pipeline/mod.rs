@@ -65,14 +65,72 @@ impl PipelineStats {
 struct CacheSizes {
     index: usize,
     all: Arc<[std::sync::atomic::AtomicUsize]>,
+    gauge: prometheus::Gauge,
 }
 
 impl CacheSizes {
+    fn new(index: usize, all: Arc<[std::sync::atomic::AtomicUsize]>) -> Self {
+        let gauge = metrics::DEDUP_CACHE_SIZE.series(&[]);
+        Self { index, all, gauge }
+    }
+
     fn publish(&self, len: usize) {
         use std::sync::atomic::Ordering::Relaxed;
         self.all[self.index].store(len, Relaxed);
         let total: usize = self.all.iter().map(|size| size.load(Relaxed)).sum();
-        metrics::DEDUP_CACHE_SIZE.set(&[], total as f64);
+        self.gauge.set(total as f64);
+    }
+}
+
+/// One cluster's pipeline counters, their series looked up once.
+#[derive(Debug)]
+struct ClusterCounters {
+    cluster: String,
+    received: prometheus::IntCounter,
+    deduplicated: prometheus::IntCounter,
+    processed: prometheus::IntCounter,
+    filtered: prometheus::IntCounter,
+    dead_lettered: prometheus::IntCounter,
+    recovered: prometheus::IntCounter,
+}
+
+/// The counters of each cluster the pipeline has seen: a handful, found by
+/// name without a lock or an allocation per event.
+#[derive(Debug, Default)]
+struct Counters(Vec<ClusterCounters>);
+
+impl Counters {
+    /// Where `cluster`'s counters are (added on first sight).
+    fn index(&mut self, cluster: &str) -> usize {
+        match self.0.iter().position(|c| c.cluster == cluster) {
+            Some(index) => index,
+            None => {
+                let labels = &[cluster];
+                self.0.push(ClusterCounters {
+                    cluster: cluster.to_owned(),
+                    received: metrics::EVENTS_RECEIVED.series(labels),
+                    deduplicated: metrics::EVENTS_DEDUPLICATED.series(labels),
+                    processed: metrics::EVENTS_PROCESSED.series(labels),
+                    filtered: metrics::EVENTS_FILTERED.series(labels),
+                    dead_lettered: metrics::EVENTS_ERRORS.series(&[cluster, "dead_letter"]),
+                    recovered: metrics::RESYNC_RECOVERED.series(labels),
+                });
+                self.0.len() - 1
+            }
+        }
+    }
+
+    fn of(&mut self, cluster: &str) -> &ClusterCounters {
+        let index = self.index(cluster);
+        &self.0[index]
+    }
+}
+
+impl std::ops::Index<usize> for Counters {
+    type Output = ClusterCounters;
+
+    fn index(&self, index: usize) -> &ClusterCounters {
+        &self.0[index]
     }
 }
 
@@ -106,6 +164,8 @@ pub struct Pipeline {
     clock: PipelineClock,
     cutter: BatchCutter,
     stats: PipelineStats,
+    counters: Counters,
+    processing_seconds: prometheus::Histogram,
     cache_sizes: CacheSizes,
     retries: retry::Retries,
 }
@@ -136,10 +196,9 @@ impl Pipeline {
             clock,
             cutter: BatchCutter::new(batch_size, replay),
             stats: PipelineStats::default(),
-            cache_sizes: CacheSizes {
-                index: 0,
-                all: Arc::new([std::sync::atomic::AtomicUsize::new(0)]),
-            },
+            counters: Counters::default(),
+            processing_seconds: metrics::PROCESSING_SECONDS.series(&[]),
+            cache_sizes: CacheSizes::new(0, Arc::new([std::sync::atomic::AtomicUsize::new(0)])),
             retries: retry::Retries::new(RetryConfig {
                 attempts: 0,
                 ..RetryConfig::default()
@@ -153,6 +212,11 @@ impl Pipeline {
     pub fn with_retries(mut self, config: RetryConfig) -> Self {
         if matches!(self.clock, PipelineClock::Live(_)) {
             self.retries = retry::Retries::new(config);
+            if config.attempts > 0 {
+                for result in retry::RESULTS {
+                    metrics::DEAD_LETTER_RETRIES.touch(&[result]);
+                }
+            }
         }
         self
     }
@@ -179,10 +243,7 @@ impl Pipeline {
                 let mut pipeline =
                     Self::new(dedup, chains, routes.clone(), clock.clone(), batch_size)
                         .with_retries(retries);
-                pipeline.cache_sizes = CacheSizes {
-                    index,
-                    all: all.clone(),
-                };
+                pipeline.cache_sizes = CacheSizes::new(index, all.clone());
                 pipeline
             })
             .collect()
@@ -281,9 +342,10 @@ impl Pipeline {
         let mut chunk = Vec::with_capacity(events.len().min(256));
         let mut chunk_bytes = 0;
         for event in events {
-            // The core takes the event; its cluster is kept for the label.
-            let cluster = event.cluster.clone();
-            metrics::EVENTS_RECEIVED.inc(&[&cluster]);
+            // The core takes the event: its counters are found first (by a
+            // borrowed name, no allocation per event).
+            let counters = self.counters.index(&event.cluster);
+            self.counters[counters].received.inc();
             if self.cutter.cut_before(&event, chunk.len(), chunk_bytes) {
                 self.run_chains(std::mem::take(&mut chunk), None);
                 chunk_bytes = 0;
@@ -291,14 +353,14 @@ impl Pipeline {
             match self.core.admit(event) {
                 Admission::New(occurrence) => {
                     if occurrence.event.resynced {
-                        metrics::RESYNC_RECOVERED.inc(&[&cluster]);
+                        self.counters[counters].recovered.inc();
                     }
                     chunk_bytes += occurrence.event.heap_bytes();
                     chunk.push(occurrence);
                 }
                 Admission::Duplicate => {
                     self.stats.deduplicated += 1;
-                    metrics::EVENTS_DEDUPLICATED.inc(&[&cluster]);
+                    self.counters[counters].deduplicated.inc();
                 }
             }
         }
@@ -378,7 +440,7 @@ impl Pipeline {
             }
         }
         for (i, was_published) in published.iter().enumerate() {
-            let cluster = [occurrences[i].event.cluster.as_str()];
+            let counters = self.counters.of(&occurrences[i].event.cluster);
             if retry.is_some() && !dead_lettered[i] {
                 let result = if *was_published {
                     "published"
@@ -389,21 +451,21 @@ impl Pipeline {
             }
             if *was_published {
                 self.stats.published += 1;
-                metrics::EVENTS_PROCESSED.inc(&cluster);
+                counters.processed.inc();
             } else if dead_lettered[i] {
                 if retry.is_some() {
                     continue; // Counted when it first failed.
                 }
                 self.stats.dead_lettered += 1;
-                metrics::EVENTS_ERRORS.inc(&[cluster[0], "dead_letter"]);
+                counters.dead_lettered.inc();
             } else {
                 self.stats.filtered += 1;
-                metrics::EVENTS_FILTERED.inc(&cluster);
+                counters.filtered.inc();
             }
         }
         let count = occurrences.len() as u64;
-        metrics::PROCESSING_SECONDS.observe_n(
-            &[],
+        metrics::observe_n(
+            &self.processing_seconds,
             started.elapsed().as_secs_f64() / count as f64,
             count,
         );

@@ -63,6 +63,9 @@ pub(super) struct Retries {
     waiting: Vec<Retry>,
 }
 
+/// The `result`s of `aetherius_dead_letter_retries_total`.
+pub const RESULTS: [&str; 5] = ["published", "filtered", "failed", "exhausted", "dropped"];
+
 impl Retries {
     pub fn new(config: RetryConfig) -> Self {
         Self {

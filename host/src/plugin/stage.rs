@@ -80,6 +80,30 @@ pub struct Stage {
     clock: SharedClock,
     /// `None` after a trap, until the next call re-creates it.
     instance: Option<Instance>,
+    metrics: StageMetrics,
+}
+
+/// The stage's series of the per-call metrics, looked up once.
+struct StageMetrics {
+    calls: prometheus::IntCounter,
+    call_seconds: prometheus::Histogram,
+    breaker_open: prometheus::Gauge,
+}
+
+impl StageMetrics {
+    fn new(stage: &str) -> Self {
+        let labels = &[stage];
+        let metrics = Self {
+            calls: crate::metrics::PLUGIN_CALLS.series(labels),
+            call_seconds: crate::metrics::PLUGIN_CALL_SECONDS.series(labels),
+            breaker_open: crate::metrics::PLUGIN_BREAKER_OPEN.series(labels),
+        };
+        metrics.breaker_open.set(0.0);
+        for kind in crate::item::FailureKind::ALL {
+            crate::metrics::PLUGIN_FAILURES.touch(&[stage, kind.as_str()]);
+        }
+        metrics
+    }
 }
 
 impl fmt::Debug for Stage {
@@ -115,10 +139,9 @@ impl Stage {
             clock,
             instance: None,
             plugin,
+            metrics: StageMetrics::new(name),
         };
         stage.instance = Some(stage.instantiate()?);
-        crate::metrics::PLUGIN_CALLS.touch(&[name]);
-        crate::metrics::PLUGIN_BREAKER_OPEN.set(&[name], 0.0);
         Ok(stage)
     }
 
@@ -231,8 +254,6 @@ impl Stage {
     /// One call, through the circuit breaker, with the result validated.
     fn call_checked(&mut self, items: &mut Vec<Processed>) -> Result<Vec<Decision>, Failure> {
         let now = self.clock.now_ms();
-        let name = self.name.clone();
-        let label = [&*name];
         if !self.breaker.allows(now) {
             return Err(Failure {
                 kind: FailureKind::BreakerOpen,
@@ -251,8 +272,10 @@ impl Stage {
                 })
             }
         });
-        crate::metrics::PLUGIN_CALLS.inc(&label);
-        crate::metrics::PLUGIN_CALL_SECONDS.observe(&label, started.elapsed().as_secs_f64());
+        self.metrics.calls.inc();
+        self.metrics
+            .call_seconds
+            .observe(started.elapsed().as_secs_f64());
         let transition = match &result {
             Ok(decisions) if decisions.iter().all(|d| !matches!(d, Decision::Failed(_))) => {
                 self.breaker.record_success()
@@ -260,8 +283,8 @@ impl Stage {
             _ => self.breaker.record_failure(now),
         };
         match transition {
-            Some(Transition::Opened) => crate::metrics::PLUGIN_BREAKER_OPEN.set(&label, 1.0),
-            Some(Transition::Closed) => crate::metrics::PLUGIN_BREAKER_OPEN.set(&label, 0.0),
+            Some(Transition::Opened) => self.metrics.breaker_open.set(1.0),
+            Some(Transition::Closed) => self.metrics.breaker_open.set(0.0),
             None => {}
         }
         match transition {

@@ -111,6 +111,7 @@ impl Clusters {
             1.0
         };
         metrics::LEADER.set(&[&cluster.id], leads);
+        metrics::touch_cluster(&cluster.id);
         self.shared
             .status
             .started(&cluster.id, cluster.leader_election.is_some());

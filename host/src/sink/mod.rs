@@ -139,6 +139,8 @@ pub struct SinkReport {
     pub spool_dropped: u64,
     /// Refused messages handed to the dead-letter sinks.
     pub dead_lettered: u64,
+    /// The sink's series of each [`SinkCount`]'s metric, in its order.
+    series: Vec<prometheus::IntCounter>,
 }
 
 /// What a sink counts; each also feeds its `aetherius_sink_*_total` metric.
@@ -153,39 +155,61 @@ pub enum SinkCount {
     DeadLettered,
 }
 
+impl SinkCount {
+    /// Every count, in declaration order.
+    const ALL: [Self; 7] = [
+        Self::Published,
+        Self::Rejected,
+        Self::Retried,
+        Self::Spooled,
+        Self::Drained,
+        Self::SpoolDropped,
+        Self::DeadLettered,
+    ];
+
+    fn metric(self) -> &'static metrics::Counter {
+        match self {
+            Self::Published => &metrics::SINK_PUBLISHED,
+            Self::Rejected => &metrics::SINK_REJECTED,
+            Self::Retried => &metrics::SINK_FAILED,
+            Self::Spooled => &metrics::SINK_SPOOLED,
+            Self::Drained => &metrics::SINK_DRAINED,
+            Self::SpoolDropped => &metrics::SINK_SPOOL_DROPPED,
+            Self::DeadLettered => &metrics::SINK_DEAD_LETTERED,
+        }
+    }
+}
+
 impl SinkReport {
     fn new(name: &str) -> Self {
         let labels = [name];
-        for metric in [
-            &metrics::SINK_PUBLISHED,
-            &metrics::SINK_FAILED,
-            &metrics::SINK_REJECTED,
-            &metrics::SINK_SPOOLED,
-            &metrics::SINK_DRAINED,
-            &metrics::SINK_SPOOL_DROPPED,
-            &metrics::SINK_DEAD_LETTERED,
-        ] {
-            metric.touch(&labels);
-        }
+        // Each series exists from the start, at 0.
+        let series = SinkCount::ALL
+            .iter()
+            .map(|count| count.metric().series(&labels))
+            .collect();
         Self {
             name: name.to_owned(),
+            series,
             ..Self::default()
         }
     }
 
     /// Counts `n` messages.
     pub fn add(&mut self, what: SinkCount, n: u64) {
-        let (field, metric) = match what {
-            SinkCount::Published => (&mut self.published, &metrics::SINK_PUBLISHED),
-            SinkCount::Rejected => (&mut self.rejected, &metrics::SINK_REJECTED),
-            SinkCount::Retried => (&mut self.retried, &metrics::SINK_FAILED),
-            SinkCount::Spooled => (&mut self.spooled, &metrics::SINK_SPOOLED),
-            SinkCount::Drained => (&mut self.drained, &metrics::SINK_DRAINED),
-            SinkCount::SpoolDropped => (&mut self.spool_dropped, &metrics::SINK_SPOOL_DROPPED),
-            SinkCount::DeadLettered => (&mut self.dead_lettered, &metrics::SINK_DEAD_LETTERED),
+        let field = match what {
+            SinkCount::Published => &mut self.published,
+            SinkCount::Rejected => &mut self.rejected,
+            SinkCount::Retried => &mut self.retried,
+            SinkCount::Spooled => &mut self.spooled,
+            SinkCount::Drained => &mut self.drained,
+            SinkCount::SpoolDropped => &mut self.spool_dropped,
+            SinkCount::DeadLettered => &mut self.dead_lettered,
         };
         *field += n;
-        metric.add(&[&self.name], n);
+        if let Some(series) = self.series.get(what as usize) {
+            series.inc_by(n);
+        }
     }
 
     /// Logs the counters at INFO (`sink finished`).

@@ -4,6 +4,11 @@
 //! everything else matches itself, case-sensitively. There are no character
 //! classes and no escapes: Kubernetes names, namespaces and reasons never
 //! contain `*` or `?`.
+//!
+//! Written here rather than taken from a crate (glob, globset, wildmatch):
+//! it is compiled into every plugin, where each dependency's code adds to the
+//! `.wasm` and its start-up; thirty lines of linear-time matching are the
+//! whole need (globset would bring regex into the guest).
 
 use std::fmt;
 

@@ -244,11 +244,11 @@ impl KafkaSink {
 /// metadata request, and again after the delivery loop marked it down, so
 /// that readiness follows the brokers even while no event flows.
 fn probe(name: &str, producer: FutureProducer<Quiet>) -> tokio::task::JoinHandle<()> {
-    let name = name.to_owned();
-    crate::metrics::SINK_UP.set(&[&name], 0.0);
+    let up = crate::metrics::SINK_UP.series(&[name]);
+    up.set(0.0);
     tokio::spawn(async move {
         loop {
-            if crate::metrics::SINK_UP.get(&[&name]) != Some(1.0) {
+            if up.get() != 1.0 {
                 let producer = producer.clone();
                 let answered = tokio::task::spawn_blocking(move || {
                     producer
@@ -259,7 +259,7 @@ fn probe(name: &str, producer: FutureProducer<Quiet>) -> tokio::task::JoinHandle
                 .await
                 .unwrap_or(false);
                 if answered {
-                    crate::metrics::SINK_UP.set(&[&name], 1.0);
+                    up.set(1.0);
                 }
             }
             tokio::time::sleep(Duration::from_secs(5)).await;
