@@ -279,6 +279,48 @@ fn the_charts_copies_match_their_sources() {
     assert_eq!(pipeline["chains"], default["chains"]);
 }
 
+/// deploy/'s plain manifests (`kubectl apply -k deploy/`) are the chart's
+/// default render, file by file, and nothing else but the namespace and the
+/// kustomization.
+#[test]
+fn deploys_plain_manifests_are_the_charts_default_render() {
+    let scratch = Scratch::new();
+    let out = scratch.path("manifests");
+    std::fs::create_dir(&out).unwrap();
+    let chart = chart();
+    helm(
+        &["manifests", chart.to_str().unwrap(), out.to_str().unwrap()],
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("manifests: {e}"));
+    let names = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".yaml"))
+            .collect();
+        names.sort();
+        names
+    };
+    let generated = names(&out);
+    assert!(generated.contains(&"pdb.yaml".to_owned()), "{generated:?}");
+    let deploy = repo_root().join("deploy");
+    let mut by_hand = names(&deploy);
+    by_hand.retain(|n| !generated.contains(n));
+    assert_eq!(
+        by_hand,
+        ["kustomization.yaml", "namespace.yaml"],
+        "deploy/ has manifests the chart does not render"
+    );
+    for name in &generated {
+        assert_eq!(
+            std::fs::read_to_string(deploy.join(name)).unwrap(),
+            std::fs::read_to_string(out.join(name)).unwrap(),
+            "deploy/{name} differs from the chart's render: run scripts/render-manifests.sh"
+        );
+    }
+}
+
 /// The rendered chart, as a pod runs it: its ServiceAccount and RBAC
 /// applied to the test API server, the binary started with that account's
 /// token mounted where the kubelet puts it and the rendered config — it
