@@ -1,10 +1,11 @@
 //! Watching a real kube-apiserver (DESIGN.md §12): creation→publication
-//! latency at a sustained create rate, restart time, steady RSS, and peak RSS
-//! during the initial list of 20k Events.
+//! latency and whole-process CPU time per event at a sustained create rate,
+//! restart time, idle and steady RSS, and peak RSS during the initial list
+//! of 20k Events.
 //!
 //! `cargo bench -p aetherius --bench watch` (after `scripts/test-servers.sh`).
 //! Knobs: `WATCH_BENCH_EVENTS` (per rate, default 2000), `WATCH_BENCH_RATES`
-//! (events/s, default `200,500`), `WATCH_BENCH_LIST` (default 20000),
+//! (events/s, default `200,1000`), `WATCH_BENCH_LIST` (default 20000),
 //! `WATCH_BENCH_HOSTILE` (Events with a 1 MiB message, listed and then
 //! watched, default 200; 0 skips it), `WATCH_BENCH_BINARY` (another
 //! `aetherius` to measure, e.g. an older release, side by side).
@@ -133,6 +134,21 @@ impl Aetherius {
         }
     }
 
+    /// User and system CPU time the process has used (all its threads,
+    /// also those that ended), from `/proc/PID/stat`.
+    fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // After the command name, which may hold spaces: state is field 3,
+        // utime and stime fields 14 and 15.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        Duration::from_micros(ticks * 1_000_000 / per_second)
+    }
+
     fn stop(mut self) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
@@ -214,7 +230,7 @@ fn main() {
     let events = env_usize("WATCH_BENCH_EVENTS", 2000);
     let list = env_usize("WATCH_BENCH_LIST", 20_000);
     let rates: Vec<usize> = std::env::var("WATCH_BENCH_RATES")
-        .unwrap_or_else(|_| "200,500".into())
+        .unwrap_or_else(|_| "200,1000".into())
         .split(',')
         .filter_map(|r| r.trim().parse().ok())
         .collect();
@@ -272,12 +288,14 @@ fn main() {
             .expect("warm-up events published");
     }
     println!(
-        "\n| create rate | events | p50 | p90 | p99 | max | POST round trip p50 / p99 |\n|---|---|---|---|---|---|---|"
+        "\n| create rate (achieved) | events | p50 | p90 | p99 | max | POST round trip p50 / p99 | CPU per event | RSS after (anonymous) |\n|---|---|---|---|---|---|---|---|---|"
     );
     let mut steady = Memory::default();
     for (round, &rate) in rates.iter().enumerate() {
         let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
         let writes: Arc<Mutex<Vec<Duration>>> = Arc::default();
+        let cpu_before = child.cpu();
+        let round_started = Instant::now();
         runtime.block_on(async {
             let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -314,19 +332,25 @@ fn main() {
             }
         }
         assert_eq!(latencies.len(), events, "every event published");
+        // Whole-process CPU over the round (idle moments included) per event.
+        let cpu = (child.cpu() - cpu_before).as_secs_f64() / events as f64;
+        let achieved = events as f64 / round_started.elapsed().as_secs_f64();
         latencies.sort();
         let mut writes = writes.lock().unwrap().clone();
         writes.sort();
+        steady = child.memory();
         println!(
-            "| {rate}/s | {events} | {} | {} | {} | {} | {} / {} |",
+            "| {rate}/s ({achieved:.0}/s) | {events} | {} | {} | {} | {} | {} / {} | {:.0} µs | {} ({}) |",
             ms(percentile(&latencies, 0.5)),
             ms(percentile(&latencies, 0.9)),
             ms(percentile(&latencies, 0.99)),
             ms(*latencies.last().unwrap()),
             ms(percentile(&writes, 0.5)),
             ms(percentile(&writes, 0.99)),
+            cpu * 1e6,
+            mib(steady.rss),
+            mib(steady.anon),
         );
-        steady = child.memory();
     }
     println!(
         "\nsteady RSS after {} events: {} ({} anonymous, {} file-backed: the binary's code), peak so far {}",

@@ -391,9 +391,11 @@ impl<B: Broker> Deliverer<B> {
 }
 
 /// Runs blocking file work (the spool's writes and fsyncs) without stalling
-/// the runtime's other tasks: on a multi-threaded runtime the worker hands
-/// its tasks to the others meanwhile; on a single-threaded one (the unit
-/// tests, with paused time) it simply runs.
+/// the runtime's other tasks where it can: on a multi-threaded runtime (an
+/// embedding program's) the worker hands its tasks to the others meanwhile;
+/// on a single-threaded one (`aetherius run`'s, the unit tests') it simply
+/// runs — while a broker is down, a spool write holds the watches for the
+/// milliseconds of its fsync; they read on afterwards, nothing is lost.
 fn blocking<T>(work: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),

@@ -275,9 +275,10 @@ impl Setup {
         })
     }
 
-    /// Runs a line sink (stdout, file) over the queue.
+    /// Runs a line sink (stdout, file) over the queue, on a thread of its
+    /// own (a blocking-pool thread held for the sink's life).
     fn spawn_lines(self, writer: LineWriter) -> JoinHandle<Result<SinkReport, SinkError>> {
-        tokio::spawn(writer::run(self.name, writer, self.queue))
+        tokio::task::spawn_blocking(move || writer::run(self.name, writer, self.queue))
     }
 
     /// Runs a broker sink over the queue, with retries, spool and dead
