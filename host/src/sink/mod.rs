@@ -344,3 +344,23 @@ pub async fn start(
     }
     Ok((routes, SinkTasks { tasks }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report finds each count's series at `count as usize`.
+    #[test]
+    fn every_count_feeds_its_own_metric() {
+        for (index, count) in SinkCount::ALL.into_iter().enumerate() {
+            assert_eq!(count as usize, index, "{count:?}");
+        }
+        let mut report = SinkReport::new("counts-test");
+        report.add(SinkCount::Drained, 3);
+        report.add(SinkCount::DeadLettered, 2);
+        assert_eq!(metrics::SINK_DRAINED.get(&["counts-test"]), Some(3));
+        assert_eq!(metrics::SINK_DEAD_LETTERED.get(&["counts-test"]), Some(2));
+        assert_eq!(metrics::SINK_FAILED.get(&["counts-test"]), Some(0));
+        assert_eq!((report.drained, report.dead_lettered), (3, 2));
+    }
+}
