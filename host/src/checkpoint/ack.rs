@@ -1,8 +1,10 @@
 //! Marks and acks: "this watch has handed over everything up to
 //! resourceVersion R", and that mark on its way down every sink queue.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
@@ -39,22 +41,34 @@ pub struct Mark {
 /// and the lag they are counted in. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Acknowledger {
-    done: mpsc::UnboundedSender<Mark>,
+    completed: Completed,
+    /// Held by the acknowledger and every ack: once all are gone, no mark
+    /// can complete any more ([`Marks::closed`]).
+    alive: mpsc::UnboundedSender<Infallible>,
     lag: Lag,
 }
 
-impl Acknowledger {
-    pub fn new(done: mpsc::UnboundedSender<Mark>, lag: Lag) -> Self {
-        Self { done, lag }
-    }
+/// An acknowledger, and the checkpointer's end of it.
+pub fn acknowledger(lag: Lag) -> (Acknowledger, Marks) {
+    let completed = Completed::default();
+    let (alive, closed) = mpsc::unbounded_channel();
+    let acks = Acknowledger {
+        completed: completed.clone(),
+        alive,
+        lag,
+    };
+    (acks, Marks { completed, closed })
+}
 
+impl Acknowledger {
     /// An ack for `mark` that completes once `sinks` sinks acked it.
     pub fn ack(&self, mark: Mark, sinks: usize) -> Arc<Ack> {
         let pending = self.lag.enter(&mark.key.cluster);
         let ack = Arc::new(Ack {
             mark,
             remaining: AtomicUsize::new(sinks),
-            done: self.done.clone(),
+            completed: self.completed.clone(),
+            _alive: self.alive.clone(),
             lag: self.lag.clone(),
             pending,
         });
@@ -65,12 +79,60 @@ impl Acknowledger {
     }
 }
 
+/// Completed marks, the latest of each watch: an ack records its mark here
+/// without waking anyone, and the checkpointer, which writes on an interval
+/// anyway, takes them then. (A channel woke the async thread once per
+/// watched event for nothing.) Marks of one watch complete in order — every
+/// sink queue is FIFO — so the latest is the furthest.
+#[derive(Debug, Clone, Default)]
+struct Completed(Arc<Mutex<BTreeMap<WatchKey, String>>>);
+
+impl Completed {
+    fn record(&self, mark: &Mark) {
+        let mut latest = self.0.lock().expect("not poisoned");
+        match latest.get_mut(&mark.key) {
+            Some(version) => version.clone_from(&mark.resource_version),
+            None => {
+                latest.insert(mark.key.clone(), mark.resource_version.clone());
+            }
+        }
+    }
+}
+
+/// The checkpointer's end: the marks completed, and when no more can be.
+#[derive(Debug)]
+pub struct Marks {
+    completed: Completed,
+    closed: mpsc::UnboundedReceiver<Infallible>,
+}
+
+impl Marks {
+    /// The marks completed since the last call, the latest of each watch.
+    pub fn take(&self) -> Vec<Mark> {
+        let latest = std::mem::take(&mut *self.completed.0.lock().expect("not poisoned"));
+        latest
+            .into_iter()
+            .map(|(key, resource_version)| Mark {
+                key,
+                resource_version,
+            })
+            .collect()
+    }
+
+    /// Resolves once the acknowledger and every ack are gone: nothing more
+    /// will complete. Cancel-safe.
+    pub async fn closed(&mut self) {
+        while self.closed.recv().await.is_some() {}
+    }
+}
+
 /// A mark travelling down the sink queues; complete when every sink acked.
 #[derive(Debug)]
 pub struct Ack {
     mark: Mark,
     remaining: AtomicUsize,
-    done: mpsc::UnboundedSender<Mark>,
+    completed: Completed,
+    _alive: mpsc::UnboundedSender<Infallible>,
     lag: Lag,
     /// Its entry in the lag.
     pending: u64,
@@ -86,9 +148,7 @@ impl Ack {
 
     fn complete(&self) {
         self.lag.leave(&self.mark.key.cluster, self.pending);
-        // The checkpointer gone means shutdown is past writing: nothing
-        // left to do with the mark.
-        let _ = self.done.send(self.mark.clone());
+        self.completed.record(&self.mark);
     }
 }
 
@@ -98,22 +158,50 @@ mod tests {
 
     #[test]
     fn an_ack_completes_when_every_sink_acked() {
-        let (done, mut marks) = mpsc::unbounded_channel();
         let lag = Lag::default();
-        let acks = Acknowledger::new(done, lag.clone());
-        let mark = Mark {
+        let (acks, marks) = acknowledger(lag.clone());
+        let mark = |rv: &str| Mark {
             key: WatchKey {
                 cluster: "a".into(),
                 namespace: None,
             },
-            resource_version: "7".into(),
+            resource_version: rv.into(),
         };
-        let ack = acks.ack(mark, 2);
+        let ack = acks.ack(mark("7"), 2);
         ack.ack();
-        assert!(marks.try_recv().is_err());
+        assert!(marks.take().is_empty());
         assert_eq!(lag.by_cluster().len(), 1);
         ack.ack();
-        assert_eq!(marks.try_recv().unwrap().resource_version, "7");
+        assert_eq!(marks.take(), [mark("7")]);
         assert_eq!(lag.by_cluster()[0].1, std::time::Duration::ZERO);
+        // Taken once; of several, the latest.
+        assert!(marks.take().is_empty());
+        acks.ack(mark("8"), 0);
+        acks.ack(mark("9"), 0);
+        assert_eq!(marks.take(), [mark("9")]);
+    }
+
+    #[tokio::test]
+    async fn closed_once_no_ack_can_complete() {
+        let (acks, mut marks) = acknowledger(Lag::default());
+        let ack = acks.ack(
+            Mark {
+                key: WatchKey {
+                    cluster: "a".into(),
+                    namespace: None,
+                },
+                resource_version: "1".into(),
+            },
+            1,
+        );
+        drop(acks);
+        let closed = marks.closed();
+        tokio::pin!(closed);
+        assert!(
+            futures::poll!(closed.as_mut()).is_pending(),
+            "an ack is out"
+        );
+        drop(ack);
+        closed.await;
     }
 }

@@ -4,9 +4,10 @@
 //!
 //! A watcher sends a [`Mark`] after each batch; the pipeline turns it into
 //! an [`Ack`] and passes it down every sink queue behind that batch; when
-//! the last sink has written everything before it, the mark reaches the
-//! [`Checkpointer`], which writes what it has at most once per interval and
-//! once more on shutdown. Sinks are FIFO and marks are sent in watch order,
+//! the last sink has written everything before it, the mark is recorded as
+//! completed (the latest of each watch, waking nobody) and the
+//! [`Checkpointer`] takes and writes what it has at most once per interval
+//! and once more on shutdown. Sinks are FIFO and marks are sent in watch order,
 //! so a checkpoint never gets ahead of an event a sink has not written.
 //!
 //! - `ack`: marks and acks;
@@ -20,7 +21,7 @@ mod lag;
 mod store;
 mod writer;
 
-pub use ack::{Ack, Acknowledger, Mark, WatchKey};
+pub use ack::{Ack, Acknowledger, Mark, Marks, WatchKey, acknowledger};
 pub use config::{CheckpointConfig, ConfigMapRef};
 pub use lag::Lag;
 pub use store::{CheckpointError, Document, Store};

@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
-use super::ack::Mark;
+use super::ack::{Mark, Marks};
 use super::lag::Lag;
 use super::store::{CheckpointError, Document, Store};
 
@@ -150,9 +148,10 @@ impl Checkpointer {
         }
     }
 
-    /// Runs until every sender of `marks` is gone, then writes once more.
-    /// A failed write is logged and retried at the next interval.
-    pub async fn run(self, mut marks: mpsc::UnboundedReceiver<Mark>) {
+    /// Takes the completed marks and writes them every interval until no
+    /// more can complete, then writes once more. A failed write is logged
+    /// and retried at the next interval.
+    pub async fn run(self, mut marks: Marks) {
         for result in ["ok", "error"] {
             crate::metrics::CHECKPOINT_WRITES.touch(&[result]);
         }
@@ -161,18 +160,23 @@ impl Checkpointer {
         let mut failing = BTreeMap::new();
         loop {
             tokio::select! {
-                mark = marks.recv() => match mark {
-                    Some(mark) => self.stores.set(&mark),
-                    None => break,
-                },
+                () = marks.closed() => break,
                 _ = tick.tick() => {
+                    self.collect(&marks);
                     self.flush(&mut failing).await;
                     self.lag.publish();
                 }
             }
         }
+        self.collect(&marks);
         self.flush(&mut failing).await;
         self.lag.publish();
+    }
+
+    fn collect(&self, marks: &Marks) {
+        for mark in marks.take() {
+            self.stores.set(&mark);
+        }
     }
 
     async fn flush(&self, failing: &mut BTreeMap<usize, bool>) {
@@ -219,7 +223,7 @@ impl Checkpointer {
 
 #[cfg(test)]
 mod tests {
-    use super::super::ack::WatchKey;
+    use super::super::ack::{WatchKey, acknowledger};
     use super::*;
 
     fn mark(cluster: &str, ns: Option<&str>, rv: &str) -> Mark {
@@ -242,12 +246,16 @@ mod tests {
         let stores = CheckpointStores::default();
         stores.attach("a", store.clone()).await.unwrap();
         let checkpointer = Checkpointer::new(stores, Duration::from_secs(3600), Lag::default());
-        let (done, marks) = mpsc::unbounded_channel();
-        done.send(mark("a", None, "5")).unwrap();
-        done.send(mark("a", Some("web"), "9")).unwrap();
-        done.send(mark("a", None, "12")).unwrap();
-        done.send(mark("elsewhere", None, "1")).unwrap();
-        drop(done);
+        let (acks, marks) = acknowledger(Lag::default());
+        for mark in [
+            mark("a", None, "5"),
+            mark("a", Some("web"), "9"),
+            mark("a", None, "12"),
+            mark("elsewhere", None, "1"),
+        ] {
+            acks.ack(mark, 0);
+        }
+        drop(acks);
         checkpointer.run(marks).await;
 
         let document = store.load().await.unwrap();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::checkpoint::{
-    Acknowledger, CheckpointError, CheckpointStores, Checkpointer, Lag, Mark, Store,
+    CheckpointError, CheckpointStores, Checkpointer, Lag, Store, acknowledger,
 };
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
@@ -73,11 +73,10 @@ pub async fn run(
     let (pipelines, sink_tasks, config) =
         crate::pipeline::start(config, PipelineClock::Live(clock.clone()), workers).await?;
 
-    let (marks, marks_receiver) = mpsc::unbounded_channel::<Mark>();
     let lag = Lag::default();
+    let (acks, marks) = acknowledger(lag.clone());
     let checkpointer = tokio::spawn(
-        Checkpointer::new(stores.clone(), config.checkpoint.interval.0, lag.clone())
-            .run(marks_receiver),
+        Checkpointer::new(stores.clone(), config.checkpoint.interval.0, lag).run(marks),
     );
 
     // Bounded: back-pressure reaches the API server connection, not memory.
@@ -94,12 +93,7 @@ pub async fn run(
         );
         tokio::spawn(reloader.run())
     }));
-    let worker = crate::pipeline::spawn(
-        pipelines,
-        inputs,
-        Some(Acknowledger::new(marks, lag)),
-        pending,
-    );
+    let worker = crate::pipeline::spawn(pipelines, inputs, Some(acks), pending);
 
     let mut clusters_running = Clusters::new(clusters::Shared {
         config: config.clone(),

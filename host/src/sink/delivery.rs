@@ -412,7 +412,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::checkpoint::{Acknowledger, Lag, Mark, WatchKey};
+    use crate::checkpoint::{Acknowledger, Lag, Mark, Marks, WatchKey, acknowledger};
     use crate::event::Severity;
     use crate::sink::Record;
 
@@ -493,7 +493,7 @@ mod tests {
     struct Harness {
         queue: mpsc::Sender<SinkMessage>,
         acks: Acknowledger,
-        acked: mpsc::UnboundedReceiver<Mark>,
+        acked: Marks,
         dead: mpsc::Receiver<SinkMessage>,
         taken: Arc<Mutex<Vec<String>>>,
         calls: Arc<Mutex<usize>>,
@@ -520,7 +520,7 @@ mod tests {
         });
         let (queue, receiver) = mpsc::channel(16);
         let (dead_sender, dead) = mpsc::channel(16);
-        let (done, acked) = mpsc::unbounded_channel();
+        let (acks, acked) = acknowledger(Lag::default());
         let task = tokio::spawn(run(
             name.to_owned(),
             broker,
@@ -531,7 +531,7 @@ mod tests {
         ));
         Harness {
             queue,
-            acks: Acknowledger::new(done, Lag::default()),
+            acks,
             acked,
             dead,
             taken,
@@ -564,6 +564,21 @@ mod tests {
 
         fn taken(&self) -> Vec<String> {
             self.taken.lock().unwrap().clone()
+        }
+
+        /// Whether no mark has been acknowledged since the last look.
+        fn none_acked(&self) -> bool {
+            self.acked.take().is_empty()
+        }
+
+        /// Waits (on the paused clock) for the next acknowledged mark.
+        async fn next_acked(&self) -> Mark {
+            loop {
+                if let Some(mark) = self.acked.take().pop() {
+                    return mark;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
 
         /// Waits (on the paused clock) until the broker has taken `n`.
@@ -600,16 +615,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_mark_is_acknowledged_only_once_the_broker_took_what_came_before() {
         // No spool: the sink waits for the broker, and so does the mark.
-        let mut sink = start("gate", &[Answer::Down; 20], 0, WhenFull::Block);
+        let sink = start("gate", &[Answer::Down; 20], 0, WhenFull::Block);
         sink.send(&["a"]).await;
         sink.mark("7").await;
         tokio::time::sleep(Duration::from_secs(5)).await;
-        assert!(
-            sink.acked.try_recv().is_err(),
-            "acked while `a` was not taken"
-        );
+        assert!(sink.none_acked(), "acked while `a` was not taken");
         assert!(sink.taken().is_empty());
-        let mark = sink.acked.recv().await.unwrap();
+        let mark = sink.next_acked().await;
         assert_eq!(mark.resource_version, "7");
         assert_eq!(sink.taken(), ["a"]);
         sink.finish().await;
@@ -618,12 +630,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn after_spool_after_the_messages_wait_in_the_spool_and_drain_in_order() {
         // Down for a long while (each attempt is one script entry).
-        let mut sink = start("spool", &[Answer::Down; 30], 1 << 20, WhenFull::Block);
+        let sink = start("spool", &[Answer::Down; 30], 1 << 20, WhenFull::Block);
         sink.send(&["a", "b"]).await;
         // Spooled once the broker has been down 10 s: the mark behind it is
         // acknowledged then (the spool is synced), broker still down.
         sink.mark("1").await;
-        let mark = sink.acked.recv().await.unwrap();
+        let mark = sink.next_acked().await;
         assert_eq!(mark.resource_version, "1");
         assert!(
             sink.taken().is_empty(),
@@ -633,7 +645,7 @@ mod tests {
         sink.send(&["c"]).await;
         sink.send(&["d", "e"]).await;
         sink.mark("2").await;
-        assert_eq!(sink.acked.recv().await.unwrap().resource_version, "2");
+        assert_eq!(sink.next_acked().await.resource_version, "2");
         sink.wait_taken(5).await;
         let (report, taken) = sink.finish().await;
         assert_eq!(taken, ["a", "b", "c", "d", "e"], "in order, once each");
@@ -664,14 +676,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_full_spool_with_block_stops_taking_from_the_queue() {
-        let mut sink = start("block", &[Answer::Down; 40], 300, WhenFull::Block);
+        let sink = start("block", &[Answer::Down; 40], 300, WhenFull::Block);
         sink.send(&["a", "b"]).await;
         sink.send(&["c", "d"]).await;
         sink.mark("1").await;
         // The spool holds `a`, `b`; `c`, `d` wait for room, so does the mark.
         tokio::time::sleep(Duration::from_secs(60)).await;
-        assert!(sink.acked.try_recv().is_err());
-        assert_eq!(sink.acked.recv().await.unwrap().resource_version, "1");
+        assert!(sink.none_acked());
+        assert_eq!(sink.next_acked().await.resource_version, "1");
         let (report, taken) = sink.finish().await;
         assert_eq!(taken, ["a", "b", "c", "d"]);
         assert_eq!(report.spool_dropped, 0);
