@@ -180,11 +180,14 @@ impl Histogram {
     }
 }
 
-/// Records `n` observations of `value` at once (a batch's average per event).
-pub fn observe_n(histogram: &prometheus::Histogram, value: f64, n: u64) {
+/// Records `n` observations of `value` (a batch's average per event): the
+/// crate has no weighted observation, so they are counted into `histogram`,
+/// a local (unsynchronised) copy, and added to the shared series once.
+pub fn observe_n(histogram: &prometheus::local::LocalHistogram, value: f64, n: u64) {
     for _ in 0..n {
         histogram.observe(value);
     }
+    histogram.flush();
 }
 
 /// Any metric, for rendering and the catalog.

@@ -165,7 +165,8 @@ pub struct Pipeline {
     cutter: BatchCutter,
     stats: PipelineStats,
     counters: Counters,
-    processing_seconds: prometheus::Histogram,
+    /// Counted per occurrence without atomics, flushed once per batch.
+    processing_seconds: prometheus::local::LocalHistogram,
     cache_sizes: CacheSizes,
     retries: retry::Retries,
 }
@@ -197,7 +198,7 @@ impl Pipeline {
             cutter: BatchCutter::new(batch_size, replay),
             stats: PipelineStats::default(),
             counters: Counters::default(),
-            processing_seconds: metrics::PROCESSING_SECONDS.series(&[]),
+            processing_seconds: metrics::PROCESSING_SECONDS.series(&[]).local(),
             cache_sizes: CacheSizes::new(0, Arc::new([std::sync::atomic::AtomicUsize::new(0)])),
             retries: retry::Retries::new(RetryConfig {
                 attempts: 0,
