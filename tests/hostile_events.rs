@@ -248,7 +248,7 @@ fn hostile_events_never_break_decoding_the_core_or_the_default_chain() {
         let ordinary = decode(&neighbour(n, now_ms()), "hostile", &limits).unwrap();
         events.insert(events.len() / 2, ordinary);
         let (pipeline, published) = &mut *state.borrow_mut();
-        pipeline.process(events);
+        pipeline.process(events, None);
 
         let mut neighbour_published = false;
         while let Ok(message) = published.try_recv() {

@@ -270,14 +270,22 @@ impl Pipeline {
         self.routes.len()
     }
 
-    /// Sends `ack` down every sink queue, behind everything processed so far.
+    /// Sends each sink its rest of a chunk (`batches`, one per route; none
+    /// when nothing passed) with `ack` riding behind it: a mark costs a sink
+    /// no message of its own unless no event of this input went its way.
     /// Blocks while a sink's queue is full.
-    pub fn acknowledge(&self, ack: &Arc<Ack>) {
+    fn send_rest(&self, batches: Vec<Batch>, ack: Option<&Arc<Ack>>) {
+        let mut batches = batches.into_iter();
         for route in &self.routes {
-            if route
-                .sender
-                .blocking_send(SinkMessage::Ack(ack.clone()))
-                .is_err()
+            let mut batch = batches.next().unwrap_or_default();
+            if batch.events > 0 {
+                batch.ack = ack.cloned();
+                send(route, batch);
+            } else if let Some(ack) = ack
+                && route
+                    .sender
+                    .blocking_send(SinkMessage::Ack(ack.clone()))
+                    .is_err()
             {
                 // A sink that stopped never acks: the checkpoint stays put.
                 tracing::debug!(sink = %route.name, "sink stopped; checkpoint not acknowledged");
@@ -332,12 +340,15 @@ impl Pipeline {
             }
         }
         for (chain, occurrences, failures) in by_chain {
-            self.run_chains(occurrences, Some(RetryRun { chain, failures }));
+            let rest = self.run_chains(occurrences, Some(RetryRun { chain, failures }));
+            self.send_rest(rest, None);
         }
     }
 
-    /// Processes events in arrival order. Blocks while a sink's queue is full.
-    pub fn process(&mut self, events: Vec<Event>) {
+    /// Processes events in arrival order, then sends `ack` down every sink
+    /// queue behind them (and behind everything processed before). Blocks
+    /// while a sink's queue is full.
+    pub fn process(&mut self, events: Vec<Event>, ack: Option<&Arc<Ack>>) {
         self.retry_due();
         self.stats.received += events.len() as u64;
         let mut chunk = Vec::with_capacity(events.len().min(256));
@@ -348,7 +359,8 @@ impl Pipeline {
             let counters = self.counters.index(&event.cluster);
             self.counters[counters].received.inc();
             if self.cutter.cut_before(&event, chunk.len(), chunk_bytes) {
-                self.run_chains(std::mem::take(&mut chunk), None);
+                let rest = self.run_chains(std::mem::take(&mut chunk), None);
+                self.send_rest(rest, None);
                 chunk_bytes = 0;
             }
             match self.core.admit(event) {
@@ -365,16 +377,22 @@ impl Pipeline {
                 }
             }
         }
-        self.run_chains(chunk, None);
+        let rest = self.run_chains(chunk, None);
+        self.send_rest(rest, ack);
         self.cache_sizes.publish(self.core.len());
     }
 
     /// Runs occurrences through every chain some sink takes (or, for a
     /// retry, through the one that dead-lettered them) and queues the
-    /// results for the sinks.
-    fn run_chains(&mut self, occurrences: Vec<Arc<Occurrence>>, retry: Option<RetryRun>) {
+    /// results for the sinks; returns each sink's last, unsent batch.
+    #[must_use = "the last batches are for `send_rest`"]
+    fn run_chains(
+        &mut self,
+        occurrences: Vec<Arc<Occurrence>>,
+        retry: Option<RetryRun>,
+    ) -> Vec<Batch> {
         if occurrences.is_empty() {
-            return;
+            return Vec::new();
         }
         let started = std::time::Instant::now();
         let now = self.clock.now_ms();
@@ -470,9 +488,7 @@ impl Pipeline {
             started.elapsed().as_secs_f64() / count as f64,
             count,
         );
-        for (route, batch) in self.routes.iter().zip(batches) {
-            send(route, batch);
-        }
+        batches
     }
 }
 
@@ -594,7 +610,7 @@ mod tests {
             })
             .collect();
         events.push(warning("BackOff", "web", "u1", 6, start + 70_000));
-        pipeline.process(events);
+        pipeline.process(events, None);
 
         let stats = pipeline.stats();
         assert_eq!(
@@ -619,5 +635,49 @@ mod tests {
             "the replay clock followed the events"
         );
         assert_eq!(pipeline.cache_size(), 1);
+    }
+
+    #[test]
+    fn a_mark_rides_behind_its_events_or_alone_where_none_went() {
+        use crate::checkpoint::{Lag, Mark, WatchKey, acknowledger};
+
+        let (all, mut all_rx) = route("all", None);
+        let (urgent, mut urgent_rx) = route("urgent", Some(Severity::High));
+        let mut pipeline = Pipeline::new(
+            DedupConfig::default(),
+            vec![Chain::new("main".into(), Vec::new())],
+            vec![all, urgent],
+            PipelineClock::Replay(ManualClock::new(0)),
+            2,
+        );
+        let (acks, marks) = acknowledger(Lag::default());
+        let mark = Mark {
+            key: WatchKey {
+                cluster: "a".into(),
+                namespace: None,
+            },
+            resource_version: "7".into(),
+        };
+        let ack = acks.ack(mark.clone(), pipeline.sink_count());
+        let event = warning("BackOff", "web", "u1", 1, 1_795_000_000_000);
+        pipeline.process(vec![event], Some(&ack));
+        drop(ack);
+
+        // One message each: the event's batch carrying the mark for `all`;
+        // the mark alone for `urgent`, whose severity floor the event missed.
+        let Ok(SinkMessage::Batch(mut batch)) = all_rx.try_recv() else {
+            panic!("a batch for `all`");
+        };
+        assert_eq!(batch.events, 1);
+        assert!(all_rx.try_recv().is_err(), "no message of its own");
+        let Ok(SinkMessage::Ack(alone)) = urgent_rx.try_recv() else {
+            panic!("the mark alone for `urgent`");
+        };
+        assert!(urgent_rx.try_recv().is_err());
+
+        alone.ack();
+        assert!(marks.take().is_empty(), "`all` has not written the batch");
+        batch.acknowledge();
+        assert_eq!(marks.take(), [mark]);
     }
 }

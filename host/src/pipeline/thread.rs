@@ -69,10 +69,11 @@ impl PendingChains {
 #[derive(Debug)]
 pub struct PipelineThread(std::thread::JoinHandle<PipelineStats>);
 
-/// What a worker gets from the dispatcher.
-enum Work {
-    Events(Vec<Event>),
-    Ack(Arc<Ack>),
+/// What a worker gets from the dispatcher: its share of an input (perhaps
+/// none), and the input's mark.
+struct Work {
+    events: Vec<Event>,
+    ack: Option<Arc<Ack>>,
 }
 
 /// The shortest wait for a retry: a retry due now (or held by a breaker
@@ -128,12 +129,11 @@ pub fn spawn(
                         break;
                     };
                     take_reload(&mut pipeline, &reloads, 0);
-                    if !events.is_empty() {
-                        pipeline.process(events);
-                    }
-                    if let (Some(mark), Some(acks)) = (mark, &acks) {
-                        pipeline.acknowledge(&acks.ack(mark, pipeline.sink_count()));
-                    }
+                    let ack = match (mark, &acks) {
+                        (Some(mark), Some(acks)) => Some(acks.ack(mark, pipeline.sink_count())),
+                        _ => None,
+                    };
+                    pipeline.process(events, ack.as_ref());
                 }
                 // Dropping the pipeline closes the sink queues: the sinks
                 // flush and end.
@@ -162,8 +162,7 @@ pub fn spawn(
                     };
                     take_reload(&mut pipeline, &reloads, index);
                     match received {
-                        Ok(Work::Events(events)) => pipeline.process(events),
-                        Ok(Work::Ack(ack)) => pipeline.acknowledge(&ack),
+                        Ok(Work { events, ack }) => pipeline.process(events, ack.as_ref()),
                         Err(std_mpsc::RecvTimeoutError::Timeout) => pipeline.retry_due(),
                         Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
                     }
@@ -187,16 +186,18 @@ pub fn spawn(
                 for event in events {
                     shares[worker_of(&event, workers)].push(event);
                 }
-                for (queue, share) in queues.iter().zip(shares) {
-                    if !share.is_empty() {
+                let ack = match (mark, &acks) {
+                    (Some(mark), Some(acks)) => Some(acks.ack(mark, acks_per_mark)),
+                    _ => None,
+                };
+                for (queue, events) in queues.iter().zip(shares) {
+                    // A mark goes to every worker, behind its share.
+                    if !events.is_empty() || ack.is_some() {
                         // A worker that is gone panicked: join reports it.
-                        let _ = queue.send(Work::Events(share));
-                    }
-                }
-                if let (Some(mark), Some(acks)) = (mark, &acks) {
-                    let ack = acks.ack(mark, acks_per_mark);
-                    for queue in &queues {
-                        let _ = queue.send(Work::Ack(ack.clone()));
+                        let _ = queue.send(Work {
+                            events,
+                            ack: ack.clone(),
+                        });
                     }
                 }
             }

@@ -132,9 +132,10 @@ pub async fn run<B: Broker>(
                 message = receiver.recv(), if !block => match message {
                     None => break,
                     Some(SinkMessage::Ack(ack)) => ack.ack(),
-                    Some(SinkMessage::Batch(batch)) => {
+                    Some(SinkMessage::Batch(mut batch)) => {
                         let all: Vec<usize> = (0..batch.records.len()).collect();
                         deliverer.spool_or_drop(&batch, &all).await;
+                        batch.acknowledge();
                     }
                 },
             }
@@ -142,7 +143,10 @@ pub async fn run<B: Broker>(
             match receiver.recv().await {
                 None => break,
                 Some(SinkMessage::Ack(ack)) => ack.ack(),
-                Some(SinkMessage::Batch(batch)) => deliverer.deliver(&batch).await,
+                Some(SinkMessage::Batch(mut batch)) => {
+                    deliverer.deliver(&batch).await;
+                    batch.acknowledge();
+                }
             }
         }
     }
@@ -321,6 +325,7 @@ impl<B: Broker> Deliverer<B> {
                 events: 1,
                 records: vec![record],
                 budget: None,
+                ack: None,
             };
             if sender.send(SinkMessage::Batch(letter)).await.is_err() {
                 tracing::warn!(sink = %self.name, dead_letter_sink = %sink, "the dead-letter sink stopped");

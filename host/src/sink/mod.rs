@@ -73,6 +73,20 @@ pub struct Batch {
     /// One per line, for sinks that publish events one by one (brokers);
     /// empty for line sinks.
     pub records: Vec<Record>,
+    /// A mark that rides behind the batch's last line: acknowledged once the
+    /// sink has done with the batch (written, or taken by the broker or the
+    /// spool), so that a mark costs the sink no wake-up of its own.
+    pub ack: Option<Arc<Ack>>,
+}
+
+impl Batch {
+    /// Acknowledges the mark riding behind the batch, if any: the sink is done
+    /// with everything up to it.
+    pub fn acknowledge(&mut self) {
+        if let Some(ack) = self.ack.take() {
+            ack.ack();
+        }
+    }
 }
 
 /// How one line of a batch is addressed on a broker.
@@ -101,8 +115,10 @@ impl Batch {
 /// What travels down a sink's queue.
 #[derive(Debug)]
 pub enum SinkMessage {
+    /// Events, and possibly the mark behind them ([`Batch::ack`]).
     Batch(Batch),
-    /// Acknowledged once everything queued before it has been written.
+    /// Acknowledged once everything queued before it has been written (a
+    /// mark with no events of this sink's before it).
     Ack(Arc<Ack>),
 }
 

@@ -67,7 +67,7 @@ pub(super) fn run(
     let mut report = SinkReport::new(&name);
     metrics::SINK_UP.set(&[&name], 1.0);
     while let Some(message) = receiver.blocking_recv() {
-        let batch = match message {
+        let mut batch = match message {
             SinkMessage::Batch(batch) => batch,
             // Every batch before it was written and flushed.
             SinkMessage::Ack(ack) => {
@@ -82,6 +82,8 @@ pub(super) fn run(
                 error,
             })?;
         report.add(SinkCount::Published, batch.events as u64);
+        // Written and flushed: the mark behind it may move.
+        batch.acknowledge();
     }
     writer
         .flush()

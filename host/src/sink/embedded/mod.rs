@@ -111,7 +111,7 @@ async fn run(
     let mut report = SinkReport::new(&name);
     metrics::SINK_UP.set(&[&name], 1.0);
     while let Some(message) = queue.recv().await {
-        let batch: Batch = match message {
+        let mut batch: Batch = match message {
             SinkMessage::Batch(batch) => batch,
             SinkMessage::Ack(ack) => {
                 ack.ack();
@@ -136,6 +136,7 @@ async fn run(
             }
         }
         report.add(SinkCount::Published, batch.records.len() as u64);
+        batch.acknowledge();
     }
     Ok(report)
 }
