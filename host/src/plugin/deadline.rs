@@ -4,39 +4,66 @@
 //! time spent anywhere else, and its cost per instruction differs between
 //! plugins. So every call also gets a deadline, enforced by wasmtime's epoch
 //! interruption: compiled guest code checks the engine's epoch at function
-//! entries and loop back-edges, and a ticker thread bumps the epoch every
-//! [`TICK`] while calls are running. A call's deadline is a number of ticks
-//! from its start ([`ticks`]); when the epoch reaches it the guest traps with
-//! `Trap::Interrupt`. Nothing is read per call but two atomics: the epoch
-//! is the clock.
+//! entries and loop back-edges. A call is armed ([`arm`]) with its deadline
+//! as an `Instant` and an epoch deadline of the next tick; each tick that
+//! comes while it runs enters [`check`], which lets it go on until the
+//! wall clock passes its deadline and then interrupts it with
+//! `Trap::Interrupt`. Per call that is one clock read and two atomics.
+//!
+//! The ticker thread bumps the epoch only while a call is running: every
+//! [`TICK`] once it has seen one running, otherwise it looks every
+//! `watch` (half the shortest deadline of its stages, at most
+//! [`MAX_WATCH`]). Calls take microseconds, so at a few hundred events a
+//! second it wakes tens of times a second, not once per event; a call that
+//! hangs is seen within `watch` and stopped within a [`TICK`] of its
+//! deadline. The ticker sleeps entirely once no call has started for
+//! [`IDLE`]; the first call after that wakes it (one futex wake per idle
+//! period, not per call).
 //!
 //! Waiting is not a way around it: the WASI surface plugins get
 //! (`super::wasi`) has no import that blocks.
-//!
-//! The ticker sleeps while no call has started for a second, so an idle
-//! process has no periodic wake-ups; the first call after that wakes it
-//! (one futex wake per idle period, not per call).
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::{self, Thread};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use wasmtime::Engine;
+use wasmtime::{Engine, Store, UpdateDeadline};
 
-/// How often the epoch moves while calls run: the precision of a deadline.
+/// How often the epoch moves while a call runs: the precision of a deadline.
 pub const TICK: Duration = Duration::from_millis(5);
-/// Ticks without a new call before the ticker goes to sleep.
-const IDLE_TICKS: u32 = 200;
+/// The longest look-out for a call that started while none was running.
+const MAX_WATCH: Duration = Duration::from_millis(50);
+/// Without a new call for this long, the ticker goes to sleep.
+const IDLE: Duration = Duration::from_secs(1);
 /// While asleep, how often the ticker checks whether its runtime is gone.
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 
-/// Epoch ticks that make a deadline of at least `limit`: the tick in
-/// progress when the call starts may end at once, so one more.
-pub fn ticks(limit: Duration) -> u64 {
-    let ticks = limit.as_nanos().div_ceil(TICK.as_nanos());
-    u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1)
+/// A store whose calls have deadlines: where [`arm`] keeps the current one.
+pub trait HasDeadline {
+    fn deadline(&mut self) -> &mut Instant;
+}
+
+/// Installs the check of a call's deadline in a new store.
+pub fn install<T: HasDeadline + 'static>(store: &mut Store<T>) {
+    store.epoch_deadline_callback(|mut context| Ok(check(*context.data_mut().deadline())));
+}
+
+/// Arms `store` for a call that must end within `limit` from now.
+pub fn arm<T: HasDeadline>(store: &mut Store<T>, limit: Duration) {
+    *store.data_mut().deadline() = Instant::now() + limit;
+    // The next tick enters `check`.
+    store.set_epoch_deadline(1);
+}
+
+/// What a tick does to a running call with `deadline`.
+fn check(deadline: Instant) -> UpdateDeadline {
+    if Instant::now() >= deadline {
+        UpdateDeadline::Interrupt
+    } else {
+        UpdateDeadline::Continue(1)
+    }
 }
 
 /// The epoch ticker of one engine. Cheap to clone; the ticker thread ends
@@ -54,6 +81,8 @@ struct Shared {
     started: AtomicBool,
     /// The ticker is parked (or about to be) until a call wakes it.
     asleep: AtomicBool,
+    /// How often the ticker looks for a running call, in µs.
+    watch_us: AtomicU64,
     ticker: Thread,
 }
 
@@ -81,11 +110,22 @@ impl Watchdog {
             running: AtomicUsize::new(0),
             started: AtomicBool::new(false),
             asleep: AtomicBool::new(true),
+            watch_us: AtomicU64::new(MAX_WATCH.as_micros() as u64),
             ticker: handle.thread().clone(),
         });
         // The thread only runs once it has its (weak) handle.
         let _ = sender.send(Arc::downgrade(&shared));
         Ok(Self { shared })
+    }
+
+    /// Makes the ticker look for running calls often enough for a deadline
+    /// of `limit`: every half of the shortest one, between [`TICK`] and
+    /// [`MAX_WATCH`].
+    pub fn watch_for(&self, limit: Duration) {
+        let watch = (limit / 2).clamp(TICK, MAX_WATCH);
+        self.shared
+            .watch_us
+            .fetch_min(watch.as_micros() as u64, Ordering::Relaxed);
     }
 
     /// Marks a call as running until the guard is dropped, waking the ticker
@@ -112,29 +152,39 @@ impl Drop for CallGuard<'_> {
     }
 }
 
-/// The ticker: bumps the epoch every tick while calls run or have run
-/// recently, sleeps otherwise, and ends when the watchdog is dropped.
+/// The ticker: bumps the epoch every tick while a call runs, looks for one
+/// every `watch` while calls come and go, sleeps once none has come for
+/// [`IDLE`], and ends when the watchdog is dropped.
 fn tick(weak: &Weak<Shared>) {
-    let mut quiet_ticks = 0u32;
+    let mut quiet = Duration::ZERO;
+    let mut period = TICK;
     loop {
         let Some(shared) = weak.upgrade() else { return };
         let asleep = shared.asleep.load(Ordering::SeqCst);
         drop(shared);
         if asleep {
             thread::park_timeout(IDLE_CHECK);
-            quiet_ticks = 0;
+            quiet = Duration::ZERO;
+            period = TICK;
             continue;
         }
-        thread::sleep(TICK);
+        thread::sleep(period);
         let Some(shared) = weak.upgrade() else { return };
-        shared.engine.increment_epoch();
-        let busy = shared.running.load(Ordering::SeqCst) > 0;
-        if busy || shared.started.swap(false, Ordering::Relaxed) {
-            quiet_ticks = 0;
+        let watch = Duration::from_micros(shared.watch_us.load(Ordering::Relaxed));
+        if shared.running.load(Ordering::SeqCst) > 0 {
+            // Running calls enter `check`.
+            shared.engine.increment_epoch();
+            quiet = Duration::ZERO;
+            period = TICK;
             continue;
         }
-        quiet_ticks += 1;
-        if quiet_ticks >= IDLE_TICKS {
+        period = watch;
+        if shared.started.swap(false, Ordering::Relaxed) {
+            quiet = Duration::ZERO;
+            continue;
+        }
+        quiet += watch;
+        if quiet >= IDLE {
             shared.asleep.store(true, Ordering::SeqCst);
             // A call that started between the check above and the store
             // saw `asleep` false and did not wake us: look once more.
@@ -165,12 +215,28 @@ mod tests {
     }
 
     #[test]
-    fn a_deadline_is_at_least_its_limit_in_ticks() {
-        assert_eq!(ticks(Duration::from_millis(100)), 100 / 5 + 1);
-        assert_eq!(ticks(Duration::from_millis(101)), 21 + 1);
-        assert_eq!(
-            ticks(Duration::from_secs(3600 * 24 * 365 * 1000)),
-            6_307_200_000_001
-        );
+    fn the_look_out_is_half_the_shortest_deadline_within_its_bounds() {
+        let engine = Engine::default();
+        let watchdog = Watchdog::start(&engine).unwrap();
+        let watch = || Duration::from_micros(watchdog.shared.watch_us.load(Ordering::Relaxed));
+        assert_eq!(watch(), MAX_WATCH);
+        watchdog.watch_for(Duration::from_secs(1));
+        assert_eq!(watch(), MAX_WATCH);
+        watchdog.watch_for(Duration::from_millis(40));
+        assert_eq!(watch(), Duration::from_millis(20));
+        watchdog.watch_for(Duration::from_millis(100));
+        assert_eq!(watch(), Duration::from_millis(20), "the shortest wins");
+        watchdog.watch_for(Duration::from_millis(2));
+        assert_eq!(watch(), TICK);
+    }
+
+    #[test]
+    fn a_tick_lets_a_call_go_on_until_its_deadline() {
+        let now = Instant::now();
+        assert!(matches!(
+            check(now + Duration::from_secs(60)),
+            UpdateDeadline::Continue(1)
+        ));
+        assert!(matches!(check(now), UpdateDeadline::Interrupt));
     }
 }

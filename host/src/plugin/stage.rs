@@ -125,6 +125,7 @@ impl Stage {
         config: &PluginConfig,
         clock: SharedClock,
     ) -> Result<Self, PluginError> {
+        watchdog.watch_for(config.limits.timeout.0);
         let mut stage = Self {
             name: Arc::from(name),
             engine: engine.clone(),
@@ -177,12 +178,13 @@ impl Stage {
         let state = StoreState::new(self.name.clone(), memory_cap, self.clock.clone());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
+        deadline::install(&mut store);
         // Instantiation and init get the fuel of a batch of 64 events and
         // ten times a call's deadline: the guest's start-up runs in them.
         store
             .set_fuel(self.limits.fuel_per_event.saturating_mul(64))
             .map_err(start_error)?;
-        store.set_epoch_deadline(deadline::ticks(init_timeout));
+        deadline::arm(&mut store, init_timeout);
         let _running = self.watchdog.enter();
         let config = self.config_json.as_str();
         let (exports, init) = match &self.plugin.pre {
@@ -321,7 +323,7 @@ impl Stage {
         state.logs_left = LOG_LINES_PER_CALL;
         state.logs_suppressed = 0;
         state.batch = std::mem::take(items);
-        store.set_epoch_deadline(deadline::ticks(self.limits.timeout.0));
+        deadline::arm(store, self.limits.timeout.0);
         let running = self.watchdog.enter();
 
         let result = match &instance.exports {

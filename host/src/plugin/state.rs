@@ -1,7 +1,7 @@
 //! What a plugin's Store holds, and the host functions a plugin may call.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
@@ -34,8 +34,16 @@ pub struct StoreState {
     /// The events of the call in progress (empty between calls): moved in
     /// before the call and back out after it, never copied.
     pub batch: Vec<Processed>,
+    /// When the call in progress must have returned (`super::deadline`).
+    deadline: Instant,
     wasi: WasiCtx,
     table: ResourceTable,
+}
+
+impl super::deadline::HasDeadline for StoreState {
+    fn deadline(&mut self) -> &mut Instant {
+        &mut self.deadline
+    }
 }
 
 impl StoreState {
@@ -55,6 +63,7 @@ impl StoreState {
             logs_left: LOG_LINES_PER_CALL,
             logs_suppressed: 0,
             batch: Vec::new(),
+            deadline: Instant::now(),
             wasi,
             table: ResourceTable::new(),
         }
