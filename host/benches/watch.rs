@@ -225,6 +225,11 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// How long the process sits watching before its idle RSS is read.
+const IDLE_SETTLE: Duration = Duration::from_secs(3);
+/// Over how long its idle CPU is read.
+const IDLE_CPU_WINDOW: Duration = Duration::from_secs(5);
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing to filter here.
     let events = env_usize("WATCH_BENCH_EVENTS", 2000);
@@ -259,12 +264,23 @@ fn main() {
         "first start (no checkpoint) to watching: {}",
         ms(watching - started)
     );
+    let started_memory = child.memory();
+    // Idle: watching, nothing happening. The process settles first (it
+    // gives back what only the start needed once every watch is synced).
+    std::thread::sleep(IDLE_SETTLE);
     let idle = child.memory();
+    let cpu_before = child.cpu();
+    std::thread::sleep(IDLE_CPU_WINDOW);
+    let idle_cpu = child.cpu() - cpu_before;
     println!(
-        "idle RSS, watching, plugins loaded: {} ({} anonymous, {} file-backed)",
+        "RSS at watching: {} ({} anonymous); idle RSS {} s later: {} ({} anonymous, {} file-backed); idle CPU: {:.1} ms per second",
+        mib(started_memory.rss),
+        mib(started_memory.anon),
+        IDLE_SETTLE.as_secs(),
         mib(idle.rss),
         mib(idle.anon),
-        mib(idle.file)
+        mib(idle.file),
+        idle_cpu.as_secs_f64() * 1000.0 / IDLE_CPU_WINDOW.as_secs_f64()
     );
     // Warm-up, not measured: the client's connections, the API server's caches.
     runtime.block_on(async {

@@ -30,5 +30,6 @@ pub mod run;
 pub mod server;
 pub mod sink;
 pub mod status;
+pub mod trim;
 pub mod units;
 pub mod watch;

@@ -121,6 +121,9 @@ impl Reloader {
         }
         metrics::CONFIG_RELOADS.inc(&["ok"]);
         metrics::CONFIG_RELOAD_FAILING.set(&[], 0.0);
+        // The compile of the new plugins touched code and heap the running
+        // pipeline does not need.
+        crate::trim::release_soon().await;
         // Keep the sections a reload does not apply as they run (the sinks
         // are already the running ones).
         let running = std::mem::replace(&mut self.running, config);

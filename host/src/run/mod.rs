@@ -6,6 +6,7 @@ mod clusters;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -107,6 +108,10 @@ pub async fn run(
     // Everything that can be wrong with the credentials is found before the
     // first request to a cluster.
     clusters_running.start_all(clusters).await?;
+    // What only the start needed goes back once every watch is synced.
+    let _trim = AbortOnDrop(Some(tokio::spawn(crate::trim::release_when_ready(
+        Duration::from_secs(1),
+    ))));
 
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

@@ -1,0 +1,238 @@
+//! Giving back the memory that only starting needed.
+//!
+//! Most of an idle Aetherius's resident memory is not data but the pages of
+//! its own binary: 25 MB of machine code (wasmtime, Cranelift, rustls,
+//! librdkafka, clap, ...), of which a start touches a good part once
+//! (parsing the config, compiling or loading plugins, the initial list) and
+//! the steady watch path a small part. The kernel also maps code around each
+//! page that faults (fault-around, whole large folios), so what is resident
+//! after a start is far more than what a running pipeline uses.
+//!
+//! Once the watches are synced (and again after a reload), [`release`]:
+//!
+//! - asks the kernel to page out the read-only file mappings (the binary,
+//!   the compiled plugins, shared libraries): `MADV_PAGEOUT`, which drops
+//!   them from the page cache too where the process may (files it owns,
+//!   such as the plugin cache, and the binary when the image installs it
+//!   owned by the runtime user), then `MADV_DONTNEED`, which unmaps the
+//!   rest from this process only (the pages stay in the page cache). Only
+//!   mappings without a private copy of any page (`Anonymous: 0 kB` in
+//!   smaps: no relocations, no breakpoints) are touched, so nothing but
+//!   clean file pages is let go: reading them again costs a page fault, and
+//!   what the pipeline uses comes back within its first events;
+//! - returns the allocator's free memory to the kernel (`malloc_trim`):
+//!   the buffers of the config, the plugin compile and the initial list.
+//!
+//! Nothing here changes what the process does; it is measured by the watch
+//! benchmark's idle and steady RSS (docs/benchmarks.md).
+
+use std::time::Duration;
+
+/// What [`release`] let go of, for the log.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Released {
+    /// Resident bytes of the clean file mappings advised.
+    pub mapped: u64,
+    /// Mappings advised.
+    pub mappings: usize,
+}
+
+/// Lets go of the clean file pages mapped into this process and of the
+/// allocator's free memory. Blocking (reads /proc, a few system calls):
+/// run it off the async threads.
+pub fn release() -> Released {
+    let mut released = Released::default();
+    match std::fs::read_to_string("/proc/self/smaps") {
+        Ok(smaps) => {
+            for mapping in clean_file_mappings(&smaps) {
+                advise(mapping.start, mapping.end);
+                released.mapped += mapping.resident;
+                released.mappings += 1;
+            }
+        }
+        Err(error) => tracing::debug!(%error, "cannot read /proc/self/smaps; code pages kept"),
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of glibc's heap.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    released
+}
+
+/// [`release`] once every watch is synced (`/ready`), looking every
+/// `every`, then on a blocking thread. Ends after that.
+pub async fn release_when_ready(every: Duration) {
+    while crate::metrics::ready().is_err() {
+        tokio::time::sleep(every).await;
+    }
+    release_soon().await;
+}
+
+/// [`release`] on a blocking thread, logged.
+pub async fn release_soon() {
+    if let Ok(released) = tokio::task::spawn_blocking(release).await {
+        tracing::debug!(
+            mappings = released.mappings,
+            resident_bytes = released.mapped,
+            "gave back the code and heap pages the start touched"
+        );
+    }
+}
+
+/// One mapping [`release`] may advise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Mapping {
+    start: usize,
+    end: usize,
+    /// Its resident bytes (`Rss:`).
+    resident: u64,
+}
+
+/// The read-only, file-backed mappings of `smaps` holding resident pages
+/// and no private (anonymous) copy of any.
+fn clean_file_mappings(smaps: &str) -> Vec<Mapping> {
+    let mut found = Vec::new();
+    let mut current: Option<(Mapping, bool)> = None;
+    let mut anonymous = 0u64;
+    let mut finish = |current: Option<(Mapping, bool)>, anonymous: u64| {
+        if let Some((mapping, eligible)) = current
+            && eligible
+            && anonymous == 0
+            && mapping.resident > 0
+        {
+            found.push(mapping);
+        }
+    };
+    for line in smaps.lines() {
+        if let Some((range, rest)) = header(line) {
+            finish(current.take(), anonymous);
+            anonymous = 0;
+            let mut fields = rest.split_ascii_whitespace();
+            let perms = fields.next().unwrap_or("");
+            // offset, device, inode, then the path (absent: anonymous).
+            let inode = fields.nth(2).unwrap_or("0");
+            let path = fields.next().unwrap_or("");
+            let eligible = perms.starts_with('r')
+                && perms.as_bytes().get(1) == Some(&b'-')
+                && perms.ends_with('p')
+                && inode != "0"
+                && path.starts_with('/');
+            current = Some((
+                Mapping {
+                    start: range.0,
+                    end: range.1,
+                    resident: 0,
+                },
+                eligible,
+            ));
+        } else if let Some(kib) = field(line, "Rss:") {
+            if let Some((mapping, _)) = current.as_mut() {
+                mapping.resident = kib * 1024;
+            }
+        } else if let Some(kib) = field(line, "Anonymous:") {
+            anonymous = kib;
+        }
+    }
+    finish(current, anonymous);
+    found
+}
+
+/// `start-end rest` of a mapping's first line.
+fn header(line: &str) -> Option<((usize, usize), &str)> {
+    let (range, rest) = line.split_once(' ')?;
+    let (start, end) = range.split_once('-')?;
+    let start = usize::from_str_radix(start, 16).ok()?;
+    let end = usize::from_str_radix(end, 16).ok()?;
+    Some(((start, end), rest))
+}
+
+/// The kB of a `Name:   123 kB` line.
+fn field(line: &str, name: &str) -> Option<u64> {
+    line.strip_prefix(name)?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn advise(start: usize, end: usize) {
+    let ptr = start as *mut libc::c_void;
+    let len = end - start;
+    // SAFETY: the range is a read-only private file mapping of this process
+    // whose pages are all unmodified file pages (see `clean_file_mappings`):
+    // paging them out or dropping them changes no content; the next access
+    // reads them from the file again. Errors (an old kernel without
+    // MADV_PAGEOUT, a mapping gone meanwhile) leave the pages where they are.
+    unsafe {
+        libc::madvise(ptr, len, libc::MADV_PAGEOUT);
+        libc::madvise(ptr, len, libc::MADV_DONTNEED);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMAPS: &str = "\
+55d0c0000000-55d0c1000000 r-xp 00200000 fd:00 1234 /usr/bin/aetherius
+Size:              16384 kB
+Rss:                8192 kB
+Anonymous:             0 kB
+55d0c1000000-55d0c1400000 r--p 01200000 fd:00 1234 /usr/bin/aetherius
+Size:               4096 kB
+Rss:                4096 kB
+Anonymous:           120 kB
+55d0c1400000-55d0c1410000 rw-p 01600000 fd:00 1234 /usr/bin/aetherius
+Rss:                  64 kB
+Anonymous:            64 kB
+55d0c2000000-55d0c2100000 rw-p 00000000 00:00 0 [heap]
+Rss:                 900 kB
+Anonymous:           900 kB
+7f0000000000-7f0000200000 r-xp 00001000 fd:00 99 /var/cache/aetherius/plugins/ab.cwasm
+Rss:                 512 kB
+Anonymous:             0 kB
+7f0000200000-7f0000300000 r--p 00000000 fd:00 100 /usr/lib/x86_64-linux-gnu/libc.so.6
+Rss:                   0 kB
+Anonymous:             0 kB
+7f0000300000-7f0000301000 r-xp 00000000 00:00 0 [vdso]
+Rss:                   4 kB
+Anonymous:             0 kB
+7f0000400000-7f0000500000 r--s 00000000 fd:00 101 /dev/shm/shared
+Rss:                 100 kB
+Anonymous:             0 kB
+";
+
+    #[test]
+    fn only_clean_private_read_only_file_mappings_with_resident_pages() {
+        let found = clean_file_mappings(SMAPS);
+        assert_eq!(
+            found,
+            [
+                Mapping {
+                    start: 0x55d0c0000000,
+                    end: 0x55d0c1000000,
+                    resident: 8192 * 1024,
+                },
+                Mapping {
+                    start: 0x7f0000000000,
+                    end: 0x7f0000200000,
+                    resident: 512 * 1024,
+                },
+            ],
+            "not: relocated (anonymous) pages, writable, heap, nothing resident, vdso, shared"
+        );
+    }
+
+    #[test]
+    fn releasing_keeps_the_process_working() {
+        // The test binary's own code is let go of and faults back in.
+        let released = release();
+        assert!(released.mappings > 0, "{released:?}");
+        assert!(released.mapped > 0, "{released:?}");
+        // Code and read-only data that were let go of still read the same.
+        let again = clean_file_mappings(SMAPS);
+        assert_eq!(again.len(), 2);
+    }
+}
