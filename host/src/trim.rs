@@ -8,7 +8,8 @@
 //! page that faults (fault-around, whole large folios), so what is resident
 //! after a start is far more than what a running pipeline uses.
 //!
-//! Once the watches are synced (and again after a reload), [`release`]:
+//! Once the plugins are loaded, again once the watches are synced (after
+//! the initial lists), and after a reload, [`release`]:
 //!
 //! - asks the kernel to page out the read-only file mappings (the binary,
 //!   the compiled plugins, shared libraries): `MADV_PAGEOUT`, which drops

@@ -95,6 +95,9 @@ pub async fn run(
         tokio::spawn(reloader.run())
     }));
     let worker = crate::pipeline::spawn(pipelines, inputs, Some(acks), pending);
+    // Parsing the config and loading (or compiling) the plugins is done:
+    // their code and buffers go back before the initial lists start.
+    crate::trim::release_soon().await;
 
     let mut clusters_running = Clusters::new(clusters::Shared {
         config: config.clone(),
@@ -108,7 +111,7 @@ pub async fn run(
     // Everything that can be wrong with the credentials is found before the
     // first request to a cluster.
     clusters_running.start_all(clusters).await?;
-    // What only the start needed goes back once every watch is synced.
+    // What the initial lists needed goes back once every watch is synced.
     let _trim = AbortOnDrop(Some(tokio::spawn(crate::trim::release_when_ready(
         Duration::from_secs(1),
     ))));
