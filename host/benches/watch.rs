@@ -417,7 +417,8 @@ fn main() {
         created.elapsed().as_secs_f64()
     );
     println!(
-        "\n| page size | initial list of {list} (all published) | peak RSS | RSS after | of which anonymous |\n|---|---|---|---|---|"
+        "\n| page size | initial list of {list} (all published) | peak RSS | RSS after | of which anonymous | settled {} s later (anonymous) | peak ÷ settled |\n|---|---|---|---|---|---|---|",
+        IDLE_SETTLE.as_secs()
     );
     for page_size in [500, 10_000] {
         let config = write_config(&scratch, &kubeconfig, "bulk", page_size);
@@ -434,12 +435,19 @@ fn main() {
         let listed = started.elapsed();
         child.wait_log("\"watching\"", Duration::from_secs(60));
         let memory = child.memory();
+        // The same process watching on with what the list left (its
+        // fingerprints in the dedup cache), once it has settled.
+        std::thread::sleep(IDLE_SETTLE);
+        let settled = child.memory();
         println!(
-            "| {page_size} | {:.2} s | {} | {} | {} |",
+            "| {page_size} | {:.2} s | {} | {} | {} | {} ({}) | {:.2} |",
             listed.as_secs_f64(),
             mib(memory.peak),
             mib(memory.rss),
             mib(memory.anon),
+            mib(settled.rss),
+            mib(settled.anon),
+            memory.peak as f64 / settled.rss as f64,
         );
         child.stop();
     }

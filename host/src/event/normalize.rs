@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 use super::limits::{self, EventLimits, MAX_FIELD, cut};
 use super::time::parse_timestamp;
-use super::{Event, ObjectRef};
+use super::{Event, Millis, ObjectRef};
 
 /// A line that is not a Kubernetes Event.
 #[derive(Debug, thiserror::Error)]
@@ -48,17 +48,17 @@ struct Wire {
     message: Option<String>,
     #[serde(deserialize_with = "lenient_count")]
     count: Option<u32>,
-    #[serde(deserialize_with = "lenient_text")]
-    first_timestamp: Option<String>,
-    #[serde(deserialize_with = "lenient_text")]
-    last_timestamp: Option<String>,
+    #[serde(deserialize_with = "lenient_time")]
+    first_timestamp: Option<Millis>,
+    #[serde(deserialize_with = "lenient_time")]
+    last_timestamp: Option<Millis>,
     source: Option<Source>,
     // both
     reason: String,
     #[serde(rename = "type")]
     event_type: String,
-    #[serde(deserialize_with = "lenient_text")]
-    event_time: Option<String>,
+    #[serde(deserialize_with = "lenient_time")]
+    event_time: Option<Millis>,
     series: Option<Series>,
     reporting_component: Option<String>,
     // events.k8s.io/v1
@@ -66,10 +66,10 @@ struct Wire {
     note: Option<String>,
     #[serde(deserialize_with = "lenient_count")]
     deprecated_count: Option<u32>,
-    #[serde(deserialize_with = "lenient_text")]
-    deprecated_first_timestamp: Option<String>,
-    #[serde(deserialize_with = "lenient_text")]
-    deprecated_last_timestamp: Option<String>,
+    #[serde(deserialize_with = "lenient_time")]
+    deprecated_first_timestamp: Option<Millis>,
+    #[serde(deserialize_with = "lenient_time")]
+    deprecated_last_timestamp: Option<Millis>,
     deprecated_source: Option<Source>,
     reporting_controller: Option<String>,
 }
@@ -105,8 +105,8 @@ struct Source {
 struct Series {
     #[serde(deserialize_with = "lenient_count")]
     count: Option<u32>,
-    #[serde(deserialize_with = "lenient_text")]
-    last_observed_time: Option<String>,
+    #[serde(deserialize_with = "lenient_time")]
+    last_observed_time: Option<Millis>,
 }
 
 /// A timestamp, or nothing when it is absent, empty, not a string or not a
@@ -114,21 +114,17 @@ struct Series {
 /// few hours at the very end of 9999 are beyond the time library). An Event
 /// with a time nobody can read is still an Event: the time filter and the
 /// output treat the time as absent.
-fn timestamp(value: Option<String>) -> Option<i64> {
-    value
-        .filter(|text| !text.is_empty())
-        .and_then(|text| parse_timestamp(&text))
-}
-
-/// A string field of the wrong type is absent.
-fn lenient_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    fn text(scalar: Scalar<'_>) -> Option<String> {
+///
+/// Read in the one pass over the JSON, from the borrowed text: no string is
+/// allocated for a time.
+fn lenient_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Millis>, D::Error> {
+    fn time(scalar: Scalar<'_>) -> Option<Millis> {
         match scalar {
-            Scalar::Text(text) => Some(text.to_owned()),
+            Scalar::Text(text) if !text.is_empty() => parse_timestamp(text),
             _ => None,
         }
     }
-    deserializer.deserialize_any(Lenient(text))
+    deserializer.deserialize_any(Lenient(time))
 }
 
 /// A count as the API server may hold it (an `int32`: negative, or absurdly
@@ -269,10 +265,10 @@ fn decode_valid(json: &[u8], cluster: &str, limits: &EventLimits) -> Result<Even
         message: wire.message.or(wire.note).unwrap_or_default(),
         event_type: wire.event_type,
         count,
-        first_timestamp: timestamp(wire.first_timestamp.or(wire.deprecated_first_timestamp)),
-        last_timestamp: timestamp(wire.last_timestamp.or(wire.deprecated_last_timestamp)),
-        event_time: timestamp(wire.event_time),
-        series_last_observed: timestamp(wire.series.and_then(|s| s.last_observed_time)),
+        first_timestamp: wire.first_timestamp.or(wire.deprecated_first_timestamp),
+        last_timestamp: wire.last_timestamp.or(wire.deprecated_last_timestamp),
+        event_time: wire.event_time,
+        series_last_observed: wire.series.and_then(|s| s.last_observed_time),
         source_component: if source.component.is_empty() {
             wire.reporting_component.clone().unwrap_or_default()
         } else {
