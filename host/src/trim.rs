@@ -9,20 +9,29 @@
 //! after a start is far more than what a running pipeline uses.
 //!
 //! Once the plugins are loaded, again once the watches are synced (after
-//! the initial lists), and after a reload, [`release`]:
+//! the initial lists), and after a reload, [`release`]
 //!
 //! - asks the kernel to page out the read-only file mappings (the binary,
 //!   the compiled plugins, shared libraries): `MADV_PAGEOUT`, which drops
 //!   them from the page cache too where the process may (files it owns,
-//!   such as the plugin cache, and the binary when the image installs it
-//!   owned by the runtime user), then `MADV_DONTNEED`, which unmaps the
-//!   rest from this process only (the pages stay in the page cache). Only
-//!   mappings without a private copy of any page (`Anonymous: 0 kB` in
-//!   smaps: no relocations, no breakpoints) are touched, so nothing but
-//!   clean file pages is let go: reading them again costs a page fault, and
-//!   what the pipeline uses comes back within its first events;
-//! - returns the allocator's free memory to the kernel (`malloc_trim`):
-//!   the buffers of the config, the plugin compile and the initial list.
+//!   such as the plugin cache, or any file when running as root). Paging
+//!   out never discards data: on memory that is not a clean file page it
+//!   does nothing (no swap) or swaps.
+//! - then, for the executable's own mappings only, `MADV_DONTNEED`, which
+//!   unmaps them from this process whether or not it owns the file (in the
+//!   image the binary belongs to root and the process runs as 65532): the
+//!   pages stay in the page cache. DONTNEED would zero anonymous memory, so
+//!   it is kept to mappings that are never unmapped while the process runs
+//!   (a reload unmaps old plugins' code concurrently, and the address could
+//!   be reused by an allocation between reading smaps and advising).
+//!
+//! Only mappings without a private copy of any page (`Anonymous: 0 kB` in
+//! smaps: no relocations, no breakpoints) are touched, so nothing but clean
+//! file pages is let go: reading them again costs a page fault, and what
+//! the pipeline uses comes back within its first events.
+//!
+//! Last, it returns glibc's free heap memory to the kernel (`malloc_trim`):
+//! the buffers of the config, the plugin compile and the initial list.
 //!
 //! Nothing here changes what the process does; it is measured by the watch
 //! benchmark's idle and steady RSS (docs/benchmarks.md).
@@ -43,10 +52,14 @@ pub struct Released {
 /// run it off the async threads.
 pub fn release() -> Released {
     let mut released = Released::default();
+    let executable = std::fs::read_link("/proc/self/exe").ok();
     match std::fs::read_to_string("/proc/self/smaps") {
         Ok(smaps) => {
             for mapping in clean_file_mappings(&smaps) {
-                advise(mapping.start, mapping.end);
+                let own = executable
+                    .as_deref()
+                    .is_some_and(|exe| exe.as_os_str() == mapping.path.as_str());
+                advise(mapping.start, mapping.end, own);
                 released.mapped += mapping.resident;
                 released.mappings += 1;
             }
@@ -82,12 +95,14 @@ pub async fn release_soon() {
 }
 
 /// One mapping [`release`] may advise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Mapping {
     start: usize,
     end: usize,
     /// Its resident bytes (`Rss:`).
     resident: u64,
+    /// The file mapped.
+    path: String,
 }
 
 /// The read-only, file-backed mappings of `smaps` holding resident pages
@@ -113,7 +128,8 @@ fn clean_file_mappings(smaps: &str) -> Vec<Mapping> {
             let perms = fields.next().unwrap_or("");
             // offset, device, inode, then the path (absent: anonymous).
             let inode = fields.nth(2).unwrap_or("0");
-            let path = fields.next().unwrap_or("");
+            // The rest of the line: a path may hold spaces.
+            let path = fields.collect::<Vec<_>>().join(" ");
             let eligible = perms.starts_with('r')
                 && perms.as_bytes().get(1) == Some(&b'-')
                 && perms.ends_with('p')
@@ -124,6 +140,7 @@ fn clean_file_mappings(smaps: &str) -> Vec<Mapping> {
                     start: range.0,
                     end: range.1,
                     resident: 0,
+                    path,
                 },
                 eligible,
             ));
@@ -158,17 +175,24 @@ fn field(line: &str, name: &str) -> Option<u64> {
         .ok()
 }
 
-fn advise(start: usize, end: usize) {
+/// Pages out a clean read-only file mapping; `own`: the executable's, also
+/// unmapped from this process.
+fn advise(start: usize, end: usize, own: bool) {
     let ptr = start as *mut libc::c_void;
     let len = end - start;
-    // SAFETY: the range is a read-only private file mapping of this process
-    // whose pages are all unmodified file pages (see `clean_file_mappings`):
-    // paging them out or dropping them changes no content; the next access
-    // reads them from the file again. Errors (an old kernel without
-    // MADV_PAGEOUT, a mapping gone meanwhile) leave the pages where they are.
+    // SAFETY: the range was a read-only private file mapping of this
+    // process whose pages were all unmodified file pages (see
+    // `clean_file_mappings`). MADV_PAGEOUT never discards data, whatever is
+    // mapped there by now. MADV_DONTNEED only on the executable's mappings,
+    // which stay mapped as long as the process runs: dropping their clean
+    // pages changes no content, the next access reads them from the file
+    // again. Errors (an old kernel without MADV_PAGEOUT, a mapping gone
+    // meanwhile) leave the pages where they are.
     unsafe {
         libc::madvise(ptr, len, libc::MADV_PAGEOUT);
-        libc::madvise(ptr, len, libc::MADV_DONTNEED);
+        if own {
+            libc::madvise(ptr, len, libc::MADV_DONTNEED);
+        }
     }
 }
 
@@ -191,7 +215,7 @@ Anonymous:            64 kB
 55d0c2000000-55d0c2100000 rw-p 00000000 00:00 0 [heap]
 Rss:                 900 kB
 Anonymous:           900 kB
-7f0000000000-7f0000200000 r-xp 00001000 fd:00 99 /var/cache/aetherius/plugins/ab.cwasm
+7f0000000000-7f0000200000 r-xp 00001000 fd:00 99 /var/cache/aetherius/plugins/ab c.cwasm
 Rss:                 512 kB
 Anonymous:             0 kB
 7f0000200000-7f0000300000 r--p 00000000 fd:00 100 /usr/lib/x86_64-linux-gnu/libc.so.6
@@ -215,11 +239,13 @@ Anonymous:             0 kB
                     start: 0x55d0c0000000,
                     end: 0x55d0c1000000,
                     resident: 8192 * 1024,
+                    path: "/usr/bin/aetherius".into(),
                 },
                 Mapping {
                     start: 0x7f0000000000,
                     end: 0x7f0000200000,
                     resident: 512 * 1024,
+                    path: "/var/cache/aetherius/plugins/ab c.cwasm".into(),
                 },
             ],
             "not: relocated (anonymous) pages, writable, heap, nothing resident, vdso, shared"
