@@ -17,13 +17,17 @@
 //!   such as the plugin cache, or any file when running as root). Paging
 //!   out never discards data: on memory that is not a clean file page it
 //!   does nothing (no swap) or swaps.
-//! - then, for the executable's own mappings only, `MADV_DONTNEED`, which
-//!   unmaps them from this process whether or not it owns the file (in the
-//!   image the binary belongs to root and the process runs as 65532): the
-//!   pages stay in the page cache. DONTNEED would zero anonymous memory, so
-//!   it is kept to mappings that are never unmapped while the process runs
-//!   (a reload unmaps old plugins' code concurrently, and the address could
-//!   be reused by an allocation between reading smaps and advising).
+//! - then, for the executable and the shared libraries (libc, libcrypto),
+//!   `MADV_DONTNEED`, which unmaps them from this process whether or not it
+//!   owns the file or shares the pages with other processes (in the image
+//!   the binary belongs to root and the process runs as 65532; every
+//!   process maps libc): the pages stay in the page cache. DONTNEED would
+//!   zero anonymous memory, so it is kept to mappings that stay mapped
+//!   while the process runs: the program and the libraries the loader
+//!   mapped before `main`. The compiled plugins (`.cwasm`) are not among
+//!   them: a reload unmaps old plugins' code while the trim may run, and
+//!   the address could be reused by an allocation between reading smaps
+//!   and advising.
 //!
 //! Only mappings without a private copy of any page (`Anonymous: 0 kB` in
 //! smaps: no relocations, no breakpoints) are touched, so nothing but clean
@@ -56,10 +60,11 @@ pub fn release() -> Released {
     match std::fs::read_to_string("/proc/self/smaps") {
         Ok(smaps) => {
             for mapping in clean_file_mappings(&smaps) {
-                let own = executable
-                    .as_deref()
-                    .is_some_and(|exe| exe.as_os_str() == mapping.path.as_str());
-                advise(mapping.start, mapping.end, own);
+                let stays_mapped = shared_library(&mapping.path)
+                    || executable
+                        .as_deref()
+                        .is_some_and(|exe| exe.as_os_str() == mapping.path.as_str());
+                advise(mapping.start, mapping.end, stays_mapped);
                 released.mapped += mapping.resident;
                 released.mappings += 1;
             }
@@ -156,6 +161,14 @@ fn clean_file_mappings(smaps: &str) -> Vec<Mapping> {
     found
 }
 
+/// Whether `path` names a shared library (`libc.so.6`, `libcrypto.so.3`):
+/// the loader maps them before `main` and nothing here unloads one.
+fn shared_library(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.match_indices(".so")
+        .any(|(at, _)| matches!(name.as_bytes().get(at + 3), None | Some(b'.')))
+}
+
 /// `start-end rest` of a mapping's first line.
 fn header(line: &str) -> Option<((usize, usize), &str)> {
     let (range, rest) = line.split_once(' ')?;
@@ -175,22 +188,23 @@ fn field(line: &str, name: &str) -> Option<u64> {
         .ok()
 }
 
-/// Pages out a clean read-only file mapping; `own`: the executable's, also
-/// unmapped from this process.
-fn advise(start: usize, end: usize, own: bool) {
+/// Pages out a clean read-only file mapping; `stays_mapped` (the program's,
+/// a library's): also unmapped from this process.
+fn advise(start: usize, end: usize, stays_mapped: bool) {
     let ptr = start as *mut libc::c_void;
     let len = end - start;
     // SAFETY: the range was a read-only private file mapping of this
     // process whose pages were all unmodified file pages (see
     // `clean_file_mappings`). MADV_PAGEOUT never discards data, whatever is
-    // mapped there by now. MADV_DONTNEED only on the executable's mappings,
-    // which stay mapped as long as the process runs: dropping their clean
+    // mapped there by now. MADV_DONTNEED only on the program's and the
+    // libraries' mappings, which stay mapped as long as the process runs
+    // (`shared_library`): dropping their clean
     // pages changes no content, the next access reads them from the file
     // again. Errors (an old kernel without MADV_PAGEOUT, a mapping gone
     // meanwhile) leave the pages where they are.
     unsafe {
         libc::madvise(ptr, len, libc::MADV_PAGEOUT);
-        if own {
+        if stays_mapped {
             libc::madvise(ptr, len, libc::MADV_DONTNEED);
         }
     }
@@ -250,6 +264,18 @@ Anonymous:             0 kB
             ],
             "not: relocated (anonymous) pages, writable, heap, nothing resident, vdso, shared"
         );
+    }
+
+    #[test]
+    fn shared_libraries_by_name() {
+        assert!(shared_library("/usr/lib/x86_64-linux-gnu/libc.so.6"));
+        assert!(shared_library("/usr/lib/x86_64-linux-gnu/libcrypto.so.3"));
+        assert!(shared_library("/lib64/ld-linux-x86-64.so.2"));
+        assert!(shared_library("/opt/lib/libfoo.so"));
+        assert!(!shared_library("/var/cache/aetherius/plugins/ab.cwasm"));
+        assert!(!shared_library("/usr/local/bin/aetherius"));
+        assert!(!shared_library("/data/some.sock"));
+        assert!(!shared_library("/data/x.sol.json"));
     }
 
     #[test]
