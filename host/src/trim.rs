@@ -79,10 +79,16 @@ pub fn release() -> Released {
     released
 }
 
+/// How long [`release_when_ready`] waits for `/ready` at most (a sink that
+/// never comes up must not keep it looking forever).
+const READY_WAIT: Duration = Duration::from_secs(300);
+
 /// [`release`] once every watch is synced (`/ready`), looking every
-/// `every`, then on a blocking thread. Ends after that.
+/// `every`, or after [`READY_WAIT`]; then on a blocking thread. Ends after
+/// that.
 pub async fn release_when_ready(every: Duration) {
-    while crate::metrics::ready().is_err() {
+    let give_up = tokio::time::Instant::now() + READY_WAIT;
+    while crate::metrics::ready().is_err() && tokio::time::Instant::now() < give_up {
         tokio::time::sleep(every).await;
     }
     release_soon().await;
