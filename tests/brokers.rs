@@ -243,14 +243,19 @@ fn a_crash_while_events_are_spooled_loses_nothing<B: TestBroker>() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    run.stop();
+    let logs = run.stop();
     let names: BTreeSet<String> = names(&messages).into_iter().collect();
     let missing: Vec<String> = expected
         .clone()
         .map(|i| format!("pod-{i}"))
         .filter(|name| !names.contains(name))
         .collect();
-    assert!(missing.is_empty(), "lost: {missing:?}");
+    // The restarted run's log tells a slow restart from a stuck one.
+    assert!(
+        missing.is_empty(),
+        "lost: {missing:?}\nthe restarted run's log:\n{}",
+        logs.join("\n")
+    );
     assert_eq!(messages.len(), expected.len(), "each once");
 }
 
