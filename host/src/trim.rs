@@ -40,7 +40,10 @@
 //! Nothing here changes what the process does; it is measured by the watch
 //! benchmark's idle and steady RSS (docs/benchmarks.md).
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use procfs::process::{MMPermissions, MMapPath, MemoryMaps};
 
 /// What [`release`] let go of, for the log.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -57,13 +60,11 @@ pub struct Released {
 pub fn release() -> Released {
     let mut released = Released::default();
     let executable = std::fs::read_link("/proc/self/exe").ok();
-    match std::fs::read_to_string("/proc/self/smaps") {
+    match procfs::process::Process::myself().and_then(|me| me.smaps()) {
         Ok(smaps) => {
-            for mapping in clean_file_mappings(&smaps) {
+            for mapping in clean_file_mappings(smaps) {
                 let stays_mapped = shared_library(&mapping.path)
-                    || executable
-                        .as_deref()
-                        .is_some_and(|exe| exe.as_os_str() == mapping.path.as_str());
+                    || executable.as_deref() == Some(mapping.path.as_path());
                 advise(mapping.start, mapping.end, stays_mapped);
                 released.mapped += mapping.resident;
                 released.mappings += 1;
@@ -110,88 +111,47 @@ pub async fn release_soon() {
 struct Mapping {
     start: usize,
     end: usize,
-    /// Its resident bytes (`Rss:`).
+    /// Its resident bytes (`Rss`).
     resident: u64,
     /// The file mapped.
-    path: String,
+    path: PathBuf,
 }
 
-/// The read-only, file-backed mappings of `smaps` holding resident pages
-/// and no private (anonymous) copy of any.
-fn clean_file_mappings(smaps: &str) -> Vec<Mapping> {
-    let mut found = Vec::new();
-    let mut current: Option<(Mapping, bool)> = None;
-    let mut anonymous = 0u64;
-    let mut finish = |current: Option<(Mapping, bool)>, anonymous: u64| {
-        if let Some((mapping, eligible)) = current
-            && eligible
-            && anonymous == 0
-            && mapping.resident > 0
-        {
-            found.push(mapping);
-        }
-    };
-    for line in smaps.lines() {
-        if let Some((range, rest)) = header(line) {
-            finish(current.take(), anonymous);
-            anonymous = 0;
-            let mut fields = rest.split_ascii_whitespace();
-            let perms = fields.next().unwrap_or("");
-            // offset, device, inode, then the path (absent: anonymous).
-            let inode = fields.nth(2).unwrap_or("0");
-            // The rest of the line: a path may hold spaces.
-            let path = fields.collect::<Vec<_>>().join(" ");
-            let eligible = perms.starts_with('r')
-                && perms.as_bytes().get(1) == Some(&b'-')
-                && perms.ends_with('p')
-                && inode != "0"
-                && path.starts_with('/');
-            current = Some((
+/// The read-only, private, file-backed mappings of `smaps` holding resident
+/// pages and no private (anonymous) copy of any.
+fn clean_file_mappings(smaps: MemoryMaps) -> Vec<Mapping> {
+    smaps
+        .into_iter()
+        .filter_map(|map| {
+            let MMapPath::Path(path) = map.pathname else {
+                return None;
+            };
+            let field = |name: &str| map.extension.map.get(name).copied().unwrap_or(0);
+            let read_only = map
+                .perms
+                .contains(MMPermissions::READ | MMPermissions::PRIVATE)
+                && !map.perms.contains(MMPermissions::WRITE);
+            let resident = field("Rss");
+            (read_only && map.inode != 0 && field("Anonymous") == 0 && resident > 0).then_some(
                 Mapping {
-                    start: range.0,
-                    end: range.1,
-                    resident: 0,
+                    start: map.address.0 as usize,
+                    end: map.address.1 as usize,
+                    resident,
                     path,
                 },
-                eligible,
-            ));
-        } else if let Some(kib) = field(line, "Rss:") {
-            if let Some((mapping, _)) = current.as_mut() {
-                mapping.resident = kib * 1024;
-            }
-        } else if let Some(kib) = field(line, "Anonymous:") {
-            anonymous = kib;
-        }
-    }
-    finish(current, anonymous);
-    found
+            )
+        })
+        .collect()
 }
 
 /// Whether `path` names a shared library (`libc.so.6`, `libcrypto.so.3`):
 /// the loader maps them before `main` and nothing here unloads one.
-fn shared_library(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
+fn shared_library(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+        return false;
+    };
     name.match_indices(".so")
         .any(|(at, _)| matches!(name.as_bytes().get(at + 3), None | Some(b'.')))
-}
-
-/// `start-end rest` of a mapping's first line.
-fn header(line: &str) -> Option<((usize, usize), &str)> {
-    let (range, rest) = line.split_once(' ')?;
-    let (start, end) = range.split_once('-')?;
-    let start = usize::from_str_radix(start, 16).ok()?;
-    let end = usize::from_str_radix(end, 16).ok()?;
-    Some(((start, end), rest))
-}
-
-/// The kB of a `Name:   123 kB` line.
-fn field(line: &str, name: &str) -> Option<u64> {
-    line.strip_prefix(name)?
-        .trim()
-        .strip_suffix("kB")?
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// Pages out a clean read-only file mapping; `stays_mapped` (the program's,
@@ -219,6 +179,11 @@ fn advise(start: usize, end: usize, stays_mapped: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use procfs::FromBufRead;
+
+    fn parse(smaps: &str) -> MemoryMaps {
+        MemoryMaps::from_buf_read(smaps.as_bytes()).expect("the fixture parses")
+    }
 
     const SMAPS: &str = "\
 55d0c0000000-55d0c1000000 r-xp 00200000 fd:00 1234 /usr/bin/aetherius
@@ -251,7 +216,7 @@ Anonymous:             0 kB
 
     #[test]
     fn only_clean_private_read_only_file_mappings_with_resident_pages() {
-        let found = clean_file_mappings(SMAPS);
+        let found = clean_file_mappings(parse(SMAPS));
         assert_eq!(
             found,
             [
@@ -274,14 +239,20 @@ Anonymous:             0 kB
 
     #[test]
     fn shared_libraries_by_name() {
-        assert!(shared_library("/usr/lib/x86_64-linux-gnu/libc.so.6"));
-        assert!(shared_library("/usr/lib/x86_64-linux-gnu/libcrypto.so.3"));
-        assert!(shared_library("/lib64/ld-linux-x86-64.so.2"));
-        assert!(shared_library("/opt/lib/libfoo.so"));
-        assert!(!shared_library("/var/cache/aetherius/plugins/ab.cwasm"));
-        assert!(!shared_library("/usr/local/bin/aetherius"));
-        assert!(!shared_library("/data/some.sock"));
-        assert!(!shared_library("/data/x.sol.json"));
+        assert!(shared_library(Path::new(
+            "/usr/lib/x86_64-linux-gnu/libc.so.6"
+        )));
+        assert!(shared_library(Path::new(
+            "/usr/lib/x86_64-linux-gnu/libcrypto.so.3"
+        )));
+        assert!(shared_library(Path::new("/lib64/ld-linux-x86-64.so.2")));
+        assert!(shared_library(Path::new("/opt/lib/libfoo.so")));
+        assert!(!shared_library(Path::new(
+            "/var/cache/aetherius/plugins/ab.cwasm"
+        )));
+        assert!(!shared_library(Path::new("/usr/local/bin/aetherius")));
+        assert!(!shared_library(Path::new("/data/some.sock")));
+        assert!(!shared_library(Path::new("/data/x.sol.json")));
     }
 
     #[test]
@@ -291,7 +262,7 @@ Anonymous:             0 kB
         assert!(released.mappings > 0, "{released:?}");
         assert!(released.mapped > 0, "{released:?}");
         // Code and read-only data that were let go of still read the same.
-        let again = clean_file_mappings(SMAPS);
+        let again = clean_file_mappings(parse(SMAPS));
         assert_eq!(again.len(), 2);
     }
 }
