@@ -59,8 +59,9 @@ pub struct Released {
 /// run it off the async threads.
 pub fn release() -> Released {
     let mut released = Released::default();
-    let executable = std::fs::read_link("/proc/self/exe").ok();
-    match procfs::process::Process::myself().and_then(|me| me.smaps()) {
+    let me = procfs::process::Process::myself();
+    let executable = me.as_ref().ok().and_then(|me| me.exe().ok());
+    match me.and_then(|me| me.smaps()) {
         Ok(smaps) => {
             for mapping in clean_file_mappings(smaps) {
                 let stays_mapped = shared_library(&mapping.path)
