@@ -479,3 +479,35 @@ fn a_plugin_built_against_contract_0_1_0_runs_in_the_newer_host() {
         Some(format!("redacted at {START}").as_str())
     );
 }
+
+/// A plugin built against `aetherius:plugin@0.1.1` (as every SDK 0.1 plugin
+/// is) reads each field of each event with its own call; a host that has
+/// moved on to column reads (0.1.2) keeps answering those calls the same.
+#[test]
+fn a_plugin_built_against_contract_0_1_1_reads_one_field_per_call() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let host_wit = std::fs::read_to_string(root.join("wit/plugin.wit")).unwrap();
+    let frozen_wit =
+        std::fs::read_to_string(root.join("tests/plugins/contract-0.1.1/wit/plugin.wit")).unwrap();
+    assert_eq!(contract_version(&frozen_wit), (0, 1, 1));
+    assert!(contract_version(&host_wit) > (0, 1, 1));
+
+    let wasm = std::fs::read(guests::CONTRACT_0_1_1).unwrap();
+    let imports = |name: &str| wasm.windows(name.len()).any(|w| w == name.as_bytes());
+    assert!(imports("aetherius:plugin/batch@0.1.1"));
+    assert!(!imports("aetherius:plugin/batch@0.1.2"));
+
+    let (mut chain, _) = one_stage(guests::CONTRACT_0_1_1, "");
+    let mut redacted = event("BackOff", "b");
+    redacted.labels.push(("redact".into(), "yes".into()));
+    let output = chain.run(vec![event("BackOff", "a"), event("Pulled", "x"), redacted]);
+    assert_eq!(names(&output.passed), ["a", "b"]);
+    assert_eq!((output.dropped, output.failures), (1, 0));
+    assert_eq!(output.passed[0].message, None);
+    assert_eq!(
+        output.passed[1].message.as_deref(),
+        Some(
+            "Pod/b BackOff on b [Warning] x1 last=Some(1795165200000) first=None low annotation=None"
+        )
+    );
+}

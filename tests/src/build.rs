@@ -20,6 +20,7 @@ const GUESTS: &[&str] = &[
     "counter-enricher",
     "sandbox-probe",
     "contract-0-1-0",
+    "contract-0-1-1",
     "sleep-on-reason",
     "wait-on-reason",
     "foreign-import",

@@ -65,12 +65,12 @@ impl Enricher for TeamLabel {
 
     fn enrich(&mut self, event: &Event) -> Enrichment {
         if self.teams.is_empty() {
-            // Nothing configured: don't copy the namespace out of the host.
+            // Nothing configured: leave the namespaces in the host.
             return Enrichment::new();
         }
-        // Each accessor is a host call that copies the field: the namespace is
-        // the only field this plugin reads.
-        match self.team_of(&event.namespace()) {
+        // The namespace is the only field this plugin reads: one host call
+        // per batch brings every event's namespace, this is a slice of it.
+        match self.team_of(event.namespace()) {
             Some(team) => Enrichment::new().with_label(LABEL, team),
             None => Enrichment::new(),
         }

@@ -378,8 +378,10 @@ fn validate_all(raw: Raw) -> Vec<Decision> {
             .into_iter()
             .map(|verdict| match verdict {
                 types::Verdict::Keep => Decision::Keep,
-                types::Verdict::Drop(reason) => {
-                    Decision::Drop(validate::truncate(&reason, MAX_DROP_REASON).to_owned())
+                types::Verdict::Drop(mut reason) => {
+                    let kept = validate::truncate(&reason, MAX_DROP_REASON).len();
+                    reason.truncate(kept);
+                    Decision::Drop(reason)
                 }
                 // A redaction may be longer than the message it replaces
                 // (`[REDACTED]` is longer than many secrets), and may keep

@@ -143,6 +143,38 @@ impl StoreState {
     }
 }
 
+/// One text field of an item, as `batch.texts` names it.
+fn text_field(item: &Processed, field: batch::TextField) -> &str {
+    use batch::TextField as F;
+    let event = &item.occurrence.event;
+    match field {
+        F::Cluster => &event.cluster,
+        F::Namespace => &event.namespace,
+        F::InvolvedKind => &event.involved.kind,
+        F::InvolvedName => &event.involved.name,
+        F::InvolvedNamespace => &event.involved.namespace,
+        F::InvolvedUid => &event.involved.uid,
+        F::InvolvedApiVersion => &event.involved.api_version,
+        F::Reason => &event.reason,
+        F::Message => item.message(),
+        F::EventType => &event.event_type,
+        F::SourceComponent => &event.source_component,
+        F::SourceHost => &event.source_host,
+        F::ReportingController => &event.reporting_controller,
+    }
+}
+
+/// One time field of an event, as `batch.times` names it.
+fn time_field(event: &Event, field: batch::TimeField) -> Option<i64> {
+    use batch::TimeField as F;
+    match field {
+        F::FirstTimestamp => event.first_timestamp,
+        F::LastTimestamp => event.last_timestamp,
+        F::EventTime => event.event_time,
+        F::SeriesLastObserved => event.series_last_observed,
+    }
+}
+
 fn key_values(pairs: &[(String, String)]) -> Vec<types::KeyValue> {
     pairs
         .iter()
@@ -290,5 +322,128 @@ impl batch::Host for StoreState {
 
     fn severity(&mut self, index: u32) -> Field<types::Severity> {
         Ok(severity_to_wit(self.item(index)?.severity))
+    }
+
+    fn texts(&mut self, field: batch::TextField) -> Field<batch::TextColumn> {
+        let size = self
+            .batch
+            .iter()
+            .map(|item| text_field(item, field).len())
+            .sum();
+        if u32::try_from(size).is_err() {
+            wasmtime::bail!("the batch's {field:?} texts exceed 4 GiB");
+        }
+        let mut text = String::with_capacity(size);
+        let mut ends = Vec::with_capacity(self.batch.len());
+        for item in &self.batch {
+            text.push_str(text_field(item, field));
+            // Bounded by `size`, checked above.
+            ends.push(text.len() as u32);
+        }
+        Ok(batch::TextColumn { ends, text })
+    }
+
+    fn times(&mut self, field: batch::TimeField) -> Field<Vec<Option<i64>>> {
+        Ok(self
+            .batch
+            .iter()
+            .map(|item| time_field(&item.occurrence.event, field))
+            .collect())
+    }
+
+    fn counts(&mut self) -> Field<Vec<u32>> {
+        Ok(self
+            .batch
+            .iter()
+            .map(|item| item.occurrence.event.count)
+            .collect())
+    }
+
+    fn severities(&mut self) -> Field<Vec<types::Severity>> {
+        Ok(self
+            .batch
+            .iter()
+            .map(|item| severity_to_wit(item.severity))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::event::fixtures::warning;
+    use crate::occurrence::{Fingerprint, Occurrence, occurrence_id};
+
+    fn item(reason: &str, count: u32, message: Option<&str>) -> Processed {
+        let event = warning(reason, "web", "u1", count, 1_763_629_200_000);
+        let occurrence = Occurrence {
+            id: occurrence_id(&event),
+            fingerprint: Fingerprint::of(&event),
+            repeated_count: None,
+            event,
+        };
+        let mut item = Processed::new(Arc::new(occurrence), 0);
+        item.message = message.map(str::to_owned);
+        item
+    }
+
+    fn state(batch: Vec<Processed>) -> StoreState {
+        let mut state = StoreState::new("test".into(), 1 << 20, Arc::new(ManualClock::new(0)));
+        state.batch = batch;
+        state
+    }
+
+    /// Event `i`'s text, as the contract says to cut it out of a column.
+    fn cut(column: &batch::TextColumn, i: usize) -> &str {
+        let start = if i == 0 {
+            0
+        } else {
+            column.ends[i - 1] as usize
+        };
+        &column.text[start..column.ends[i] as usize]
+    }
+
+    #[test]
+    fn a_text_column_holds_every_events_field_end_to_end() {
+        let mut state = state(vec![
+            item("BackOff", 1, None),
+            item("", 2, Some("")),
+            item("Überfällig", 3, Some("ünïcödé ✓")),
+        ]);
+        let column = batch::Host::texts(&mut state, batch::TextField::Reason).unwrap();
+        assert_eq!(column.ends.len(), 3);
+        let reasons: Vec<&str> = (0..3).map(|i| cut(&column, i)).collect();
+        assert_eq!(reasons, ["BackOff", "", "Überfällig"]);
+        // The message as it stands: redacted where a stage redacted it.
+        let column = batch::Host::texts(&mut state, batch::TextField::Message).unwrap();
+        assert_eq!(cut(&column, 1), "");
+        assert_eq!(cut(&column, 2), "ünïcödé ✓");
+        assert_eq!(
+            cut(&column, 0),
+            state.batch[0].occurrence.event.message.as_str()
+        );
+        // Every column agrees with the one-event accessor of 0.1.0.
+        for i in 0..3 {
+            let name = batch::Host::involved_name(&mut state, i).unwrap();
+            let column = batch::Host::texts(&mut state, batch::TextField::InvolvedName).unwrap();
+            assert_eq!(cut(&column, i as usize), name);
+        }
+    }
+
+    #[test]
+    fn number_columns_are_in_batch_order() {
+        let mut state = state(vec![item("A", 4, None), item("B", 9, None)]);
+        assert_eq!(batch::Host::counts(&mut state).unwrap(), [4, 9]);
+        let last = batch::Host::times(&mut state, batch::TimeField::LastTimestamp).unwrap();
+        assert_eq!(last, [Some(1_763_629_200_000); 2]);
+        assert_eq!(
+            batch::Host::severities(&mut state).unwrap(),
+            [types::Severity::Low; 2]
+        );
+        // Outside a call the batch is empty, and so is every column.
+        let mut idle = self::state(Vec::new());
+        let column = batch::Host::texts(&mut idle, batch::TextField::Reason).unwrap();
+        assert!(column.ends.is_empty() && column.text.is_empty());
     }
 }

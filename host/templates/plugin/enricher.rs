@@ -49,14 +49,14 @@ impl Enricher for {{Type}} {
                 .config
                 .owners
                 .iter()
-                .find(|(g, _)| g.matches(&namespace))
+                .find(|(g, _)| g.matches(namespace))
             {
                 enrichment = enrichment.with_label("team", team);
             }
         }
         if let Some(url) = &self.config.runbook_url {
             enrichment =
-                enrichment.with_annotation("runbook", url.replace("{reason}", &event.reason()));
+                enrichment.with_annotation("runbook", url.replace("{reason}", event.reason()));
         }
         enrichment
     }

@@ -39,10 +39,10 @@ impl Filter for {{Type}} {
     }
 
     fn filter(&mut self, event: &Event) -> Verdict {
-        // Each accessor is one call into the host: read a field once, keep
-        // it in a local, and read nothing you don't need.
+        // The first read of a field fetches it for the whole batch in one
+        // host call; a field no event needs is never copied into the plugin.
         let reason = event.reason();
-        let Some(pattern) = self.config.reasons.iter().find(|g| g.matches(&reason)) else {
+        let Some(pattern) = self.config.reasons.iter().find(|g| g.matches(reason)) else {
             return Verdict::Keep;
         };
         let namespace = event.namespace();
@@ -50,7 +50,7 @@ impl Filter for {{Type}} {
             .config
             .except_namespaces
             .iter()
-            .any(|g| g.matches(&namespace))
+            .any(|g| g.matches(namespace))
         {
             aetherius_sdk::log::debug(&format!("kept {reason} in {namespace}: excepted namespace"));
             return Verdict::Keep;

@@ -52,19 +52,17 @@ impl SeverityMapper for {{Type}} {
     }
 
     fn map(&mut self, event: &Event) -> Option<Severity> {
-        // Read each field from the host once, and the namespace only if a
-        // rule needs it.
+        // The namespace is read only if a rule needs it: a batch whose
+        // rules never do leaves it in the host.
         let reason = event.reason();
-        let mut namespace = None;
         for rule in &self.rules {
-            if !rule.reason.matches(&reason) {
+            if !rule.reason.matches(reason) {
                 continue;
             }
-            if let Some(pattern) = &rule.namespace {
-                let namespace = namespace.get_or_insert_with(|| event.namespace());
-                if !pattern.matches(namespace) {
-                    continue;
-                }
+            if let Some(pattern) = &rule.namespace
+                && !pattern.matches(event.namespace())
+            {
+                continue;
             }
             return Some(rule.severity);
         }

@@ -29,7 +29,7 @@ impl Filter for NamespaceFilter {
             // Nothing to check: don't copy the namespace out of the host.
             return Verdict::Keep;
         }
-        self.lists.verdict("namespace", &event.namespace())
+        self.lists.verdict("namespace", event.namespace())
     }
 }
 

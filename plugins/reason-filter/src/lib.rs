@@ -29,7 +29,7 @@ impl Filter for ReasonFilter {
             // Nothing to check: don't copy the reason out of the host.
             return Verdict::Keep;
         }
-        self.lists.verdict("reason", &event.reason())
+        self.lists.verdict("reason", event.reason())
     }
 }
 

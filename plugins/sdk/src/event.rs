@@ -1,22 +1,32 @@
-//! [`Event`]: a lazy view of one event of the current batch.
+//! [`Event`]: a view of one event of the current batch.
 
 use crate::types::{EventRecord, KeyValue, Severity, Timestamp};
 
+#[cfg(target_arch = "wasm32")]
+use std::rc::Rc;
+
+#[cfg(target_arch = "wasm32")]
+use crate::columns::{Batch, Text, Time};
+
 /// One event of the batch the host is asking about.
 ///
-/// The events stay in the host; an `Event` is only their index in the batch.
-/// Each accessor is **one call into the host**, and each string accessor
-/// also copies that string into the plugin, so:
+/// The events stay in the host; an `Event` is their index in the batch. The
+/// first time a plugin reads a field of any event of a batch, the SDK fetches
+/// that field of **every** event of the batch in one host call
+/// (`batch.texts`, `batch.times`, ...); every other read of it in the same
+/// batch is a plain slice of that copy. So reading a field costs about the
+/// same as reading a `&str` you own, and a plugin pays once per batch for
+/// each field it uses, not once per event:
 ///
-/// - read only the fields you need, and read each one **once** into a local
-///   (`let reason = event.reason();`), not once per comparison;
-/// - read the cheap fields first and the rest only when the decision still
-///   depends on them (`involved_kind()` before `message()`);
-/// - [`record`](Event::record) copies every field of the event: convenient,
-///   but it costs as much as all the other accessors together.
+/// - read the fields you need; there is no need to hoist reads into locals;
+/// - [`record`](Event::record) copies every field of one event in one call:
+///   convenient, but much more expensive than the accessors;
+/// - [`label`](Event::label), [`annotation`](Event::annotation),
+///   [`labels`](Event::labels) and [`annotations`](Event::annotations) are
+///   one host call per event.
 ///
 /// In native unit tests, build events from an owned record with
-/// [`Event::from_record`]; the accessors then read (clones of) its fields.
+/// [`Event::from_record`]; the accessors then read its fields.
 ///
 /// ```
 /// use aetherius_sdk::{Event, EventRecord};
@@ -37,27 +47,43 @@ pub struct Event {
 
 #[derive(Debug, Clone)]
 enum Source {
-    /// Index into the host's current batch.
+    /// An event of the host's current batch.
     #[cfg(target_arch = "wasm32")]
-    Batch(u32),
+    Batch { batch: Rc<Batch>, index: u32 },
     /// An owned record (tests, or a plugin building events itself).
     Record(Box<EventRecord>),
 }
 
 #[cfg(target_arch = "wasm32")]
-use crate::bindings::filter::aetherius::plugin::batch;
+use crate::bindings::filter::aetherius::plugin::batch as host_batch;
 
-/// Accessors that read one field: `batch.<field>(index)` in the host, or the
-/// field of the owned record.
-macro_rules! accessors {
-    ($($(#[$doc:meta])* $name:ident -> $ty:ty = $($field:ident).+;)*) => {
+/// Accessors of one text field: a slice of the batch's column, or of the
+/// owned record's field.
+macro_rules! texts {
+    ($($(#[$doc:meta])* $name:ident = $column:ident, $($field:ident).+;)*) => {
         $(
             $(#[$doc])*
-            pub fn $name(&self) -> $ty {
+            pub fn $name(&self) -> &str {
                 match &self.source {
                     #[cfg(target_arch = "wasm32")]
-                    Source::Batch(index) => batch::$name(*index),
-                    Source::Record(record) => <$ty as Clone>::clone(&record.$($field).+),
+                    Source::Batch { batch, index } => batch.text(Text::$column, *index),
+                    Source::Record(record) => &record.$($field).+,
+                }
+            }
+        )*
+    };
+}
+
+/// Accessors of one time field.
+macro_rules! times {
+    ($($(#[$doc:meta])* $name:ident = $column:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&self) -> Option<Timestamp> {
+                match &self.source {
+                    #[cfg(target_arch = "wasm32")]
+                    Source::Batch { batch, index } => batch.time(Time::$column, *index),
+                    Source::Record(record) => record.$name,
                 }
             }
         )*
@@ -65,13 +91,11 @@ macro_rules! accessors {
 }
 
 impl Event {
-    /// The event at `index` of the host's current batch. Only valid during
-    /// the stage call that was given at least `index + 1` events; any other
-    /// use traps on the first accessor call.
+    /// The event at `index` of the host's current batch.
     #[cfg(target_arch = "wasm32")]
-    pub(crate) fn at(index: u32) -> Self {
+    pub(crate) fn at(batch: Rc<Batch>, index: u32) -> Self {
         Event {
-            source: Source::Batch(index),
+            source: Source::Batch { batch, index },
         }
     }
 
@@ -84,61 +108,91 @@ impl Event {
         }
     }
 
-    /// The whole record, every field copied into the plugin (`batch.get`).
-    /// Much more expensive than the accessors of the few fields a plugin
-    /// usually needs.
+    /// The whole record, every field copied into the plugin (`batch.get`,
+    /// one call for this one event).
     pub fn record(&self) -> EventRecord {
         match &self.source {
             #[cfg(target_arch = "wasm32")]
-            Source::Batch(index) => batch::get(*index),
+            Source::Batch { index, .. } => host_batch::get(*index),
             Source::Record(record) => EventRecord::clone(record),
         }
     }
 
-    accessors! {
+    texts! {
         /// The `id` of the cluster the event came from.
-        cluster -> String = cluster;
+        cluster = Cluster, cluster;
         /// The namespace of the Event object.
-        namespace -> String = namespace;
+        namespace = Namespace, namespace;
         /// The kind of the object the event is about (`Pod`, `Node`, ...).
-        involved_kind -> String = involved.kind;
+        involved_kind = InvolvedKind, involved.kind;
         /// The name of the object the event is about.
-        involved_name -> String = involved.name;
+        involved_name = InvolvedName, involved.name;
         /// The namespace of the object the event is about.
-        involved_namespace -> String = involved.namespace;
+        involved_namespace = InvolvedNamespace, involved.namespace;
         /// The uid of the object the event is about.
-        involved_uid -> String = involved.uid;
+        involved_uid = InvolvedUid, involved.uid;
         /// The `apiVersion` of the object the event is about.
-        involved_api_version -> String = involved.api_version;
+        involved_api_version = InvolvedApiVersion, involved.api_version;
         /// Machine-readable reason, e.g. `BackOff`.
-        reason -> String = reason;
+        reason = Reason, reason;
         /// The message as it stands (redacted if an earlier stage redacted it).
-        message -> String = message;
+        message = Message, message;
         /// `Normal` or `Warning` (empty if absent).
-        event_type -> String = event_type;
-        /// How many times this event has happened.
-        count -> u32 = count;
-        /// `firstTimestamp`, ms since the epoch.
-        first_timestamp -> Option<Timestamp> = first_timestamp;
-        /// `lastTimestamp`, ms since the epoch.
-        last_timestamp -> Option<Timestamp> = last_timestamp;
-        /// `eventTime` (events.k8s.io/v1), ms since the epoch.
-        event_time -> Option<Timestamp> = event_time;
-        /// `series.lastObservedTime` (events.k8s.io/v1), ms since the epoch.
-        series_last_observed -> Option<Timestamp> = series_last_observed;
+        event_type = EventType, event_type;
         /// `source.component`.
-        source_component -> String = source_component;
+        source_component = SourceComponent, source_component;
         /// `source.host`.
-        source_host -> String = source_host;
+        source_host = SourceHost, source_host;
         /// `reportingController` (events.k8s.io/v1).
-        reporting_controller -> String = reporting_controller;
-        /// Labels added so far (`repeated_count` when the host escalated a
-        /// repeating event, and whatever earlier enrichers added).
-        labels -> Vec<KeyValue> = labels;
-        /// Annotations added so far by earlier enrichers.
-        annotations -> Vec<KeyValue> = annotations;
-        /// The severity so far.
-        severity -> Severity = severity;
+        reporting_controller = ReportingController, reporting_controller;
+    }
+
+    times! {
+        /// `firstTimestamp`, ms since the epoch.
+        first_timestamp = FirstTimestamp;
+        /// `lastTimestamp`, ms since the epoch.
+        last_timestamp = LastTimestamp;
+        /// `eventTime` (events.k8s.io/v1), ms since the epoch.
+        event_time = EventTime;
+        /// `series.lastObservedTime` (events.k8s.io/v1), ms since the epoch.
+        series_last_observed = SeriesLastObserved;
+    }
+
+    /// How many times this event has happened.
+    pub fn count(&self) -> u32 {
+        match &self.source {
+            #[cfg(target_arch = "wasm32")]
+            Source::Batch { batch, index } => batch.count(*index),
+            Source::Record(record) => record.count,
+        }
+    }
+
+    /// The severity so far.
+    pub fn severity(&self) -> Severity {
+        match &self.source {
+            #[cfg(target_arch = "wasm32")]
+            Source::Batch { batch, index } => batch.severity(*index),
+            Source::Record(record) => record.severity,
+        }
+    }
+
+    /// Labels added so far (`repeated_count` when the host escalated a
+    /// repeating event, and whatever earlier enrichers added); one host call.
+    pub fn labels(&self) -> Vec<KeyValue> {
+        match &self.source {
+            #[cfg(target_arch = "wasm32")]
+            Source::Batch { index, .. } => host_batch::labels(*index),
+            Source::Record(record) => record.labels.clone(),
+        }
+    }
+
+    /// Annotations added so far by earlier enrichers; one host call.
+    pub fn annotations(&self) -> Vec<KeyValue> {
+        match &self.source {
+            #[cfg(target_arch = "wasm32")]
+            Source::Batch { index, .. } => host_batch::annotations(*index),
+            Source::Record(record) => record.annotations.clone(),
+        }
     }
 
     /// The value of one label the event carries so far, if any (one host
@@ -146,18 +200,17 @@ impl Event {
     pub fn label(&self, key: &str) -> Option<String> {
         match &self.source {
             #[cfg(target_arch = "wasm32")]
-            Source::Batch(index) => batch::label(*index, key),
+            Source::Batch { index, .. } => host_batch::label(*index, key),
             Source::Record(record) => find(&record.labels, key),
         }
     }
 
     /// The value of one annotation the event carries so far, if any (one
-    /// host call; only that annotation's value is copied). Needs a host that
-    /// speaks `aetherius:plugin@0.1.1`.
+    /// host call; only that annotation's value is copied).
     pub fn annotation(&self, key: &str) -> Option<String> {
         match &self.source {
             #[cfg(target_arch = "wasm32")]
-            Source::Batch(index) => batch::annotation(*index, key),
+            Source::Batch { index, .. } => host_batch::annotation(*index, key),
             Source::Record(record) => find(&record.annotations, key),
         }
     }

@@ -87,11 +87,12 @@ macro_rules! __export_stage {
                 }
 
                 fn $export(events: u32) -> ::std::vec::Vec<$out> {
+                    let events = $crate::__private::Batch::new(events).events();
                     $crate::__private::with_instance(
                         &INSTANCE,
                         ::core::stringify!($export),
                         |plugin: &mut $plugin| {
-                            <$plugin as $crate::$stage>::$batch(plugin, &$crate::__private::batch(events))
+                            <$plugin as $crate::$stage>::$batch(plugin, &events)
                         },
                     )
                 }

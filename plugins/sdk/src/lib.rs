@@ -1,7 +1,7 @@
 //! Write [Aetherius] pipeline plugins in plain Rust.
 //!
 //! A plugin is a WebAssembly component that implements one stage kind of the
-//! contract in `wit/plugin.wit` (package `aetherius:plugin@0.1.1`). This
+//! contract in `wit/plugin.wit` (package `aetherius:plugin@0.1.2`). This
 //! crate hides the generated bindings: implement one trait —
 //! [`Filter`], [`SeverityMapper`] or [`Enricher`] — with a typed config, and
 //! name your type in the matching macro — [`export_filter!`],
@@ -9,9 +9,9 @@
 //! stage's config, keeps your instance, and answers the host's batch calls.
 //!
 //! The events of a batch stay in the host. An [`Event`] is a view of one of
-//! them: each accessor (`event.reason()`, `event.namespace()`, ...) is a call
-//! into the host that copies that one field into the plugin. Read only the
-//! fields your plugin needs, each once, into a local.
+//! them: the first read of a field (`event.reason()`, `event.namespace()`,
+//! ...) in a batch copies that field of every event of the batch into the
+//! plugin in one host call, and the accessors return slices of that copy.
 //!
 //! ```
 //! use aetherius_sdk::{Event, Filter, Verdict};
@@ -36,9 +36,8 @@
 //!     }
 //!
 //!     fn filter(&mut self, event: &Event) -> Verdict {
-//!         // One host call: read the field once, then use the local.
 //!         let reason = event.reason();
-//!         if self.config.drop.contains(&reason) {
+//!         if self.config.drop.iter().any(|dropped| dropped == reason) {
 //!             Verdict::Drop(format!("reason {reason} is on the drop list"))
 //!         } else {
 //!             Verdict::Keep
@@ -84,6 +83,8 @@ extern crate self as aetherius_sdk;
 
 mod bindings;
 mod clock;
+#[cfg(target_arch = "wasm32")]
+mod columns;
 mod config;
 pub mod duration;
 mod event;

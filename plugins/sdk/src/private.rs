@@ -27,11 +27,9 @@ pub fn init<P, C: DeserializeOwned + Default>(
     Ok(())
 }
 
-/// The events of the host's current batch, as views by index.
+/// The host's current batch, read a column at a time.
 #[cfg(target_arch = "wasm32")]
-pub fn batch(events: u32) -> Vec<crate::Event> {
-    (0..events).map(crate::Event::at).collect()
-}
+pub use crate::columns::Batch;
 
 /// Runs a stage export against the instance that `init` made.
 pub fn with_instance<P, R>(

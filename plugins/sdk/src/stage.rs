@@ -4,8 +4,9 @@
 //! The host creates one instance of your type per plugin instance by calling
 //! `new` with the stage's config, then calls the stage method for every event
 //! (in batches; the `*_batch` methods say how a batch maps onto single
-//! events). Each [`Event`] is a view into the host's batch: its accessors
-//! are host calls, so read only the fields you need, once each. The
+//! events). Each [`Event`] is a view into the host's batch: a field is
+//! fetched for the whole batch at its first read, and slices of that copy
+//! are what the accessors return. The
 //! instance lives until the host discards it: after a trap, when the config
 //! changes, or when the pool shrinks. State you keep in `self` is per
 //! instance and may start over at any time.

@@ -40,7 +40,7 @@ impl Filter for SecretGuard {
         if event.involved_kind() == "Secret" {
             return Verdict::Drop("event about a Secret".to_owned());
         }
-        match redact(&event.message()) {
+        match redact(event.message()) {
             Some(redacted) => {
                 // No names in the message: reading them would cost three more
                 // string copies out of the host for a debug line.

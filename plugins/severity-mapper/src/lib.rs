@@ -21,7 +21,6 @@
 
 mod config;
 
-use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use aetherius_sdk::{Event, Severity, SeverityMapper};
@@ -43,20 +42,18 @@ impl ReasonSeverity {
     /// The severity `event` deserves, before the escalation guard.
     ///
     /// Reads the type, then the reason, and the message only if a rule for
-    /// that reason looks at messages (at most once): each is a string copied
-    /// out of the host.
+    /// that reason looks at messages: a batch whose rules never do leaves
+    /// the messages in the host.
     fn severity_of(&self, event: &Event) -> Severity {
         if event.event_type() == "Normal" {
             return self.normal_default;
         }
         let reason = event.reason();
-        let message = OnceCell::new();
-        let message = || message.get_or_init(|| event.message()).as_str();
         self.rules
             .iter()
-            .find(|rule| rule.matches(&reason, message))
+            .find(|rule| rule.matches(reason, || event.message()))
             .map(|rule| rule.severity)
-            .or_else(|| self.table.get(&reason).copied())
+            .or_else(|| self.table.get(reason).copied())
             .unwrap_or(self.warning_default)
     }
 }

@@ -53,13 +53,13 @@ impl Filter for TypeFilter {
 
     fn filter(&mut self, event: &Event) -> Verdict {
         let event_type = event.event_type();
-        if self.allow.contains(&event_type) {
+        if self.allow.iter().any(|allowed| allowed == event_type) {
             Verdict::Keep
         } else {
             let shown = if event_type.is_empty() {
                 "(empty)"
             } else {
-                &event_type
+                event_type
             };
             Verdict::Drop(format!("type {shown} not allowed"))
         }

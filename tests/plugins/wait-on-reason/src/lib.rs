@@ -26,7 +26,7 @@ impl Filter for WaitOnReason {
     }
 
     fn filter(&mut self, event: &Event) -> Verdict {
-        match event.reason().as_str() {
+        match event.reason() {
             "Block" => subscribe_duration(TEN_SECONDS).block(),
             "Poll" => {
                 let pollable = subscribe_duration(TEN_SECONDS);
