@@ -10,6 +10,7 @@
 //! `.wasm` and its start-up; thirty lines of linear-time matching are the
 //! whole need (globset would bring regex into the guest).
 
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::Deserialize;
@@ -112,15 +113,33 @@ impl fmt::Display for Glob {
 /// them: `{"allow": ["team-*"], "deny": ["team-test"]}`.
 ///
 /// A value is kept when it matches no `deny` pattern and, if `allow` is not
-/// empty, at least one `allow` pattern. Deny wins over allow.
+/// empty, at least one `allow` pattern. Deny wins over allow. The literal
+/// patterns of `allow` (most of them, in practice) are looked up in a hash
+/// set rather than tried one by one, so a list of fifty reasons costs about
+/// what a list of one does.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(from = "Lists")]
 pub struct AllowDeny {
-    /// Patterns of which a value must match one to be kept. Empty (the
-    /// default) allows every value.
-    pub allow: Vec<Glob>,
-    /// Patterns that drop a value whatever `allow` says. Empty by default.
-    pub deny: Vec<Glob>,
+    allow: Vec<Glob>,
+    deny: Vec<Glob>,
+    /// The patterns of `allow` without wildcards.
+    allow_literals: HashSet<String>,
+    /// The patterns of `allow` with wildcards, in order.
+    allow_wildcards: Vec<Glob>,
+}
+
+/// What [`AllowDeny`] deserializes from.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Lists {
+    allow: Vec<Glob>,
+    deny: Vec<Glob>,
+}
+
+impl From<Lists> for AllowDeny {
+    fn from(lists: Lists) -> Self {
+        AllowDeny::new(lists.allow, lists.deny)
+    }
 }
 
 /// Why [`AllowDeny::check`] rejected a value.
@@ -133,6 +152,29 @@ pub enum Rejection<'a> {
 }
 
 impl AllowDeny {
+    /// The lists: `allow` (empty allows every value) and `deny`.
+    pub fn new(allow: Vec<Glob>, deny: Vec<Glob>) -> Self {
+        let (literals, wildcards): (Vec<&Glob>, Vec<&Glob>) =
+            allow.iter().partition(|pattern| pattern.is_literal());
+        AllowDeny {
+            allow_literals: literals.into_iter().map(|p| p.0.clone()).collect(),
+            allow_wildcards: wildcards.into_iter().cloned().collect(),
+            allow,
+            deny,
+        }
+    }
+
+    /// The patterns of which a value must match one to be kept (empty:
+    /// every value).
+    pub fn allow(&self) -> &[Glob] {
+        &self.allow
+    }
+
+    /// The patterns that drop a value whatever `allow` says.
+    pub fn deny(&self) -> &[Glob] {
+        &self.deny
+    }
+
     /// Whether both lists are empty, so every value passes: a filter can
     /// then keep an event without reading the field from the host.
     pub fn keeps_everything(&self) -> bool {
@@ -144,7 +186,10 @@ impl AllowDeny {
         if let Some(pattern) = self.deny.iter().find(|pattern| pattern.matches(value)) {
             return Err(Rejection::Denied(pattern));
         }
-        if self.allow.is_empty() || self.allow.iter().any(|pattern| pattern.matches(value)) {
+        if self.allow.is_empty()
+            || self.allow_literals.contains(value)
+            || self.allow_wildcards.iter().any(|p| p.matches(value))
+        {
             Ok(())
         } else {
             Err(Rejection::NotAllowed)
@@ -231,10 +276,30 @@ mod tests {
     }
 
     fn lists(allow: &[&str], deny: &[&str]) -> AllowDeny {
-        AllowDeny {
-            allow: allow.iter().copied().map(Glob::new).collect(),
-            deny: deny.iter().copied().map(Glob::new).collect(),
+        AllowDeny::new(
+            allow.iter().copied().map(Glob::new).collect(),
+            deny.iter().copied().map(Glob::new).collect(),
+        )
+    }
+
+    #[test]
+    fn literals_and_wildcards_of_allow_both_count() {
+        let lists = lists(&["BackOff", "Failed*", "OOMKilled", "?rr"], &[]);
+        for kept in ["BackOff", "OOMKilled", "Failed", "FailedMount", "Err"] {
+            assert_eq!(lists.check(kept), Ok(()), "{kept}");
         }
+        for dropped in ["Backoff", "OOM", "Errr", "", "Pulled"] {
+            assert_eq!(
+                lists.check(dropped),
+                Err(Rejection::NotAllowed),
+                "{dropped}"
+            );
+        }
+        assert_eq!(lists.allow().len(), 4);
+        let parsed: AllowDeny =
+            serde_json::from_str(r#"{"allow": ["BackOff", "Failed*", "OOMKilled", "?rr"]}"#)
+                .unwrap();
+        assert_eq!(parsed, lists);
     }
 
     #[test]
