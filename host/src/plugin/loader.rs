@@ -102,11 +102,23 @@ impl ComponentCache {
                 }
             }
         }
-        let component = compile(engine, bytes, source)?;
-        if let Err(error) = write_artifact(&path, &component) {
+        // Compiled by an engine of its own, dropped right after: Cranelift's
+        // working memory (the compiler contexts an engine keeps for reuse,
+        // several MiB) then goes with it instead of staying with the
+        // process's engine for its whole life, and the code runs from the
+        // file, as on every later start (its pages are the kernel's to drop
+        // and read again, `crate::trim`), not from anonymous memory.
+        let artifact = precompile(engine, bytes, source)?;
+        if let Err(error) = write_artifact(&path, &artifact) {
             tracing::warn!(path = %path.display(), %error, "cannot cache compiled plugin; it will be compiled again next start");
+            // SAFETY: the bytes were produced just now by `precompile` with
+            // this engine's configuration.
+            return unsafe { Component::deserialize(engine, &artifact) }
+                .map_err(|error| not_a_component(source, &error));
         }
-        Ok(component)
+        // SAFETY: a file this cache has just written, as above.
+        unsafe { Component::deserialize_file(engine, &path) }
+            .map_err(|error| not_a_component(source, &error))
     }
 
     fn artifact_path(&self, engine: &Engine, bytes: &[u8]) -> Option<PathBuf> {
@@ -130,6 +142,30 @@ impl ComponentCache {
 }
 
 fn compile(engine: &Engine, bytes: &[u8], source: &str) -> Result<Component, PluginError> {
+    check_header(bytes, source)?;
+    Component::new(engine, bytes).map_err(|error| not_a_component(source, &error))
+}
+
+/// Compiles a component into an artifact for `engine`, with a short-lived
+/// engine of the same configuration.
+fn precompile(engine: &Engine, bytes: &[u8], source: &str) -> Result<Vec<u8>, PluginError> {
+    check_header(bytes, source)?;
+    let compiler =
+        Engine::new(engine.config()).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+    compiler
+        .precompile_component(bytes)
+        .map_err(|error| not_a_component(source, &error))
+}
+
+fn not_a_component(source: &str, error: &wasmtime::Error) -> PluginError {
+    PluginError::NotAComponent {
+        plugin: source.to_owned(),
+        reason: format!("{error:#}"),
+    }
+}
+
+/// Refuses what is not Wasm, or is a core module, with what to do instead.
+fn check_header(bytes: &[u8], source: &str) -> Result<(), PluginError> {
     if !bytes.starts_with(b"\0asm") {
         return Err(PluginError::NotAComponent {
             plugin: source.to_owned(),
@@ -142,22 +178,18 @@ fn compile(engine: &Engine, bytes: &[u8], source: &str) -> Result<Component, Plu
             reason: "it is a core Wasm module, not a component; build it with `cargo component build` or for the wasm32-wasip2 target".into(),
         });
     }
-    Component::new(engine, bytes).map_err(|error| PluginError::NotAComponent {
-        plugin: source.to_owned(),
-        reason: format!("{error:#}"),
-    })
+    Ok(())
 }
 
-fn write_artifact(path: &Path, component: &Component) -> std::io::Result<()> {
+fn write_artifact(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let bytes = component.serialize().map_err(std::io::Error::other)?;
     // A temporary file of its own, renamed into place: a concurrent reader
     // never sees half a file, and two compilations in one process (the tests,
     // a reload beside a start) never write each other's artifact under their
     // name — which once handed one component another's code.
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut file, &bytes)?;
+    std::io::Write::write_all(&mut file, bytes)?;
     file.persist(path).map_err(|error| error.error)?;
     Ok(())
 }
