@@ -442,37 +442,57 @@ fn contract_version(wit: &str) -> (u64, u64, u64) {
     (parts[0], parts[1], parts[2])
 }
 
-/// docs/plugin-versioning.md: a plugin built against `aetherius:plugin@0.1.0`
-/// keeps loading, unchanged, in a host that has moved on to a newer contract.
-/// The guest is compiled from a frozen copy of the 0.1.0 WIT with raw
-/// wit-bindgen, so neither the SDK nor the host's WIT can drift under it.
-#[test]
-fn a_plugin_built_against_contract_0_1_0_runs_in_the_newer_host() {
+/// A frozen guest's WIT and component: checks that the WIT is `version`
+/// and older than the host's, and returns the component's bytes.
+fn frozen_guest(dir: &str, version: (u64, u64, u64), wasm: &str) -> Vec<u8> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let host_wit = std::fs::read_to_string(root.join("wit/plugin.wit")).unwrap();
     let frozen_wit =
-        std::fs::read_to_string(root.join("tests/plugins/contract-0.1.0/wit/plugin.wit")).unwrap();
-    assert_eq!(contract_version(&frozen_wit), (0, 1, 0));
+        std::fs::read_to_string(root.join("tests/plugins").join(dir).join("wit/plugin.wit"))
+            .unwrap();
+    assert_eq!(contract_version(&frozen_wit), version);
     assert!(
-        contract_version(&host_wit) > (0, 1, 0),
+        contract_version(&host_wit) > version,
         "this test is about a host newer than the plugin"
     );
+    std::fs::read(wasm).unwrap()
+}
 
-    // The guest imports the 0.1.0 interfaces by name, and nothing newer.
-    let wasm = std::fs::read(guests::CONTRACT_0_1_0).unwrap();
-    let imports = |name: &str| wasm.windows(name.len()).any(|w| w == name.as_bytes());
-    for interface in ["types", "batch", "host"] {
-        assert!(imports(&format!("aetherius:plugin/{interface}@0.1.0")));
-    }
-    assert!(!imports("aetherius:plugin/batch@0.1.1"));
+/// Whether the component's bytes name `import`.
+fn imports(wasm: &[u8], import: &str) -> bool {
+    wasm.windows(import.len()).any(|w| w == import.as_bytes())
+}
 
-    let (mut chain, _) = one_stage(guests::CONTRACT_0_1_0, "    config: { note: frozen }");
+/// Runs a frozen guest's stage over BackOff `a`, Pulled `x` and BackOff `b`
+/// labelled `redact`: both guests drop `x` and redact `b`.
+fn run_frozen(guest: &str, stage_yaml: &str) -> ChainOutput {
+    let (mut chain, _) = one_stage(guest, stage_yaml);
     let mut redacted = event("BackOff", "b");
     redacted.labels.push(("redact".into(), "yes".into()));
     let output = chain.run(vec![event("BackOff", "a"), event("Pulled", "x"), redacted]);
     assert_eq!(names(&output.passed), ["a", "b"]);
     assert_eq!((output.dropped, output.failures), (1, 0));
     assert_eq!(output.passed[0].message, None);
+    output
+}
+
+/// docs/plugin-versioning.md: a plugin built against `aetherius:plugin@0.1.0`
+/// keeps loading, unchanged, in a host that has moved on to a newer contract.
+/// The guest is compiled from a frozen copy of the 0.1.0 WIT with raw
+/// wit-bindgen, so neither the SDK nor the host's WIT can drift under it.
+#[test]
+fn a_plugin_built_against_contract_0_1_0_runs_in_the_newer_host() {
+    let wasm = frozen_guest("contract-0.1.0", (0, 1, 0), guests::CONTRACT_0_1_0);
+    // The guest imports the 0.1.0 interfaces by name, and nothing newer.
+    for interface in ["types", "batch", "host"] {
+        assert!(imports(
+            &wasm,
+            &format!("aetherius:plugin/{interface}@0.1.0")
+        ));
+    }
+    assert!(!imports(&wasm, "aetherius:plugin/batch@0.1.1"));
+
+    let output = run_frozen(guests::CONTRACT_0_1_0, "    config: { note: frozen }");
     // `host.now` is the pipeline clock.
     assert_eq!(
         output.passed[1].message.as_deref(),
@@ -485,25 +505,11 @@ fn a_plugin_built_against_contract_0_1_0_runs_in_the_newer_host() {
 /// moved on to column reads (0.1.2) keeps answering those calls the same.
 #[test]
 fn a_plugin_built_against_contract_0_1_1_reads_one_field_per_call() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let host_wit = std::fs::read_to_string(root.join("wit/plugin.wit")).unwrap();
-    let frozen_wit =
-        std::fs::read_to_string(root.join("tests/plugins/contract-0.1.1/wit/plugin.wit")).unwrap();
-    assert_eq!(contract_version(&frozen_wit), (0, 1, 1));
-    assert!(contract_version(&host_wit) > (0, 1, 1));
+    let wasm = frozen_guest("contract-0.1.1", (0, 1, 1), guests::CONTRACT_0_1_1);
+    assert!(imports(&wasm, "aetherius:plugin/batch@0.1.1"));
+    assert!(!imports(&wasm, "aetherius:plugin/batch@0.1.2"));
 
-    let wasm = std::fs::read(guests::CONTRACT_0_1_1).unwrap();
-    let imports = |name: &str| wasm.windows(name.len()).any(|w| w == name.as_bytes());
-    assert!(imports("aetherius:plugin/batch@0.1.1"));
-    assert!(!imports("aetherius:plugin/batch@0.1.2"));
-
-    let (mut chain, _) = one_stage(guests::CONTRACT_0_1_1, "");
-    let mut redacted = event("BackOff", "b");
-    redacted.labels.push(("redact".into(), "yes".into()));
-    let output = chain.run(vec![event("BackOff", "a"), event("Pulled", "x"), redacted]);
-    assert_eq!(names(&output.passed), ["a", "b"]);
-    assert_eq!((output.dropped, output.failures), (1, 0));
-    assert_eq!(output.passed[0].message, None);
+    let output = run_frozen(guests::CONTRACT_0_1_1, "");
     assert_eq!(
         output.passed[1].message.as_deref(),
         Some(
