@@ -141,6 +141,12 @@ impl StoreState {
     fn event(&self, index: u32) -> wasmtime::Result<&Event> {
         Ok(&self.item(index)?.occurrence.event)
     }
+
+    /// One text field of one event (the per-event accessors of 0.1.0),
+    /// read as `batch.texts` reads it for the whole batch.
+    fn text(&self, index: u32, field: batch::TextField) -> wasmtime::Result<String> {
+        Ok(text_field(self.item(index)?, field).to_owned())
+    }
 }
 
 /// One text field of an item, as `batch.texts` names it.
@@ -233,43 +239,43 @@ impl batch::Host for StoreState {
     }
 
     fn cluster(&mut self, index: u32) -> Field<String> {
-        Ok(self.event(index)?.cluster.clone())
+        self.text(index, batch::TextField::Cluster)
     }
 
     fn namespace(&mut self, index: u32) -> Field<String> {
-        Ok(self.event(index)?.namespace.clone())
+        self.text(index, batch::TextField::Namespace)
     }
 
     fn involved_kind(&mut self, index: u32) -> Field<String> {
-        Ok(self.event(index)?.involved.kind.clone())
+        self.text(index, batch::TextField::InvolvedKind)
     }
 
     fn involved_name(&mut self, index: u32) -> Field<String> {
-        Ok(self.event(index)?.involved.name.clone())
+        self.text(index, batch::TextField::InvolvedName)
     }
 
     fn involved_namespace(&mut self, index: u32) -> Field<String> {
-        Ok(self.event(index)?.involved.namespace.clone())
+        self.text(index, batch::TextField::InvolvedNamespace)
     }
 
     fn involved_uid(&mut self, index: u32) -> Field<String> {
-        Ok(self.event(index)?.involved.uid.clone())
+        self.text(index, batch::TextField::InvolvedUid)
     }
 
     fn involved_api_version(&mut self, index: u32) -> Field<String> {
-        Ok(self.event(index)?.involved.api_version.clone())
+        self.text(index, batch::TextField::InvolvedApiVersion)
     }
 
     fn reason(&mut self, index: u32) -> Field<String> {
-        Ok(self.event(index)?.reason.clone())
+        self.text(index, batch::TextField::Reason)
     }
 
     fn message(&mut self, index: u32) -> Field<String> {
-        Ok(self.item(index)?.message().to_owned())
+        self.text(index, batch::TextField::Message)
     }
 
     fn event_type(&mut self, index: u32) -> Field<String> {
-        Ok(self.event(index)?.event_type.clone())
+        self.text(index, batch::TextField::EventType)
     }
 
     fn count(&mut self, index: u32) -> Field<u32> {
@@ -293,15 +299,15 @@ impl batch::Host for StoreState {
     }
 
     fn source_component(&mut self, index: u32) -> Field<String> {
-        Ok(self.event(index)?.source_component.clone())
+        self.text(index, batch::TextField::SourceComponent)
     }
 
     fn source_host(&mut self, index: u32) -> Field<String> {
-        Ok(self.event(index)?.source_host.clone())
+        self.text(index, batch::TextField::SourceHost)
     }
 
     fn reporting_controller(&mut self, index: u32) -> Field<String> {
-        Ok(self.event(index)?.reporting_controller.clone())
+        self.text(index, batch::TextField::ReportingController)
     }
 
     fn labels(&mut self, index: u32) -> Field<Vec<types::KeyValue>> {
