@@ -19,7 +19,7 @@ use aetherius::config::{Config, OutputFormat};
 use aetherius::event::{EventLimits, MAX_FIELD, decode, format_millis};
 use aetherius::pipeline::{Pipeline, PipelineClock, build_chains};
 use aetherius::plugin::PluginRuntime;
-use aetherius::sink::{SinkMessage, SinkRoute};
+use aetherius::sink::{Outlet, SinkMessage, SinkRoute};
 use proptest::prelude::*;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -185,8 +185,10 @@ fn default_pipeline() -> (Pipeline, mpsc::Receiver<SinkMessage>) {
         min_severity: None,
         subject: None,
         key: None,
-        sender,
-        budget: ByteBudget::new(64 << 20),
+        outlet: Outlet::Queue {
+            sender,
+            budget: ByteBudget::new(64 << 20),
+        },
     };
     let pipeline = Pipeline::new(
         config.dedup,

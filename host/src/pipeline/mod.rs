@@ -26,7 +26,7 @@ use crate::event::{Event, Millis};
 use crate::item::{DEAD_LETTER_CHAIN, Processed};
 use crate::occurrence::{Admission, DedupConfig, Occurrence, OccurrenceCore};
 use crate::output::OutputFormat;
-use crate::sink::{Batch, Record, SinkMessage, SinkRoute};
+use crate::sink::{Batch, Outlet, Record, SinkMessage, SinkRoute};
 use crate::{metrics, output};
 
 /// Counters of what the pipeline did, for the summary and metrics.
@@ -281,14 +281,16 @@ impl Pipeline {
             if batch.events > 0 {
                 batch.ack = ack.cloned();
                 send(route, batch);
-            } else if let Some(ack) = ack
-                && route
-                    .sender
-                    .blocking_send(SinkMessage::Ack(ack.clone()))
-                    .is_err()
-            {
-                // A sink that stopped never acks: the checkpoint stays put.
-                tracing::debug!(sink = %route.name, "sink stopped; checkpoint not acknowledged");
+            } else if let Some(ack) = ack {
+                match &route.outlet {
+                    Outlet::Queue { sender, .. } => {
+                        if sender.blocking_send(SinkMessage::Ack(ack.clone())).is_err() {
+                            // A sink that stopped never acks: the checkpoint stays put.
+                            tracing::debug!(sink = %route.name, "sink stopped; checkpoint not acknowledged");
+                        }
+                    }
+                    Outlet::Lines(outlet) => outlet.acknowledge(ack),
+                }
             }
         }
     }
@@ -506,17 +508,17 @@ fn send_if_full(route: &SinkRoute, batch: &mut Batch) {
 }
 
 /// Queues a batch for its sink within the queue's byte budget, blocking
-/// while the sink is behind.
+/// while the sink is behind; or writes it, for a line sink.
 fn send(route: &SinkRoute, mut batch: Batch) {
     if batch.events == 0 {
         return;
     }
-    batch.budget = Some(route.budget.acquire_blocking(batch.bytes.len()));
-    if route
-        .sender
-        .blocking_send(SinkMessage::Batch(batch))
-        .is_err()
-    {
+    let (sender, budget) = match &route.outlet {
+        Outlet::Queue { sender, budget } => (sender, budget),
+        Outlet::Lines(outlet) => return outlet.write(batch),
+    };
+    batch.budget = Some(budget.acquire_blocking(batch.bytes.len()));
+    if sender.blocking_send(SinkMessage::Batch(batch)).is_err() {
         tracing::error!(sink = %route.name, "sink stopped; its events from now on are lost");
     }
 }
@@ -566,8 +568,10 @@ mod tests {
             min_severity,
             subject: None,
             key: None,
-            sender,
-            budget: crate::budget::ByteBudget::new(1 << 20),
+            outlet: Outlet::Queue {
+                sender,
+                budget: crate::budget::ByteBudget::new(1 << 20),
+            },
         };
         (route, receiver)
     }

@@ -1,6 +1,7 @@
-//! Sinks: where processed events are published. Each sink runs as its own task
-//! behind a bounded queue, so a slow sink applies back-pressure to the
-//! pipeline instead of growing memory.
+//! Sinks: where processed events are published. A broker sink runs as its
+//! own task behind a bounded queue, so a slow broker applies back-pressure
+//! to the pipeline instead of growing memory; a line sink (stdout, file) is
+//! written by the pipeline's thread itself ([`LineOutlet`]).
 
 mod config;
 mod delivery;
@@ -30,7 +31,7 @@ pub use kafka::{
 pub use nats::{CLUSTER_HEADER, NatsAuth, NatsSink, NatsSinkConfig, SEVERITY_HEADER, TlsFiles};
 pub use spool::Spool;
 pub use stdout::StdoutSinkConfig;
-pub use writer::LineWriter;
+pub use writer::{LineOutlet, LineWriter};
 
 use crate::budget::{ByteBudget, BytePermit};
 use crate::checkpoint::Ack;
@@ -134,9 +135,20 @@ pub struct SinkRoute {
     /// and the key template of those that key messages.
     pub subject: Option<Template>,
     pub key: Option<Template>,
-    pub sender: mpsc::Sender<SinkMessage>,
-    /// Bounds the bytes queued to the sink ([`QUEUE_BYTES`]).
-    pub budget: ByteBudget,
+    pub outlet: Outlet,
+}
+
+/// Where the pipeline hands a sink its batches.
+#[derive(Debug, Clone)]
+pub enum Outlet {
+    /// The queue of the sink's task.
+    Queue {
+        sender: mpsc::Sender<SinkMessage>,
+        /// Bounds the bytes queued to the sink ([`QUEUE_BYTES`]).
+        budget: ByteBudget,
+    },
+    /// Written by the pipeline itself.
+    Lines(Arc<LineOutlet>),
 }
 
 /// What a sink did, reported when it shuts down.
@@ -244,21 +256,33 @@ impl SinkReport {
     }
 }
 
-/// The running sink tasks.
+/// The running sinks.
 #[derive(Debug)]
 pub struct SinkTasks {
-    tasks: Vec<JoinHandle<Result<SinkReport, SinkError>>>,
+    sinks: Vec<Running>,
+}
+
+/// A started sink: a task over its queue, or written by the pipeline.
+#[derive(Debug)]
+pub(crate) enum Running {
+    Task(JoinHandle<Result<SinkReport, SinkError>>),
+    Lines(Arc<LineOutlet>),
 }
 
 impl SinkTasks {
-    /// Waits for every sink to drain its queue and flush.
+    /// Waits for every sink to drain its queue and flush. Once the
+    /// pipelines are done: a line sink is flushed here.
     pub async fn finish(self) -> Result<Vec<SinkReport>, SinkError> {
-        let mut reports = Vec::with_capacity(self.tasks.len());
-        for task in self.tasks {
-            match task.await {
-                Ok(report) => reports.push(report?),
-                Err(join) => std::panic::resume_unwind(join.into_panic()),
-            }
+        let mut reports = Vec::with_capacity(self.sinks.len());
+        for sink in self.sinks {
+            let report = match sink {
+                Running::Task(task) => match task.await {
+                    Ok(report) => report,
+                    Err(join) => std::panic::resume_unwind(join.into_panic()),
+                },
+                Running::Lines(outlet) => outlet.finish(),
+            };
+            reports.push(report?);
         }
         Ok(reports)
     }
@@ -272,12 +296,14 @@ pub(crate) struct Setup {
     base_dir: PathBuf,
     spool: Option<SpoolSettings>,
     dead_letters: DeadLetterQueues,
+    /// Whether broker sinks send it what their brokers refuse.
+    dead_letter_target: bool,
     queue: mpsc::Receiver<SinkMessage>,
 }
 
-/// A started sink: its task, and the templates the pipeline renders for it.
+/// A started sink, and the templates the pipeline renders for it.
 pub(crate) struct Started {
-    task: JoinHandle<Result<SinkReport, SinkError>>,
+    running: Running,
     subject: Option<Template>,
     key: Option<Template>,
 }
@@ -291,28 +317,36 @@ impl Setup {
         })
     }
 
-    /// Runs a line sink (stdout, file) over the queue, on a thread of its
-    /// own (a blocking-pool thread held for the sink's life).
-    fn spawn_lines(self, writer: LineWriter) -> JoinHandle<Result<SinkReport, SinkError>> {
-        tokio::task::spawn_blocking(move || writer::run(self.name, writer, self.queue))
+    /// A line sink (stdout, file): written by the pipeline, or, for a
+    /// dead-letter target, over its queue on a thread of its own (a
+    /// blocking-pool thread held for the sink's life).
+    fn lines(self, writer: LineWriter) -> Running {
+        if self.dead_letter_target {
+            Running::Task(tokio::task::spawn_blocking(move || {
+                writer::run(self.name, writer, self.queue)
+            }))
+        } else {
+            Running::Lines(LineOutlet::new(self.name, writer))
+        }
     }
 
     /// Runs a broker sink over the queue, with retries, spool and dead
     /// letters.
-    fn spawn_broker<B: Broker>(self, broker: B) -> JoinHandle<Result<SinkReport, SinkError>> {
-        tokio::spawn(delivery::run(
+    fn spawn_broker<B: Broker>(self, broker: B) -> Running {
+        Running::Task(tokio::spawn(delivery::run(
             self.name,
             broker,
             self.format,
             self.spool,
             self.dead_letters,
             self.queue,
-        ))
+        )))
     }
 }
 
 /// Opens every sink of `sinks` (paths relative to `base_dir`) and starts its
-/// task, in name order. Must be called within a tokio runtime.
+/// task (if it has one), in name order. Must be called within a tokio
+/// runtime.
 pub async fn start(
     sinks: &BTreeMap<String, SinkConfig>,
     base_dir: &Path,
@@ -328,7 +362,7 @@ pub async fn start(
         .map(|((name, _), (sender, _))| (name.clone(), sender.clone()))
         .collect();
     let mut routes = Vec::with_capacity(sinks.len());
-    let mut tasks = Vec::with_capacity(sinks.len());
+    let mut running = Vec::with_capacity(sinks.len());
     for ((name, sink), (sender, queue)) in sinks.iter().zip(queues) {
         let Ok(kind) = sink.kind() else {
             unreachable!("Config::load rejects sinks without exactly one output")
@@ -343,10 +377,18 @@ pub async fn start(
             } else {
                 dead_letters.clone()
             },
+            dead_letter_target: sink.chain == DEAD_LETTER_CHAIN,
             queue,
         };
         let started = kind.start(setup).await?;
-        tasks.push(started.task);
+        let outlet = match &started.running {
+            Running::Task(_) => Outlet::Queue {
+                sender,
+                budget: ByteBudget::new(QUEUE_BYTES),
+            },
+            Running::Lines(outlet) => Outlet::Lines(outlet.clone()),
+        };
+        running.push(started.running);
         routes.push(SinkRoute {
             name: name.clone(),
             chain: sink.chain.clone(),
@@ -354,11 +396,10 @@ pub async fn start(
             min_severity: sink.min_severity,
             subject: started.subject,
             key: started.key,
-            sender,
-            budget: ByteBudget::new(QUEUE_BYTES),
+            outlet,
         });
     }
-    Ok((routes, SinkTasks { tasks }))
+    Ok((routes, SinkTasks { sinks: running }))
 }
 
 #[cfg(test)]

@@ -87,7 +87,7 @@ impl EmbeddedSinkConfig {
         })?;
         let subject = setup.parsed(&self.subject)?;
         Ok(Started {
-            task: tokio::spawn(run(setup.name, sender, setup.queue)),
+            running: super::Running::Task(tokio::spawn(run(setup.name, sender, setup.queue))),
             subject: Some(subject),
             key: None,
         })

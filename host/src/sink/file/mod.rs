@@ -28,7 +28,7 @@ impl FileSinkConfig {
                 error,
             })?;
         Ok(Started {
-            task: setup.spawn_lines(writer),
+            running: setup.lines(writer),
             subject: None,
             key: None,
         })

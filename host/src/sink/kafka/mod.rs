@@ -21,7 +21,7 @@ impl KafkaSinkConfig {
         let key = setup.parsed(&self.key)?;
         let broker = KafkaSink::connect(&setup.name, self, setup.format, &setup.base_dir)?;
         Ok(Started {
-            task: setup.spawn_broker(broker),
+            running: setup.spawn_broker(broker),
             subject: Some(topic),
             key: Some(key),
         })

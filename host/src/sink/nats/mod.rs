@@ -20,7 +20,7 @@ impl NatsSinkConfig {
         let subject = setup.parsed(&self.subject)?;
         let broker = NatsSink::connect(&setup.name, self, setup.format, &setup.base_dir).await?;
         Ok(Started {
-            task: setup.spawn_broker(broker),
+            running: setup.spawn_broker(broker),
             subject: Some(subject),
             key: None,
         })

@@ -16,7 +16,7 @@ impl StdoutSinkConfig {
     /// Starts the sink's task.
     pub(super) async fn start(&self, setup: Setup) -> Result<Started, SinkError> {
         Ok(Started {
-            task: setup.spawn_lines(LineWriter::stdout()),
+            running: setup.lines(LineWriter::stdout()),
             subject: None,
             key: None,
         })
