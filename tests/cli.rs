@@ -477,3 +477,93 @@ fn without_a_command_it_runs_with_the_documents_flags_and_defaults() {
     assert!(output.status.success());
     assert!(text(&output.stdout).contains("--cluster-id"));
 }
+
+/// `aetherius plugin precompile` writes the built-in plugins' artifacts
+/// beside the binary (PREFIX/lib/aetherius/plugins for PREFIX/bin): a start
+/// then compiles nothing, and one whose artifact is unusable compiles that
+/// plugin into its cache as before.
+#[test]
+fn plugins_precompiled_beside_the_binary_are_loaded_without_compiling() {
+    let scratch = Scratch::new();
+    let binary = scratch.path("prefix/bin/aetherius");
+    std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
+    // A copy, not a symlink: the binary finds its prefix from where it is.
+    std::fs::copy(env!("CARGO_BIN_EXE_aetherius"), &binary).unwrap();
+    let cache = scratch.path("cache");
+    let run = |args: &[&str]| {
+        Command::new(&binary)
+            .args(args)
+            .current_dir(repo_root())
+            .env("RUST_LOG", "warn")
+            .env("XDG_CACHE_HOME", &cache)
+            .output()
+            .expect("run aetherius")
+    };
+    let cached = || -> Vec<PathBuf> {
+        let dir = cache.join("aetherius");
+        let Ok(versions) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        versions
+            .flat_map(|version| std::fs::read_dir(version.unwrap().path()).unwrap())
+            .map(|file| file.unwrap().path())
+            .collect()
+    };
+
+    let precompiled = run(&["plugin", "precompile"]);
+    assert!(
+        precompiled.status.success(),
+        "{}",
+        text(&precompiled.stderr)
+    );
+    let listed = text(&precompiled.stdout);
+    let shipped = scratch.path("prefix/lib/aetherius/plugins");
+    for name in [
+        "type-filter",
+        "reason-filter",
+        "time-filter",
+        "secret-guard",
+        "severity-mapper",
+    ] {
+        let line = listed
+            .lines()
+            .find(|line| line.starts_with(&format!("builtin:{name}: ")))
+            .unwrap_or_else(|| panic!("builtin:{name} in {listed}"));
+        let artifact = PathBuf::from(line.split_once(": ").unwrap().1);
+        assert!(
+            artifact.starts_with(&shipped) && artifact.is_file(),
+            "{line}"
+        );
+    }
+
+    let replay = [
+        "replay",
+        "--config",
+        "config/default.yaml",
+        "--input",
+        "examples/events.jsonl",
+    ];
+    let golden = std::fs::read_to_string(golden_path()).unwrap();
+    let output = run(&replay);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout) == golden,
+        "output differs from the golden file"
+    );
+    assert_eq!(cached(), Vec::<PathBuf>::new(), "nothing compiled");
+
+    // An artifact that is not one (a damaged image, a file of another
+    // build): that plugin is compiled, the others still come from the image.
+    let artifact = listed
+        .lines()
+        .find_map(|line| line.strip_prefix("builtin:secret-guard: "))
+        .unwrap();
+    std::fs::write(artifact, b"not an artifact").unwrap();
+    let output = run(&replay);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout) == golden,
+        "output differs from the golden file"
+    );
+    assert_eq!(cached().len(), 1, "{:?}", cached());
+}

@@ -27,15 +27,18 @@ fn binary() -> std::path::PathBuf {
 const USER: &str = "65532:65532";
 
 /// A shell script that, in a mount namespace of its own, makes the root
-/// filesystem read-only, mounts the binary, the config (read-only) and the
-/// state and cache volumes (writable) into it, and runs `"$@"` there as the
-/// image's user.
+/// filesystem read-only, mounts the binary and the plugins it was shipped
+/// with (`aetherius plugin precompile`, as the Dockerfile runs it), the config
+/// (read-only) and the state and cache volumes (writable) into it, and runs
+/// `"$@"` there as the image's user.
 const IN_IMAGE: &str = r#"set -e
-root=$1 binary=$2 config=$3 state=$4 cache=$5; shift 5
+root=$1 binary=$2 lib=$3 config=$4 state=$5 cache=$6; shift 6
 mount --bind "$root" "$root"
 mount -o remount,bind,ro "$root"
 mount --bind "$binary" "$root/usr/local/bin/aetherius"
 mount -o remount,bind,ro "$root/usr/local/bin/aetherius"
+mount --bind "$lib" "$root/usr/local/lib"
+mount -o remount,bind,ro "$root/usr/local/lib"
 mount --bind "$config" "$root/etc/aetherius/config"
 mount -o remount,bind,ro "$root/etc/aetherius/config"
 mount --bind "$state" "$root/var/lib/aetherius"
@@ -52,6 +55,18 @@ impl Image {
         for dir in ["config", "state", "cache"] {
             std::fs::create_dir_all(scratch.path(dir)).unwrap();
         }
+        // The Dockerfile's build stage: the built-in plugins compiled into
+        // what becomes /usr/local/lib/aetherius/plugins.
+        let precompiled = Command::new(binary())
+            .args(["plugin", "precompile", "--out"])
+            .arg(scratch.path("lib/aetherius/plugins"))
+            .output()
+            .unwrap();
+        assert!(
+            precompiled.status.success(),
+            "{}",
+            String::from_utf8_lossy(&precompiled.stderr)
+        );
         for dir in ["state", "cache"] {
             let status = Command::new("chown")
                 .args([USER, scratch.path(dir).to_str().unwrap()])
@@ -68,7 +83,7 @@ impl Image {
         command
             .arg(image_rootfs())
             .arg(binary())
-            .args(["config", "state", "cache"].map(|dir| self.scratch.path(dir)))
+            .args(["lib", "config", "state", "cache"].map(|dir| self.scratch.path(dir)))
             .args(args)
             .env_clear()
             .env(
@@ -162,6 +177,34 @@ clusters:
     let logs = run.stop();
     let checkpoint = image.scratch.path("state/checkpoints.json");
     assert!(checkpoint.is_file(), "{}", logs.join("\n"));
+    // Nothing was compiled: the plugins came from the image's artifacts,
+    // the cache volume holds none.
+    let compiled = walk(&image.scratch.path("cache"));
+    assert!(compiled.is_empty(), "compiled at the start: {compiled:?}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+        if entry.file_type().unwrap().is_dir() {
+            files.extend(walk(&entry.path()));
+        } else {
+            files.push(entry.path());
+        }
+    }
+    files
+}
+
+/// The image is built with its plugins compiled, where a start looks.
+#[test]
+fn the_dockerfile_ships_the_plugins_compiled() {
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("plugin precompile --out /plugins")
+            && dockerfile.contains("COPY --from=build /plugins /usr/local/lib/aetherius/plugins"),
+        "{dockerfile}"
+    );
 }
 
 /// The packages the root filesystem is built with are the Dockerfile's.

@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+use aetherius::clock::SystemClock;
 use aetherius::config::{
     ByteSize, Config, FailurePolicy, Format, HumanDuration, Limits, Overrides, PluginRuntimeConfig,
 };
@@ -12,7 +14,7 @@ use aetherius::kit::new::{NewOptions, scaffold};
 use aetherius::kit::parse_stage_config;
 use aetherius::kit::test::{TestOptions, run_test};
 use aetherius::logging::{self, LogFormat};
-use aetherius::plugin::StageKind;
+use aetherius::plugin::{PluginRuntime, PluginSource, StageKind};
 use aetherius::replay::{ReplayOptions, replay};
 
 #[derive(Parser)]
@@ -209,6 +211,18 @@ enum PluginCommand {
         #[arg(long, default_value_t = PluginRuntimeConfig::default().batch_size)]
         batch_size: usize,
     },
+    /// Compile the built-in plugins (and any components given) ahead of
+    /// time, for a start that compiles nothing: run it where the image is
+    /// built. A start reads artifacts from PREFIX/lib/aetherius/plugins
+    /// when the binary is PREFIX/bin/aetherius, before its cache directory.
+    Precompile {
+        /// Further plugin components (`.wasm`) to compile.
+        plugins: Vec<PathBuf>,
+        /// Where to write the artifacts (default: PREFIX/lib/aetherius/plugins
+        /// of this binary).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -375,6 +389,20 @@ fn run(command: Command) -> anyhow::Result<bool> {
 
 fn plugin(command: PluginCommand) -> anyhow::Result<bool> {
     match command {
+        PluginCommand::Precompile { plugins, out } => {
+            let out = out
+                .or_else(aetherius::plugin::shipped_dir)
+                .ok_or_else(|| anyhow::anyhow!("no --out, and no directory beside this binary"))?;
+            let runtime = PluginRuntime::new(None, Arc::new(SystemClock))?;
+            let sources = aetherius::plugin::builtin_names()
+                .map(|name| PluginSource::Builtin(name.to_owned()))
+                .chain(plugins.into_iter().map(PluginSource::Path));
+            for source in sources {
+                let path = runtime.precompile(&source, &out)?;
+                println!("{source}: {}", path.display());
+            }
+            Ok(true)
+        }
         PluginCommand::New {
             name,
             kind,

@@ -1,5 +1,7 @@
 //! Finding a plugin's bytes (`builtin:`, `dir:`, a path) and compiling them,
-//! with compiled artifacts cached on disk between runs.
+//! with compiled artifacts cached on disk between runs, and artifacts
+//! shipped beside the binary (`aetherius plugin precompile`, run when the
+//! image is built) read before anything is compiled.
 
 use std::path::{Path, PathBuf};
 
@@ -66,27 +68,63 @@ pub fn read_source(
     })
 }
 
-/// Compiles components, reusing artifacts this process (or an earlier run)
-/// compiled with the same engine settings.
+/// Where `aetherius plugin precompile` puts artifacts for a binary at
+/// `PREFIX/bin/aetherius`: `PREFIX/lib/aetherius/plugins` (in the image,
+/// `/usr/local/lib/aetherius/plugins`).
+pub fn shipped_dir() -> Option<PathBuf> {
+    // Without /proc (a bare chroot), the path it was started by.
+    let exe = std::env::current_exe().ok().or_else(|| {
+        let started = PathBuf::from(std::env::args_os().next()?);
+        std::path::absolute(started)
+            .ok()
+            .filter(|path| path.is_file())
+    })?;
+    let prefix = exe.parent()?.parent()?;
+    Some(prefix.join("lib").join("aetherius").join("plugins"))
+}
+
+/// Compiles components, reusing artifacts shipped with the binary or
+/// compiled earlier (by this process or an earlier run) with the same
+/// engine settings.
 #[derive(Debug, Clone)]
 pub struct ComponentCache {
     dir: Option<PathBuf>,
+    /// Read-only artifacts shipped beside the binary, looked up first.
+    shipped: Option<PathBuf>,
 }
 
 impl ComponentCache {
     pub fn new(dir: Option<PathBuf>) -> Self {
-        Self { dir }
+        Self {
+            dir,
+            shipped: shipped_dir().filter(|dir| dir.is_dir()),
+        }
     }
 
     /// Compiles `bytes`, or loads the artifact compiled earlier from the same
-    /// bytes by the same wasmtime version and engine configuration.
+    /// bytes by the same wasmtime version and engine configuration: one
+    /// shipped with the binary, else one in the cache directory.
     pub fn compile(
         &self,
         engine: &Engine,
         bytes: &[u8],
         source: &str,
     ) -> Result<Component, PluginError> {
-        let Some(path) = self.artifact_path(engine, bytes) else {
+        // An artifact for another CPU (the image built on a machine with
+        // features this one lacks) has another name: not found, compiled.
+        if let Some(shipped) = artifact_path(self.shipped.as_deref(), engine, bytes)
+            && shipped.is_file()
+        {
+            // SAFETY: a file `aetherius plugin precompile` wrote for the
+            // binary it ships with (same reasoning as the cache below).
+            match unsafe { Component::deserialize_file(engine, &shipped) } {
+                Ok(component) => return Ok(component),
+                Err(error) => {
+                    tracing::debug!(path = %shipped.display(), %error, "shipped plugin artifact unusable")
+                }
+            }
+        }
+        let Some(path) = artifact_path(self.dir.as_deref(), engine, bytes) else {
             return compile(engine, bytes, source);
         };
         if path.is_file() {
@@ -120,25 +158,52 @@ impl ComponentCache {
         unsafe { Component::deserialize_file(engine, &path) }
             .map_err(|error| not_a_component(source, &error))
     }
+}
 
-    fn artifact_path(&self, engine: &Engine, bytes: &[u8]) -> Option<PathBuf> {
-        use std::hash::{Hash, Hasher};
-        let dir = self.dir.as_ref()?;
-        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-        engine
-            .precompile_compatibility_hash()
-            .hash(&mut engine_hash);
-        let digest = Sha256::digest(bytes);
-        let mut name = String::with_capacity(96);
-        for b in &digest[..16] {
-            name.push_str(&format!("{b:02x}"));
-        }
-        name.push_str(&format!("-{:016x}.cwasm", engine_hash.finish()));
-        Some(
-            dir.join(format!("wasmtime-{}", wasmtime_version()))
-                .join(name),
-        )
+/// Compiles `bytes` into an artifact in `dir`, named as [`ComponentCache`]
+/// looks it up; returns its path.
+pub fn precompile_into(
+    engine: &Engine,
+    bytes: &[u8],
+    source: &str,
+    dir: &Path,
+) -> Result<PathBuf, PluginError> {
+    let path = artifact_path(Some(dir), engine, bytes).expect("a directory");
+    let artifact = precompile(engine, bytes, source)?;
+    // Readable by everyone: the image runs as a user other than the one
+    // that builds it (a temporary file is created private).
+    write_artifact(&path, &artifact)
+        .and_then(|()| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+        })
+        .map_err(|error| PluginError::Write {
+            plugin: source.to_owned(),
+            path: path.clone(),
+            error,
+        })?;
+    Ok(path)
+}
+
+/// The artifact of `bytes` for `engine` in `dir`: named by both, in a
+/// directory of the wasmtime version.
+fn artifact_path(dir: Option<&Path>, engine: &Engine, bytes: &[u8]) -> Option<PathBuf> {
+    use std::hash::{Hash, Hasher};
+    let dir = dir?;
+    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
+    let digest = Sha256::digest(bytes);
+    let mut name = String::with_capacity(96);
+    for b in &digest[..16] {
+        name.push_str(&format!("{b:02x}"));
     }
+    name.push_str(&format!("-{:016x}.cwasm", engine_hash.finish()));
+    Some(
+        dir.join(format!("wasmtime-{}", wasmtime_version()))
+            .join(name),
+    )
 }
 
 fn compile(engine: &Engine, bytes: &[u8], source: &str) -> Result<Component, PluginError> {

@@ -32,7 +32,7 @@ pub use config::{
     PluginRuntimeConfig, PluginSource,
 };
 use deadline::Watchdog;
-pub use loader::{builtin_bytes, builtin_names};
+pub use loader::{builtin_bytes, builtin_names, shipped_dir};
 pub use stage::{Decision, Stage};
 
 pub use crate::item::{Failure, FailureKind};
@@ -67,6 +67,12 @@ pub enum PluginError {
     UnknownBuiltin { name: String, available: String },
     #[error("{plugin}: cannot read {}: {error}", path.display())]
     Read {
+        plugin: String,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{plugin}: cannot write {}: {error}", path.display())]
+    Write {
         plugin: String,
         path: PathBuf,
         error: std::io::Error,
@@ -177,6 +183,15 @@ impl PluginRuntime {
         };
         let bytes = loader::read_source(source, base_dir, plugin_dir)?;
         self.load_bytes(&bytes, name)
+    }
+
+    /// Compiles `source` (a built-in, or a component's path) into an
+    /// artifact in `dir` that a runtime of this binary loads instead of
+    /// compiling it, when `dir` is its [`loader::shipped_dir`]; returns the
+    /// artifact's path.
+    pub fn precompile(&self, source: &PluginSource, dir: &Path) -> Result<PathBuf, PluginError> {
+        let bytes = loader::read_source(source, Path::new("."), None)?;
+        loader::precompile_into(&self.engine, &bytes, &source.to_string(), dir)
     }
 
     /// Compiles a component from bytes; `source` names it in errors.
