@@ -169,9 +169,33 @@ impl EventsConfig {
     }
 }
 
+/// Text that [`cut`] can shorten in place.
+pub trait Cuttable: std::ops::Deref<Target = str> {
+    fn truncate(&mut self, len: usize);
+    fn push_str(&mut self, text: &str);
+}
+
+impl Cuttable for String {
+    fn truncate(&mut self, len: usize) {
+        String::truncate(self, len);
+    }
+    fn push_str(&mut self, text: &str) {
+        String::push_str(self, text);
+    }
+}
+
+impl Cuttable for super::Text {
+    fn truncate(&mut self, len: usize) {
+        super::Text::truncate(self, len);
+    }
+    fn push_str(&mut self, text: &str) {
+        super::Text::push_str(self, text);
+    }
+}
+
 /// Cuts `text` to at most `max` bytes at a character boundary, ending it with
 /// a note of its original length. Returns whether it cut.
-pub fn cut(text: &mut String, max: usize) -> bool {
+pub fn cut(text: &mut impl Cuttable, max: usize) -> bool {
     if text.len() <= max {
         return false;
     }

@@ -44,44 +44,49 @@ impl fmt::Display for Severity {
     }
 }
 
+/// A text field of an Event: stored inline up to 24 bytes (a reason, a
+/// kind, a namespace, the type), so that most of an Event's fields cost no
+/// allocation of their own; longer ones (a message, a uid) on the heap.
+pub type Text = compact_str::CompactString;
+
 /// The object an event is about.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectRef {
-    pub kind: String,
-    pub name: String,
-    pub namespace: String,
-    pub uid: String,
-    pub api_version: String,
+    pub kind: Text,
+    pub name: Text,
+    pub namespace: Text,
+    pub uid: Text,
+    pub api_version: Text,
 }
 
 /// A normalized Kubernetes Event. Absent strings are empty.
 #[derive(Debug, Clone)]
 pub struct Event {
     /// The configured id of the cluster it came from.
-    pub cluster: String,
+    pub cluster: Text,
     /// `metadata.namespace` of the Event object.
-    pub namespace: String,
+    pub namespace: Text,
     /// `metadata.name` of the Event object.
-    pub name: String,
+    pub name: Text,
     /// `metadata.uid` of the Event object.
-    pub uid: String,
+    pub uid: Text,
     /// `metadata.resourceVersion` of the Event object.
-    pub resource_version: String,
+    pub resource_version: Text,
     pub involved: ObjectRef,
-    pub reason: String,
+    pub reason: Text,
     /// `message` (core/v1) or `note` (events.k8s.io/v1).
-    pub message: String,
+    pub message: Text,
     /// `Normal` or `Warning`.
-    pub event_type: String,
+    pub event_type: Text,
     /// `count`, `series.count` or `deprecatedCount`; at least 1.
     pub count: u32,
     pub first_timestamp: Option<Millis>,
     pub last_timestamp: Option<Millis>,
     pub event_time: Option<Millis>,
     pub series_last_observed: Option<Millis>,
-    pub source_component: String,
-    pub source_host: String,
-    pub reporting_controller: String,
+    pub source_component: Text,
+    pub source_host: Text,
+    pub reporting_controller: Text,
     /// The Event object exactly as it was received, unless it was too large
     /// (see `truncated`).
     pub raw: Box<RawValue>,

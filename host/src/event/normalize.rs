@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 use super::limits::{self, EventLimits, MAX_FIELD, cut};
 use super::time::parse_timestamp;
-use super::{Event, Millis, ObjectRef};
+use super::{Event, Millis, ObjectRef, Text};
 
 /// A line that is not a Kubernetes Event.
 #[derive(Debug, thiserror::Error)]
@@ -40,12 +40,12 @@ impl NormalizeError {
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 struct Wire {
-    api_version: String,
-    kind: String,
+    api_version: Text,
+    kind: Text,
     metadata: Metadata,
     // core/v1
     involved_object: Option<WireRef>,
-    message: Option<String>,
+    message: Option<Text>,
     #[serde(deserialize_with = "lenient_count")]
     count: Option<u32>,
     #[serde(deserialize_with = "lenient_time")]
@@ -54,16 +54,16 @@ struct Wire {
     last_timestamp: Option<Millis>,
     source: Option<Source>,
     // both
-    reason: String,
+    reason: Text,
     #[serde(rename = "type")]
-    event_type: String,
+    event_type: Text,
     #[serde(deserialize_with = "lenient_time")]
     event_time: Option<Millis>,
     series: Option<Series>,
-    reporting_component: Option<String>,
+    reporting_component: Option<Text>,
     // events.k8s.io/v1
     regarding: Option<WireRef>,
-    note: Option<String>,
+    note: Option<Text>,
     #[serde(deserialize_with = "lenient_count")]
     deprecated_count: Option<u32>,
     #[serde(deserialize_with = "lenient_time")]
@@ -71,33 +71,33 @@ struct Wire {
     #[serde(deserialize_with = "lenient_time")]
     deprecated_last_timestamp: Option<Millis>,
     deprecated_source: Option<Source>,
-    reporting_controller: Option<String>,
+    reporting_controller: Option<Text>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 struct Metadata {
-    name: String,
-    namespace: String,
-    uid: String,
-    resource_version: String,
+    name: Text,
+    namespace: Text,
+    uid: Text,
+    resource_version: Text,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 struct WireRef {
-    kind: String,
-    name: String,
-    namespace: String,
-    uid: String,
-    api_version: String,
+    kind: Text,
+    name: Text,
+    namespace: Text,
+    uid: Text,
+    api_version: Text,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Source {
-    component: String,
-    host: String,
+    component: Text,
+    host: Text,
 }
 
 #[derive(Deserialize, Default)]
@@ -234,7 +234,10 @@ fn decode_valid(json: &[u8], cluster: &str, limits: &EventLimits) -> Result<Even
         let mut api_version = wire.api_version;
         cut(&mut kind, MAX_FIELD);
         cut(&mut api_version, MAX_FIELD);
-        return Err(NormalizeError::NotAnEvent { kind, api_version });
+        return Err(NormalizeError::NotAnEvent {
+            kind: kind.into_string(),
+            api_version: api_version.into_string(),
+        });
     }
     let involved = wire.involved_object.or(wire.regarding).unwrap_or_default();
     let source = wire.source.or(wire.deprecated_source).unwrap_or_default();
@@ -249,7 +252,7 @@ fn decode_valid(json: &[u8], cluster: &str, limits: &EventLimits) -> Result<Even
         .unwrap_or(1)
         .max(1);
     let mut event = Event {
-        cluster: cluster.to_owned(),
+        cluster: cluster.into(),
         namespace: wire.metadata.namespace,
         name: wire.metadata.name,
         uid: wire.metadata.uid,

@@ -536,7 +536,7 @@ fn push(batch: &mut Batch, route: &SinkRoute, item: &Processed, line: &[u8]) {
             subject: subject.render(item),
             key: route.key.as_ref().map(|key| key.render(item)),
             severity: item.severity,
-            cluster: item.occurrence.event.cluster.clone(),
+            cluster: item.occurrence.event.cluster.as_str().to_owned(),
         });
     }
 }

@@ -508,7 +508,7 @@ impl Watcher {
         match parsed.kind {
             "ADDED" | "MODIFIED" => {
                 if let Some(event) = self.decode(parsed.object.get().as_bytes()) {
-                    *latest = Some(event.resource_version.clone());
+                    *latest = Some(event.resource_version.as_str().to_owned());
                     batch.push(event);
                 }
             }
