@@ -250,7 +250,7 @@ impl Elector {
             .collection()
             .get(&self.lease.name, &Default::default())
             .map_err(kube::Error::BuildRequest)?;
-        match self.client.request::<serde_json::Value>(request).await {
+        match crate::silence::bounded(self.client.request::<serde_json::Value>(request)).await {
             Ok(object) => Ok(Some(Record {
                 holder: object["spec"]["holderIdentity"].as_str().map(str::to_owned),
                 resource_version: object["metadata"]["resourceVersion"]
@@ -299,7 +299,7 @@ impl Elector {
                 serde_json::to_vec(&object).expect("serializes"),
             )
             .map_err(kube::Error::BuildRequest)?;
-        match self.client.request::<serde_json::Value>(request).await {
+        match crate::silence::bounded(self.client.request::<serde_json::Value>(request)).await {
             Ok(_) => Ok(true),
             // Someone else created it first.
             Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
@@ -343,7 +343,7 @@ impl Elector {
                 serde_json::to_vec(object).expect("serializes"),
             )
             .map_err(kube::Error::BuildRequest)?;
-        match self.client.request::<serde_json::Value>(request).await {
+        match crate::silence::bounded(self.client.request::<serde_json::Value>(request)).await {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
             Err(error) => Err(error),

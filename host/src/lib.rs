@@ -28,6 +28,7 @@ pub mod reload;
 pub mod replay;
 pub mod run;
 pub mod server;
+pub mod silence;
 pub mod sink;
 pub mod status;
 pub mod trim;

@@ -111,7 +111,7 @@ impl Store {
                 let request = kube::core::Request::new(configmap_collection(configmap))
                     .get(&configmap.name, &Default::default())
                     .expect("a GET request always builds");
-                match client.request::<serde_json::Value>(request).await {
+                match crate::silence::bounded(client.request::<serde_json::Value>(request)).await {
                     Ok(object) => match object["data"][CONFIGMAP_KEY].as_str() {
                         Some(text) => Document::parse(
                             text,
@@ -147,7 +147,7 @@ impl Store {
                         &kube::api::Patch::Merge(&patch),
                     )
                     .expect("a PATCH request always builds");
-                match client.request::<serde_json::Value>(request).await {
+                match crate::silence::bounded(client.request::<serde_json::Value>(request)).await {
                     Ok(_) => Ok(()),
                     Err(kube::Error::Api(status)) if status.code == 404 => {
                         let object = serde_json::json!({
@@ -166,8 +166,7 @@ impl Store {
                                 serde_json::to_vec(&object).expect("serializes"),
                             )
                             .expect("a POST request always builds");
-                        client
-                            .request::<serde_json::Value>(request)
+                        crate::silence::bounded(client.request::<serde_json::Value>(request))
                             .await
                             .map(drop)
                             .map_err(|error| configmap_error(configmap, error))

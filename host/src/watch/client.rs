@@ -1,17 +1,12 @@
 //! A kube client for one configured cluster.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use std::path::Path;
 
 use super::ClusterConfig;
-
-/// A watch the server should have ended (its timeout is under 5 minutes) but
-/// that stays silent this long is a dead connection: drop it and resume.
-const READ_TIMEOUT: Duration = Duration::from_secs(330);
 
 /// Credentials that cannot even be loaded: a configuration error, reported
 /// before anything is watched.
@@ -95,7 +90,8 @@ pub async fn connect(
                 error,
             })?
     };
-    kube_config.read_timeout = Some(READ_TIMEOUT);
+    // Bounded by `crate::silence` instead.
+    kube_config.read_timeout = None;
     let server = kube_config.cluster_url.to_string();
     let client = kube::Client::try_from(kube_config).map_err(|error| ClientError::Client {
         cluster: id(),

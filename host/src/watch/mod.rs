@@ -30,6 +30,7 @@ use crate::clock::SharedClock;
 use crate::event::lines::{Line, LineSplitter};
 use crate::event::{Event, EventLimits, Millis, decode};
 use crate::input::InputSender;
+use crate::silence::{Silence, bounded};
 use crate::status::Status;
 
 /// Seconds after which the API server ends a watch (it adds jitter); the
@@ -284,14 +285,18 @@ impl Watcher {
                 .map_err(kube::Error::BuildRequest)?;
             // Streamed item by item: a page of large Events is never in
             // memory at once.
-            let mut body = Box::pin(self.client.request_stream(request).await?);
+            let mut body = Box::pin(bounded(self.client.request_stream(request)).await?);
+            let mut silence = Silence::new();
             report.recovered(&self.key);
             let mut scanner = ListBody::new(self.limits.max_size);
             let mut pieces = Vec::new();
             let mut meta = ListMeta::default();
             let mut batch = Batch::default();
             loop {
-                let chunk = body.fill_buf().await.map_err(kube::Error::ReadEvents)?;
+                let chunk = silence
+                    .read(body.fill_buf())
+                    .await
+                    .map_err(kube::Error::ReadEvents)?;
                 if chunk.is_empty() {
                     break;
                 }
@@ -395,7 +400,8 @@ impl Watcher {
         let request = kube::core::Request::new(self.api.path(self.key.namespace.as_deref()))
             .watch(&params, from)
             .map_err(kube::Error::BuildRequest)?;
-        let body = self.client.request_stream(request).await?;
+        let body = bounded(self.client.request_stream(request)).await?;
+        let mut silence = Silence::new();
         report.recovered(&self.key);
         self.set_synced(true);
         if report.take_first_sync() {
@@ -425,7 +431,7 @@ impl Watcher {
             let mut wait = true;
             while batch.events.len() < HAND_OVER_EVENTS && batch.bytes < HAND_OVER_BYTES {
                 let chunk = if wait {
-                    body.fill_buf().await
+                    silence.read(body.fill_buf()).await
                 } else {
                     match body.fill_buf().now_or_never() {
                         Some(chunk) => chunk,
