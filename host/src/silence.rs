@@ -39,12 +39,14 @@ fn timed_out() -> std::io::Error {
 }
 
 /// The silence of a streamed response (a list, a watch): a read fails once
-/// nothing has arrived for [`READ_TIMEOUT`]. Its timer is armed once and
-/// moved only when it fires early, so a read costs a clock read, not a
-/// timer operation.
+/// it has waited [`READ_TIMEOUT`] for data (time spent between reads, say
+/// while the pipeline applies back-pressure, does not count). Its timer is
+/// armed once and moved only when it fires early, so a read costs a clock
+/// read, not a timer operation.
 pub struct Silence {
     deadline: Pin<Box<Sleep>>,
-    last: Instant,
+    /// When the current read started waiting.
+    since: Instant,
 }
 
 impl Default for Silence {
@@ -58,26 +60,23 @@ impl Silence {
         let now = Instant::now();
         Self {
             deadline: Box::pin(tokio::time::sleep_until(now + READ_TIMEOUT)),
-            last: now,
+            since: now,
         }
     }
 
-    /// `read`, unless the stream has been silent for [`READ_TIMEOUT`] by
-    /// the time it completes.
+    /// `read`, unless it waits [`READ_TIMEOUT`] for data.
     pub async fn read<T>(
         &mut self,
         read: impl Future<Output = std::io::Result<T>>,
     ) -> std::io::Result<T> {
+        self.since = Instant::now();
         let mut read = pin!(read);
         loop {
             tokio::select! {
                 biased;
-                result = &mut read => {
-                    self.last = Instant::now();
-                    return result;
-                }
+                result = &mut read => return result,
                 () = &mut self.deadline => {
-                    let due = self.last + READ_TIMEOUT;
+                    let due = self.since + READ_TIMEOUT;
                     if Instant::now() >= due {
                         return Err(timed_out());
                     }
@@ -93,12 +92,15 @@ mod tests {
     use super::*;
 
     /// Reads that keep arriving never time out, however long the stream
-    /// runs; a stream silent for the whole bound does.
+    /// runs, nor does time spent between reads; a read that waits the
+    /// whole bound does.
     #[tokio::test(start_paused = true)]
     async fn a_read_fails_only_after_the_whole_bound_in_silence() {
         let mut silence = Silence::new();
         let step = READ_TIMEOUT / 3;
         for _ in 0..10 {
+            // Busy elsewhere (back-pressure) longer than the bound.
+            tokio::time::sleep(READ_TIMEOUT + step).await;
             let read = silence
                 .read(async {
                     tokio::time::sleep(step).await;
