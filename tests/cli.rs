@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use aetherius_tests::{Scratch, guests, repo_root};
+use aetherius_tests::{Scratch, files_under, guests, repo_root};
 
 fn aetherius(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aetherius"))
@@ -499,16 +499,7 @@ fn plugins_precompiled_beside_the_binary_are_loaded_without_compiling() {
             .output()
             .expect("run aetherius")
     };
-    let cached = || -> Vec<PathBuf> {
-        let dir = cache.join("aetherius");
-        let Ok(versions) = std::fs::read_dir(&dir) else {
-            return Vec::new();
-        };
-        versions
-            .flat_map(|version| std::fs::read_dir(version.unwrap().path()).unwrap())
-            .map(|file| file.unwrap().path())
-            .collect()
-    };
+    let cached = || files_under(&cache.join("aetherius"));
 
     let precompiled = run(&["plugin", "precompile"]);
     assert!(

@@ -12,7 +12,7 @@ use std::time::Duration;
 use aetherius_tests::publishing::create_backoff_events;
 use aetherius_tests::running::{Running, http_get, in_private_mount_namespace, wait_for_output};
 use aetherius_tests::servers::{KubeCluster, image_rootfs};
-use aetherius_tests::{Scratch, repo_root};
+use aetherius_tests::{Scratch, files_under, repo_root};
 
 /// The binary put in the image: this build's, or `$AETHERIUS_IMAGE_BINARY`
 /// (say the release binary the Dockerfile builds, `cargo build --release`;
@@ -179,21 +179,8 @@ clusters:
     assert!(checkpoint.is_file(), "{}", logs.join("\n"));
     // Nothing was compiled: the plugins came from the image's artifacts,
     // the cache volume holds none.
-    let compiled = walk(&image.scratch.path("cache"));
+    let compiled = files_under(&image.scratch.path("cache"));
     assert!(compiled.is_empty(), "compiled at the start: {compiled:?}");
-}
-
-/// Every file under `dir`.
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
-        if entry.file_type().unwrap().is_dir() {
-            files.extend(walk(&entry.path()));
-        } else {
-            files.push(entry.path());
-        }
-    }
-    files
 }
 
 /// The image is built with its plugins compiled, where a start looks.

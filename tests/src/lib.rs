@@ -22,6 +22,22 @@ pub fn compile_cache() -> PathBuf {
     repo_root().join("target").join("test-plugin-cache")
 }
 
+/// Every file under `dir`, at any depth; none if it does not exist.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    for entry in entries.map(Result::unwrap) {
+        if entry.file_type().unwrap().is_dir() {
+            files.extend(files_under(&entry.path()));
+        } else {
+            files.push(entry.path());
+        }
+    }
+    files
+}
+
 /// A scratch directory holding a config file, removed on drop.
 pub struct Scratch {
     pub dir: tempfile::TempDir,

@@ -112,33 +112,16 @@ impl ComponentCache {
     ) -> Result<Component, PluginError> {
         // An artifact for another CPU (the image built on a machine with
         // features this one lacks) has another name: not found, compiled.
-        if let Some(shipped) = artifact_path(self.shipped.as_deref(), engine, bytes)
-            && shipped.is_file()
+        if let Some(component) = artifact_path(self.shipped.as_deref(), engine, bytes)
+            .and_then(|shipped| load_artifact(engine, &shipped))
         {
-            // SAFETY: a file `aetherius plugin precompile` wrote for the
-            // binary it ships with (same reasoning as the cache below).
-            match unsafe { Component::deserialize_file(engine, &shipped) } {
-                Ok(component) => return Ok(component),
-                Err(error) => {
-                    tracing::debug!(path = %shipped.display(), %error, "shipped plugin artifact unusable")
-                }
-            }
+            return Ok(component);
         }
         let Some(path) = artifact_path(self.dir.as_deref(), engine, bytes) else {
             return compile(engine, bytes, source);
         };
-        if path.is_file() {
-            // SAFETY: the file is one this cache wrote (the name is the hash
-            // of the input and of the engine configuration, in a directory we
-            // own), so it is a wasmtime artifact for this very engine.
-            // `deserialize_file` still checks the version and settings and
-            // fails cleanly on a mismatch; then we recompile.
-            match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => return Ok(component),
-                Err(error) => {
-                    tracing::debug!(path = %path.display(), %error, "cached plugin artifact unusable; recompiling")
-                }
-            }
+        if let Some(component) = load_artifact(engine, &path) {
+            return Ok(component);
         }
         // Compiled by an engine of its own, dropped right after: Cranelift's
         // working memory (the compiler contexts an engine keeps for reuse,
@@ -154,9 +137,30 @@ impl ComponentCache {
             return unsafe { Component::deserialize(engine, &artifact) }
                 .map_err(|error| not_a_component(source, &error));
         }
-        // SAFETY: a file this cache has just written, as above.
+        // SAFETY: a file this cache has just written, as in `load_artifact`.
         unsafe { Component::deserialize_file(engine, &path) }
             .map_err(|error| not_a_component(source, &error))
+    }
+}
+
+/// The component of the artifact at `path`, if there is one and it is for
+/// this engine.
+fn load_artifact(engine: &Engine, path: &Path) -> Option<Component> {
+    if !path.is_file() {
+        return None;
+    }
+    // SAFETY: the file is one this cache or `aetherius plugin precompile`
+    // wrote (the name is the hash of the input and of the engine
+    // configuration, in a directory of ours or shipped with this binary),
+    // so it is a wasmtime artifact for this very engine. `deserialize_file`
+    // still checks the version and settings and fails cleanly on a
+    // mismatch; then the plugin is compiled.
+    match unsafe { Component::deserialize_file(engine, path) } {
+        Ok(component) => Some(component),
+        Err(error) => {
+            tracing::debug!(path = %path.display(), %error, "plugin artifact unusable; compiling");
+            None
+        }
     }
 }
 
