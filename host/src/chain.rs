@@ -51,65 +51,21 @@ impl Chain {
     }
 
     /// Runs `items` through every stage, in batches as given.
+    ///
+    /// Each stage's decisions are applied in place: the events a stage keeps
+    /// stay in `items`, in order, and no vector is allocated per stage.
     pub fn run(&mut self, mut items: Vec<Processed>) -> ChainOutput {
         let mut output = ChainOutput::default();
         for stage in &mut self.stages {
             if items.is_empty() {
                 break;
             }
-            let decisions = stage.process(&mut items);
-            let mut kept = Vec::with_capacity(items.len());
-            for (mut item, decision) in items.into_iter().zip(decisions) {
-                match decision {
-                    Decision::Keep => kept.push(item),
-                    Decision::Drop(reason) => {
-                        tracing::trace!(chain = %self.name, stage = stage.name(), %reason, "dropped");
-                        output.dropped += 1;
-                    }
-                    Decision::Redact(message) => {
-                        item.message = Some(message);
-                        kept.push(item);
-                    }
-                    Decision::SetSeverity(severity) => {
-                        item.severity = severity.max(item.severity_floor());
-                        kept.push(item);
-                    }
-                    Decision::Enrich {
-                        labels,
-                        annotations,
-                    } => {
-                        merge(&mut item.labels, labels);
-                        merge(&mut item.annotations, annotations);
-                        kept.push(item);
-                    }
-                    Decision::Failed(failure) => {
-                        output.failures += 1;
-                        let cluster = item.occurrence.event.cluster.as_str();
-                        crate::metrics::EVENTS_ERRORS.inc(&[cluster, "plugin"]);
-                        tracing::warn!(
-                            chain = %self.name,
-                            stage = stage.name(),
-                            plugin = stage.plugin_source(),
-                            policy = %stage.policy(),
-                            reason = %item.occurrence.event.reason,
-                            namespace = %item.occurrence.event.namespace,
-                            %failure,
-                            "plugin failed on an event"
-                        );
-                        match stage.policy() {
-                            FailurePolicy::FailOpen => kept.push(item),
-                            FailurePolicy::FailClosed => output.dropped += 1,
-                            FailurePolicy::DeadLetter => output.dead_letters.push(DeadLetter {
-                                event: item,
-                                chain: self.name.clone(),
-                                stage: stage.name().to_owned(),
-                                failure,
-                            }),
-                        }
-                    }
-                }
-            }
-            items = kept;
+            let mut decisions = stage.process(&mut items).into_iter();
+            items.retain_mut(|item| {
+                // `process` returns one decision per item.
+                let decision = decisions.next().unwrap_or(Decision::Keep);
+                apply(&self.name, stage, item, decision, &mut output)
+            });
         }
         output.passed = items;
         output
@@ -121,6 +77,73 @@ impl Chain {
             .iter()
             .map(|s| (s.name().to_owned(), s.kind(), s.plugin_source().to_owned()))
             .collect()
+    }
+}
+
+/// Applies one stage's decision to `item`: whether it stays in the chain.
+/// A dead-lettered item leaves as a copy (failures are rare; the copy
+/// shares the occurrence).
+fn apply(
+    chain: &str,
+    stage: &Stage,
+    item: &mut Processed,
+    decision: Decision,
+    output: &mut ChainOutput,
+) -> bool {
+    match decision {
+        Decision::Keep => true,
+        Decision::Drop(reason) => {
+            tracing::trace!(chain, stage = stage.name(), %reason, "dropped");
+            output.dropped += 1;
+            false
+        }
+        Decision::Redact(message) => {
+            item.message = Some(message);
+            true
+        }
+        Decision::SetSeverity(severity) => {
+            item.severity = severity.max(item.severity_floor());
+            true
+        }
+        Decision::Enrich {
+            labels,
+            annotations,
+        } => {
+            merge(&mut item.labels, labels);
+            merge(&mut item.annotations, annotations);
+            true
+        }
+        Decision::Failed(failure) => {
+            output.failures += 1;
+            let cluster = item.occurrence.event.cluster.as_str();
+            crate::metrics::EVENTS_ERRORS.inc(&[cluster, "plugin"]);
+            tracing::warn!(
+                chain,
+                stage = stage.name(),
+                plugin = stage.plugin_source(),
+                policy = %stage.policy(),
+                reason = %item.occurrence.event.reason,
+                namespace = %item.occurrence.event.namespace,
+                %failure,
+                "plugin failed on an event"
+            );
+            match stage.policy() {
+                FailurePolicy::FailOpen => true,
+                FailurePolicy::FailClosed => {
+                    output.dropped += 1;
+                    false
+                }
+                FailurePolicy::DeadLetter => {
+                    output.dead_letters.push(DeadLetter {
+                        event: item.clone(),
+                        chain: chain.to_owned(),
+                        stage: stage.name().to_owned(),
+                        failure,
+                    });
+                    false
+                }
+            }
+        }
     }
 }
 
