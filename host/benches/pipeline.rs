@@ -11,7 +11,8 @@
 //!
 //! `PIPELINE_BENCH_PROFILE=<stage name>` runs that stage's batched loop 400×
 //! more (cloning its input in the loop) and ends there, to profile it
-//! (`perf record -g`).
+//! (`perf record -g`); `PIPELINE_BENCH_PROFILE=chain` does the same for the
+//! whole default chain over the input.
 //!
 //! The input is synthetic but shaped like a cluster's stream: 70% Normal
 //! events, Warning reasons from the default allow list, 1,000 events per
@@ -214,6 +215,16 @@ fn main() {
         passed += chain.run(batch).passed.len();
     }
     let wasm_ns = per_event(start.elapsed(), EVENTS);
+    // PIPELINE_BENCH_PROFILE=chain: the whole chain over the input 20× more,
+    // for `perf record` (the clones of the input are made in the loop).
+    if std::env::var("PIPELINE_BENCH_PROFILE").is_ok_and(|s| s == "chain") {
+        for _ in 0..20 {
+            for batch in batches.clone() {
+                black_box(chain.run(batch));
+            }
+        }
+        return;
+    }
     // The same allow list as the Wasm reason filter.
     let allow = config.plugins["incident-reasons"].config["allow"]
         .as_array()

@@ -263,7 +263,7 @@ fn describe(line: usize, item: &Processed, decision: &Decision, stage: &Stage) -
     let decided = match decision {
         Decision::Keep => "kept",
         Decision::Drop(reason) => {
-            result.insert("drop_reason".into(), json!(reason));
+            result.insert("drop_reason".into(), json!(&**reason));
             "dropped"
         }
         Decision::Redact(message) => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use wasmtime::{Engine, Store, Trap};
 
-use super::bindings::{enricher, filter, severity_mapper, types};
+use super::bindings::{batch, enricher, filter, severity_mapper, types};
 use super::breaker::{BreakerState, CircuitBreaker, Transition};
 use super::deadline::{self, Watchdog};
 use super::state::{LOG_LINES_PER_CALL, StoreState};
@@ -27,7 +27,8 @@ use crate::event::Severity;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     Keep,
-    Drop(String),
+    /// Dropped, and why. Shared: a batch's drops often give one reason.
+    Drop(Arc<str>),
     Redact(String),
     SetSeverity(Severity),
     Enrich {
@@ -53,6 +54,8 @@ enum Exports {
 /// A raw result from one call, before validation.
 enum Raw {
     Verdicts(Vec<types::Verdict>),
+    /// A filter's verdicts handed over with `batch.decide` (0.1.3).
+    Packed(batch::VerdictColumn),
     Severities(Vec<Option<types::Severity>>),
     Enrichments(Vec<types::Enrichment>),
 }
@@ -61,6 +64,7 @@ impl Raw {
     fn len(&self) -> usize {
         match self {
             Self::Verdicts(v) => v.len(),
+            Self::Packed(column) => column.kinds.len(),
             Self::Severities(v) => v.len(),
             Self::Enrichments(v) => v.len(),
         }
@@ -175,7 +179,8 @@ impl Stage {
             reason: describe_error(&e, init_timeout).detail,
         };
         let memory_cap = usize::try_from(self.limits.memory.0).unwrap_or(usize::MAX);
-        let state = StoreState::new(self.name.clone(), memory_cap, self.clock.clone());
+        let filter = self.plugin.kind() == StageKind::Filter;
+        let state = StoreState::new(self.name.clone(), filter, memory_cap, self.clock.clone());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         deadline::install(&mut store);
@@ -338,6 +343,23 @@ impl Stage {
         drop(running);
         let state = store.data_mut();
         *items = std::mem::take(&mut state.batch);
+        let result = match (result, state.decided.take()) {
+            (Ok(Raw::Verdicts(listed)), Some(packed)) if listed.is_empty() => {
+                Ok(Raw::Packed(packed))
+            }
+            (Ok(Raw::Verdicts(listed)), Some(_)) => {
+                // The instance is sound; only this result is not.
+                self.instance = Some(instance);
+                return Err(Failure {
+                    kind: FailureKind::InvalidOutput,
+                    detail: format!(
+                        "returned {} verdicts as well as handing them over with `batch.decide`",
+                        listed.len()
+                    ),
+                });
+            }
+            (result, _) => result,
+        };
         if state.logs_suppressed > 0 {
             tracing::warn!(stage = %self.name, suppressed = state.logs_suppressed, "plugin wrote too many log lines in one call; the rest were dropped");
         }
@@ -378,10 +400,8 @@ fn validate_all(raw: Raw) -> Vec<Decision> {
             .into_iter()
             .map(|verdict| match verdict {
                 types::Verdict::Keep => Decision::Keep,
-                types::Verdict::Drop(mut reason) => {
-                    let kept = validate::truncate(&reason, MAX_DROP_REASON).len();
-                    reason.truncate(kept);
-                    Decision::Drop(reason)
+                types::Verdict::Drop(reason) => {
+                    Decision::Drop(validate::truncate(&reason, MAX_DROP_REASON).into())
                 }
                 // A redaction may be longer than the message it replaces
                 // (`[REDACTED]` is longer than many secrets), and may keep
@@ -393,6 +413,7 @@ fn validate_all(raw: Raw) -> Vec<Decision> {
                 }
             })
             .collect(),
+        Raw::Packed(column) => unpack_verdicts(column),
         Raw::Severities(severities) => severities
             .into_iter()
             .map(|severity| match severity {
@@ -402,6 +423,59 @@ fn validate_all(raw: Raw) -> Vec<Decision> {
             .collect(),
         Raw::Enrichments(enrichments) => enrichments.into_iter().map(validate_enrichment).collect(),
     }
+}
+
+/// A filter's packed verdicts (`batch.decide`), one decision per event. A
+/// drop reason is shared by every event it was given for; a kind or a text
+/// reference that is not valid fails its event only.
+fn unpack_verdicts(column: batch::VerdictColumn) -> Vec<Decision> {
+    let batch::VerdictColumn {
+        kinds,
+        text_of,
+        texts,
+    } = column;
+    // Text `i` of the column: `None` if its bounds are not valid.
+    let text = |index: u32| {
+        let index = index as usize;
+        let end = *texts.ends.get(index)? as usize;
+        let start = match index {
+            0 => 0,
+            _ => texts.ends[index - 1] as usize,
+        };
+        texts.text.get(start..end)
+    };
+    let mut reasons: Vec<Option<Arc<str>>> = vec![None; texts.ends.len()];
+    let mut text_of = text_of.into_iter();
+    kinds
+        .into_iter()
+        .map(|kind| {
+            if kind == 0 {
+                return Decision::Keep;
+            }
+            if kind > 2 {
+                return invalid(format!(
+                    "verdict kind {kind}, not 0 (keep), 1 (drop) or 2 (redact)"
+                ));
+            }
+            let Some(index) = text_of.next() else {
+                return invalid("no `text-of` entry for an event that is not kept".into());
+            };
+            let Some(text) = text(index) else {
+                return invalid(format!(
+                    "`text-of` points at text {index}, which the column does not hold"
+                ));
+            };
+            if kind == 1 {
+                let reason = reasons[index as usize]
+                    .get_or_insert_with(|| validate::truncate(text, MAX_DROP_REASON).into());
+                Decision::Drop(Arc::clone(reason))
+            } else {
+                let mut message = text.to_owned();
+                crate::event::cut(&mut message, MAX_REDACTED);
+                Decision::Redact(message)
+            }
+        })
+        .collect()
 }
 
 fn validate_enrichment(enrichment: types::Enrichment) -> Decision {
@@ -491,4 +565,73 @@ fn describe_error(error: &wasmtime::Error, deadline: Duration) -> Failure {
         }
     };
     Failure { kind, detail }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(kinds: Vec<u8>, text_of: Vec<u32>, texts: &[&str]) -> batch::VerdictColumn {
+        let mut column = batch::TextColumn {
+            ends: Vec::new(),
+            text: String::new(),
+        };
+        for text in texts {
+            column.text.push_str(text);
+            column.ends.push(column.text.len() as u32);
+        }
+        batch::VerdictColumn {
+            kinds,
+            text_of,
+            texts: column,
+        }
+    }
+
+    #[test]
+    fn packed_verdicts_unpack_with_each_reason_shared() {
+        let decisions = unpack_verdicts(column(
+            vec![0, 1, 2, 1, 0],
+            vec![0, 1, 0],
+            &["type Normal not allowed", "password=[REDACTED]"],
+        ));
+        assert_eq!(decisions.len(), 5);
+        assert_eq!(decisions[0], Decision::Keep);
+        assert_eq!(decisions[2], Decision::Redact("password=[REDACTED]".into()));
+        assert_eq!(decisions[4], Decision::Keep);
+        let (Decision::Drop(first), Decision::Drop(second)) = (&decisions[1], &decisions[3]) else {
+            panic!("{decisions:?}");
+        };
+        assert_eq!(&**first, "type Normal not allowed");
+        // One allocation for the reason, whatever the number of drops.
+        assert!(Arc::ptr_eq(first, second));
+    }
+
+    #[test]
+    fn a_bad_packed_verdict_fails_its_event_only() {
+        let long = "x".repeat(MAX_DROP_REASON + 10);
+        let decisions = unpack_verdicts(column(
+            // A kind out of range; a drop pointing past the texts; an empty
+            // reason; a reason over the limit; a redaction with no
+            // `text-of` entry left.
+            vec![7, 1, 1, 1, 0, 2],
+            vec![9, 1, 2],
+            &["ü", "", &long],
+        ));
+        let failed = |decision: &Decision| matches!(decision, Decision::Failed(f) if f.kind == FailureKind::InvalidOutput);
+        assert!(failed(&decisions[0]), "{:?}", decisions[0]);
+        assert!(failed(&decisions[1]), "{:?}", decisions[1]);
+        assert_eq!(decisions[2], Decision::Drop("".into()));
+        let Decision::Drop(cut) = &decisions[3] else {
+            panic!("{:?}", decisions[3]);
+        };
+        assert_eq!(cut.len(), MAX_DROP_REASON);
+        assert_eq!(decisions[4], Decision::Keep);
+        assert!(failed(&decisions[5]), "{:?}", decisions[5]);
+
+        // Bounds that split a character are not a text.
+        let mut split = column(vec![1], vec![0], &[]);
+        split.texts.text = "ü".into();
+        split.texts.ends = vec![1];
+        assert!(failed(&unpack_verdicts(split)[0]));
+    }
 }

@@ -34,6 +34,12 @@ pub struct StoreState {
     /// The events of the call in progress (empty between calls): moved in
     /// before the call and back out after it, never copied.
     pub batch: Vec<Processed>,
+    /// Whether the stage is a filter, the one kind that may call
+    /// `batch.decide`.
+    pub filter: bool,
+    /// The verdicts a filter handed over with `batch.decide` in the call in
+    /// progress (contract 0.1.3), taken by the stage after the call.
+    pub decided: Option<batch::VerdictColumn>,
     /// When the call in progress must have returned (`super::deadline`).
     deadline: Instant,
     wasi: WasiCtx,
@@ -47,7 +53,7 @@ impl super::deadline::HasDeadline for StoreState {
 }
 
 impl StoreState {
-    pub fn new(stage: Arc<str>, memory_cap: usize, clock: SharedClock) -> Self {
+    pub fn new(stage: Arc<str>, filter: bool, memory_cap: usize, clock: SharedClock) -> Self {
         // Nothing granted; what is linked at all is in `super::wasi`.
         let wasi = wasi::context(PipelineWallClock(clock.clone()));
         Self {
@@ -63,6 +69,8 @@ impl StoreState {
             logs_left: LOG_LINES_PER_CALL,
             logs_suppressed: 0,
             batch: Vec::new(),
+            filter,
+            decided: None,
             deadline: Instant::now(),
             wasi,
             table: ResourceTable::new(),
@@ -349,6 +357,20 @@ impl batch::Host for StoreState {
         Ok(batch::TextColumn { ends, text })
     }
 
+    fn decide(&mut self, verdicts: batch::VerdictColumn) -> Field<()> {
+        if !self.filter {
+            wasmtime::bail!("`batch.decide` called by a stage that is not a filter");
+        }
+        if self.batch.is_empty() {
+            wasmtime::bail!("`batch.decide` called outside a `filter` call");
+        }
+        if self.decided.is_some() {
+            wasmtime::bail!("`batch.decide` called twice in one `filter` call");
+        }
+        self.decided = Some(verdicts);
+        Ok(())
+    }
+
     fn times(&mut self, field: batch::TimeField) -> Field<Vec<Option<i64>>> {
         Ok(self
             .batch
@@ -395,7 +417,8 @@ mod tests {
     }
 
     fn state(batch: Vec<Processed>) -> StoreState {
-        let mut state = StoreState::new("test".into(), 1 << 20, Arc::new(ManualClock::new(0)));
+        let mut state =
+            StoreState::new("test".into(), true, 1 << 20, Arc::new(ManualClock::new(0)));
         state.batch = batch;
         state
     }
@@ -451,5 +474,34 @@ mod tests {
         let mut idle = self::state(Vec::new());
         let column = batch::Host::texts(&mut idle, batch::TextField::Reason).unwrap();
         assert!(column.ends.is_empty() && column.text.is_empty());
+    }
+
+    fn verdicts(kinds: Vec<u8>) -> batch::VerdictColumn {
+        batch::VerdictColumn {
+            kinds,
+            text_of: Vec::new(),
+            texts: batch::TextColumn {
+                ends: Vec::new(),
+                text: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_filter_hands_over_its_verdicts_once_per_call() {
+        let mut state = state(vec![item("BackOff", 1, None)]);
+        batch::Host::decide(&mut state, verdicts(vec![0])).unwrap();
+        assert_eq!(state.decided.as_ref().map(|v| v.kinds.len()), Some(1));
+        let twice = batch::Host::decide(&mut state, verdicts(vec![0])).unwrap_err();
+        assert!(format!("{twice}").contains("twice"), "{twice}");
+
+        // Only filters decide, and only during a call.
+        let mut mapper = self::state(vec![item("BackOff", 1, None)]);
+        mapper.filter = false;
+        let error = batch::Host::decide(&mut mapper, verdicts(vec![0])).unwrap_err();
+        assert!(format!("{error}").contains("not a filter"), "{error}");
+        let mut idle = self::state(Vec::new());
+        let error = batch::Host::decide(&mut idle, verdicts(vec![0])).unwrap_err();
+        assert!(format!("{error}").contains("outside"), "{error}");
     }
 }

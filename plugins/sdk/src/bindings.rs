@@ -17,7 +17,7 @@
 pub mod filter {
     wit_bindgen::generate!({
         path: "wit",
-        world: "aetherius:plugin/filter@0.1.2",
+        world: "aetherius:plugin/filter@0.1.3",
         // `enrichment` is used by no function of this world, but the enricher
         // world below reuses this module's `types`.
         generate_unused_types: true,
@@ -32,11 +32,11 @@ pub mod filter {
 pub mod severity_mapper {
     wit_bindgen::generate!({
         path: "wit",
-        world: "aetherius:plugin/severity-mapper@0.1.2",
+        world: "aetherius:plugin/severity-mapper@0.1.3",
         with: {
-            "aetherius:plugin/types@0.1.2": ::aetherius_sdk::__private::filter::aetherius::plugin::types,
-            "aetherius:plugin/host@0.1.2": ::aetherius_sdk::__private::filter::aetherius::plugin::host,
-            "aetherius:plugin/batch@0.1.2": ::aetherius_sdk::__private::filter::aetherius::plugin::batch,
+            "aetherius:plugin/types@0.1.3": ::aetherius_sdk::__private::filter::aetherius::plugin::types,
+            "aetherius:plugin/host@0.1.3": ::aetherius_sdk::__private::filter::aetherius::plugin::host,
+            "aetherius:plugin/batch@0.1.3": ::aetherius_sdk::__private::filter::aetherius::plugin::batch,
         },
         pub_export_macro: true,
         export_macro_name: "export",
@@ -48,11 +48,11 @@ pub mod severity_mapper {
 pub mod enricher {
     wit_bindgen::generate!({
         path: "wit",
-        world: "aetherius:plugin/enricher@0.1.2",
+        world: "aetherius:plugin/enricher@0.1.3",
         with: {
-            "aetherius:plugin/types@0.1.2": ::aetherius_sdk::__private::filter::aetherius::plugin::types,
-            "aetherius:plugin/host@0.1.2": ::aetherius_sdk::__private::filter::aetherius::plugin::host,
-            "aetherius:plugin/batch@0.1.2": ::aetherius_sdk::__private::filter::aetherius::plugin::batch,
+            "aetherius:plugin/types@0.1.3": ::aetherius_sdk::__private::filter::aetherius::plugin::types,
+            "aetherius:plugin/host@0.1.3": ::aetherius_sdk::__private::filter::aetherius::plugin::host,
+            "aetherius:plugin/batch@0.1.3": ::aetherius_sdk::__private::filter::aetherius::plugin::batch,
         },
         pub_export_macro: true,
         export_macro_name: "export",

@@ -1,7 +1,8 @@
 //! The host's current batch, read a column at a time: the first read of a
 //! field fetches that field of every event of the batch in one host call
 //! (contract 0.1.2's `batch.texts`, `times`, `counts`, `severities`), and
-//! every later read in the same batch slices that one copy.
+//! every later read in the same batch slices that one copy. (A filter's
+//! verdicts go back in one value too: [`crate::Verdicts`].)
 
 use std::cell::OnceCell;
 use std::fmt;

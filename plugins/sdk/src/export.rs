@@ -10,14 +10,7 @@
 #[macro_export]
 macro_rules! export_filter {
     ($plugin:ty) => {
-        $crate::__export_stage!(
-            $plugin,
-            filter,
-            Filter,
-            filter,
-            filter_batch,
-            $crate::Verdict
-        );
+        $crate::__export_stage!($plugin, filter, Filter, filter, run_filter, $crate::Verdict);
     };
 }
 
@@ -35,7 +28,7 @@ macro_rules! export_severity_mapper {
             severity_mapper,
             SeverityMapper,
             map,
-            map_batch,
+            run_map,
             ::core::option::Option<$crate::Severity>
         );
     };
@@ -55,7 +48,7 @@ macro_rules! export_enricher {
             enricher,
             Enricher,
             enrich,
-            enrich_batch,
+            run_enrich,
             $crate::Enrichment
         );
     };
@@ -69,7 +62,7 @@ macro_rules! export_enricher {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export_stage {
-    ($plugin:ty, $world:ident, $stage:ident, $export:ident, $batch:ident, $out:ty) => {
+    ($plugin:ty, $world:ident, $stage:ident, $export:ident, $run:ident, $out:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct AetheriusExport;
@@ -91,9 +84,7 @@ macro_rules! __export_stage {
                     $crate::__private::with_instance(
                         &INSTANCE,
                         ::core::stringify!($export),
-                        |plugin: &mut $plugin| {
-                            <$plugin as $crate::$stage>::$batch(plugin, &events)
-                        },
+                        |plugin: &mut $plugin| $crate::__private::$run(plugin, &events),
                     )
                 }
             }

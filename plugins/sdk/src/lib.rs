@@ -1,7 +1,7 @@
 //! Write [Aetherius] pipeline plugins in plain Rust.
 //!
 //! A plugin is a WebAssembly component that implements one stage kind of the
-//! contract in `wit/plugin.wit` (package `aetherius:plugin@0.1.2`). This
+//! contract in `wit/plugin.wit` (package `aetherius:plugin@0.1.3`). This
 //! crate hides the generated bindings: implement one trait —
 //! [`Filter`], [`SeverityMapper`] or [`Enricher`] — with a typed config, and
 //! name your type in the matching macro — [`export_filter!`],
@@ -12,6 +12,10 @@
 //! them: the first read of a field (`event.reason()`, `event.namespace()`,
 //! ...) in a batch copies that field of every event of the batch into the
 //! plugin in one host call, and the accessors return slices of that copy.
+//! A filter's verdicts go back the same way: all of a batch's in one value
+//! (contract 0.1.3's `batch.decide`), each distinct drop reason once; a
+//! filter that drops many events can skip the `String` per drop too, with
+//! [`Filter::filter_into`] and [`Verdicts`].
 //!
 //! ```
 //! use aetherius_sdk::{Event, Filter, Verdict};
@@ -93,6 +97,7 @@ pub mod glob;
 pub mod log;
 mod stage;
 mod types;
+mod verdicts;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -106,3 +111,4 @@ pub use types::{
     Enrichment, EventRecord, KeyValue, LogLevel, ObjectRef, Severity, Timestamp, UnknownSeverity,
     Verdict,
 };
+pub use verdicts::Verdicts;

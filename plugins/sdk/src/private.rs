@@ -31,6 +31,35 @@ pub fn init<P, C: DeserializeOwned + Default>(
 #[cfg(target_arch = "wasm32")]
 pub use crate::columns::Batch;
 
+/// A filter's batch: its verdicts go to the host in one value
+/// (`batch.decide`), so the `filter` export returns an empty list.
+#[cfg(target_arch = "wasm32")]
+pub fn run_filter<P: crate::Filter>(
+    plugin: &mut P,
+    events: &[crate::Event],
+) -> Vec<crate::Verdict> {
+    let mut verdicts = crate::Verdicts::with_capacity(events.len());
+    plugin.filter_into(events, &mut verdicts);
+    verdicts.hand_over();
+    Vec::new()
+}
+
+/// A severity mapper's batch.
+pub fn run_map<P: crate::SeverityMapper>(
+    plugin: &mut P,
+    events: &[crate::Event],
+) -> Vec<Option<crate::Severity>> {
+    plugin.map_batch(events)
+}
+
+/// An enricher's batch.
+pub fn run_enrich<P: crate::Enricher>(
+    plugin: &mut P,
+    events: &[crate::Event],
+) -> Vec<crate::Enrichment> {
+    plugin.enrich_batch(events)
+}
+
 /// Runs a stage export against the instance that `init` made.
 pub fn with_instance<P, R>(
     instance: &'static LocalKey<Instance<P>>,

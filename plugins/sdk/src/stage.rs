@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::event::Event;
 use crate::types::{Enrichment, Severity, Verdict};
+use crate::verdicts::Verdicts;
 
 /// A filter stage: keeps, drops or redacts events
 /// (world `aetherius:plugin/filter@0.1`).
@@ -34,6 +35,17 @@ pub trait Filter: Sized {
     /// The default calls [`Filter::filter`] for each event.
     fn filter_batch(&mut self, events: &[Event]) -> Vec<Verdict> {
         events.iter().map(|event| self.filter(event)).collect()
+    }
+
+    /// Decides about a batch into `verdicts`, one verdict per event, in
+    /// order: what the SDK calls. The default adds
+    /// [`Filter::filter_batch`]'s verdicts. Override it in a filter that
+    /// drops many events: [`Verdicts::drop`] borrows its reason, so no
+    /// `String` is made per drop.
+    fn filter_into(&mut self, events: &[Event], verdicts: &mut Verdicts) {
+        for verdict in self.filter_batch(events) {
+            verdicts.push(&verdict);
+        }
     }
 }
 

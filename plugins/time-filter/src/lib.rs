@@ -41,8 +41,9 @@ impl Default for Config {
 /// Drops events whose time is more than `max_age` before now.
 pub struct TimeFilter {
     max_age_ms: i64,
-    /// The duration as the operator wrote it, for drop reasons.
-    max_age_text: String,
+    /// The drop reason, with the duration as the operator wrote it; made
+    /// once, cloned per drop.
+    reason: String,
 }
 
 impl TimeFilter {
@@ -55,7 +56,7 @@ impl TimeFilter {
             return Verdict::Keep;
         };
         if now.saturating_sub(time) > self.max_age_ms {
-            Verdict::Drop(format!("older than {}", self.max_age_text))
+            Verdict::Drop(self.reason.clone())
         } else {
             Verdict::Keep
         }
@@ -87,7 +88,7 @@ impl Filter for TimeFilter {
             .map_err(|_| format!("max_age: `{}` is too long", config.max_age))?;
         Ok(TimeFilter {
             max_age_ms,
-            max_age_text: config.max_age.trim().to_owned(),
+            reason: format!("older than {}", config.max_age.trim()),
         })
     }
 

@@ -5,7 +5,7 @@
 //!   config: { allow: [Warning] }   # default: [Normal, Warning]
 //! ```
 
-use aetherius_sdk::{Event, Filter, Verdict};
+use aetherius_sdk::{Event, Filter, Verdict, Verdicts};
 use serde::Deserialize;
 
 /// The event types Kubernetes defines; anything else in `allow` is a typo.
@@ -31,6 +31,9 @@ impl Default for Config {
 /// Keeps events whose `event-type` is in `allow`.
 pub struct TypeFilter {
     allow: Vec<String>,
+    /// The last type dropped and its drop reason, made once: most events
+    /// of a stream have one of two types.
+    dropped: (String, String),
 }
 
 impl Filter for TypeFilter {
@@ -48,22 +51,49 @@ impl Filter for TypeFilter {
         }
         Ok(TypeFilter {
             allow: config.allow,
+            dropped: (String::new(), reason("")),
         })
     }
 
     fn filter(&mut self, event: &Event) -> Verdict {
-        let event_type = event.event_type();
-        if self.allow.iter().any(|allowed| allowed == event_type) {
-            Verdict::Keep
-        } else {
-            let shown = if event_type.is_empty() {
-                "(empty)"
-            } else {
-                event_type
-            };
-            Verdict::Drop(format!("type {shown} not allowed"))
+        match self.drop_reason(event.event_type()) {
+            None => Verdict::Keep,
+            Some(reason) => Verdict::Drop(reason.to_owned()),
         }
     }
+
+    /// Most events of a stream are dropped here: no `String` per drop.
+    fn filter_into(&mut self, events: &[Event], verdicts: &mut Verdicts) {
+        for event in events {
+            match self.drop_reason(event.event_type()) {
+                None => verdicts.keep(),
+                Some(reason) => verdicts.drop(reason),
+            }
+        }
+    }
+}
+
+impl TypeFilter {
+    /// Why an event of `event_type` is dropped, or `None` to keep it.
+    fn drop_reason(&mut self, event_type: &str) -> Option<&str> {
+        if self.allow.iter().any(|allowed| allowed == event_type) {
+            return None;
+        }
+        if self.dropped.0 != event_type {
+            self.dropped = (event_type.to_owned(), reason(event_type));
+        }
+        Some(&self.dropped.1)
+    }
+}
+
+/// Why an event of `event_type` is dropped.
+fn reason(event_type: &str) -> String {
+    let shown = if event_type.is_empty() {
+        "(empty)"
+    } else {
+        event_type
+    };
+    format!("type {shown} not allowed")
 }
 
 aetherius_sdk::export_filter!(TypeFilter);
@@ -103,6 +133,18 @@ mod tests {
             filter.filter(&of_type("")),
             Verdict::Drop("type (empty) not allowed".into())
         );
+    }
+
+    #[test]
+    fn a_batch_gets_the_verdicts_one_event_at_a_time_gets() {
+        let mut filter = filter_for(r#"{"allow": ["Warning"]}"#).unwrap();
+        let events: Vec<Event> = ["Normal", "Warning", "Normal", "", "Normal"]
+            .map(of_type)
+            .into();
+        let mut verdicts = Verdicts::default();
+        filter.filter_into(&events, &mut verdicts);
+        let one_by_one: Vec<Verdict> = events.iter().map(|e| filter.filter(e)).collect();
+        assert_eq!(verdicts.to_vec(), one_by_one);
     }
 
     #[test]
