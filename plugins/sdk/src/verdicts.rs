@@ -114,7 +114,7 @@ impl Verdicts {
     fn intern(&mut self, text: &str) -> u32 {
         let count = self.ends.len();
         for index in (count.saturating_sub(RECENT_TEXTS)..count).rev() {
-            if self.text(index as u32) == text {
+            if same(self.text(index as u32).as_bytes(), text.as_bytes()) {
                 return index as u32;
             }
         }
@@ -136,6 +136,31 @@ impl Verdicts {
             },
         });
     }
+}
+
+/// `a == b`, eight bytes at a time. A guest's `memcmp` (wasi-libc's)
+/// compares a byte per step, and every drop compares its reason here.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut a_words = a.chunks_exact(8);
+    let mut b_words = b.chunks_exact(8);
+    let word = |chunk: &[u8]| u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+    if !a_words
+        .by_ref()
+        .zip(b_words.by_ref())
+        .all(|(x, y)| word(x) == word(y))
+    {
+        return false;
+    }
+    // The last 0-7 bytes, zero-padded into one word.
+    let tail = |rest: &[u8]| {
+        let mut padded = [0; 8];
+        padded[..rest.len()].copy_from_slice(rest);
+        u64::from_le_bytes(padded)
+    };
+    tail(a_words.remainder()) == tail(b_words.remainder())
 }
 
 #[cfg(test)]
@@ -165,6 +190,26 @@ mod tests {
                 Verdict::Keep,
             ]
         );
+    }
+
+    #[test]
+    fn texts_are_the_same_only_byte_for_byte() {
+        for (a, b) in [
+            ("", ""),
+            ("type Normal not allowed", "type Normal not allowed"),
+            ("12345678", "12345678"),
+        ] {
+            assert!(same(a.as_bytes(), b.as_bytes()), "{a} {b}");
+        }
+        for (a, b) in [
+            ("", "a"),
+            ("type Normal not allowed", "type Normal not allowee"),
+            ("type Normal not allowed", "tYpe Normal not allowed"),
+            ("12345678", "1234567"),
+            ("a\0", "a"),
+        ] {
+            assert!(!same(a.as_bytes(), b.as_bytes()), "{a:?} {b:?}");
+        }
     }
 
     #[test]
