@@ -343,6 +343,9 @@ impl Stage {
         drop(running);
         let state = store.data_mut();
         *items = std::mem::take(&mut state.batch);
+        if state.logs_suppressed > 0 {
+            tracing::warn!(stage = %self.name, suppressed = state.logs_suppressed, "plugin wrote too many log lines in one call; the rest were dropped");
+        }
         let result = match (result, state.decided.take()) {
             (Ok(Raw::Verdicts(listed)), Some(packed)) if listed.is_empty() => {
                 Ok(Raw::Packed(packed))
@@ -360,9 +363,6 @@ impl Stage {
             }
             (result, _) => result,
         };
-        if state.logs_suppressed > 0 {
-            tracing::warn!(stage = %self.name, suppressed = state.logs_suppressed, "plugin wrote too many log lines in one call; the rest were dropped");
-        }
         match result {
             Ok(raw) => {
                 self.instance = Some(instance);

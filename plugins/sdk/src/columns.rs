@@ -47,12 +47,7 @@ impl Batch {
 
     pub(crate) fn text(&self, field: Text, index: u32) -> &str {
         let column = self.texts[field as usize].get_or_init(|| batch::texts(field));
-        let index = index as usize;
-        let start = match index {
-            0 => 0,
-            _ => column.ends[index - 1] as usize,
-        };
-        &column.text[start..column.ends[index] as usize]
+        crate::verdicts::packed_text(&column.ends, &column.text, index)
     }
 
     pub(crate) fn time(&self, field: Time, index: u32) -> Option<Timestamp> {

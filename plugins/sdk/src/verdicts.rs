@@ -101,12 +101,7 @@ impl Verdicts {
 
     /// Text `index`.
     fn text(&self, index: u32) -> &str {
-        let index = index as usize;
-        let start = match index {
-            0 => 0,
-            _ => self.ends[index - 1] as usize,
-        };
-        &self.text[start..self.ends[index] as usize]
+        packed_text(&self.ends, &self.text, index)
     }
 
     /// The index of `text`: one of the latest texts if it is the same, else
@@ -136,6 +131,17 @@ impl Verdicts {
             },
         });
     }
+}
+
+/// Text `index` of texts packed one after the other in `text`, `ends[i]`
+/// where text `i` ends (the contract's `text-column`).
+pub(crate) fn packed_text<'a>(ends: &[u32], text: &'a str, index: u32) -> &'a str {
+    let index = index as usize;
+    let start = match index {
+        0 => 0,
+        _ => ends[index - 1] as usize,
+    };
+    &text[start..ends[index] as usize]
 }
 
 /// `a == b`, eight bytes at a time. A guest's `memcmp` (wasi-libc's)
