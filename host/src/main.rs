@@ -335,8 +335,8 @@ fn run(command: Command) -> anyhow::Result<bool> {
         }
         Command::Run(args) => {
             let config = args.load()?;
-            // One thread for the watches, sinks, leases and endpoints (the
-            // pipeline and each line sink have their own): an event then
+            // One thread for the sinks, leases and endpoints (the watches
+            // run on the pipeline thread's own runtime): an event then
             // crosses no runtime worker hand-offs. Measured in
             // docs/benchmarks.md: 280 -> 210 µs of CPU per watched event.
             let runtime = tokio::runtime::Builder::new_current_thread()

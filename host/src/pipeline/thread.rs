@@ -4,6 +4,13 @@
 //! each watch mark down the sink queues as an ack behind the events before
 //! it.
 //!
+//! The thread that takes the batches also runs a small async runtime of its
+//! own while it waits for them, [`PipelineThread::runtime`]: `run` spawns
+//! the watches there, so that an event read from the API server's stream is
+//! decoded, queued and processed on one thread. A watched event then wakes
+//! one thread instead of two (docs/benchmarks.md); leases, sinks and
+//! endpoints stay on the main runtime and never wait for a plugin.
+//!
 //! With `pipeline.workers` > 1 (the design document's `worker_count`), a
 //! dispatcher thread takes the batches instead and splits them among the
 //! workers by fingerprint, so that every object's occurrences stay in order
@@ -15,6 +22,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::time::Duration;
 
+use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use super::{Pipeline, PipelineStats};
@@ -67,7 +75,10 @@ impl PendingChains {
 
 /// The running pipeline threads.
 #[derive(Debug)]
-pub struct PipelineThread(std::thread::JoinHandle<PipelineStats>);
+pub struct PipelineThread {
+    thread: std::thread::JoinHandle<PipelineStats>,
+    runtime: Handle,
+}
 
 /// What a worker gets from the dispatcher: its share of an input (perhaps
 /// none), and the input's mark.
@@ -94,8 +105,13 @@ pub fn spawn(
     reloads: PendingChains,
 ) -> PipelineThread {
     assert!(!pipelines.is_empty(), "a pipeline to run");
-    // Waits for input with a deadline while dead letters wait for a retry.
-    let runtime = tokio::runtime::Handle::current();
+    // Runs the producers spawned on it (and the timer of a retry's wait)
+    // while the thread waits for input.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("build the pipeline thread's runtime");
+    let handle = runtime.handle().clone();
     if pipelines.len() == 1 {
         let mut pipeline = pipelines.pop().expect("one");
         let thread = std::thread::Builder::new()
@@ -103,7 +119,7 @@ pub fn spawn(
             .spawn(move || {
                 loop {
                     let input = match pipeline.retry_wait() {
-                        None => inputs.blocking_recv(),
+                        None => runtime.block_on(inputs.recv()),
                         Some(wait) => {
                             let wait = wait.max(MIN_RETRY_WAIT);
                             // The timer is made inside the runtime it needs.
@@ -137,10 +153,17 @@ pub fn spawn(
                 }
                 // Dropping the pipeline closes the sink queues: the sinks
                 // flush and end.
-                pipeline.finish()
+                let stats = pipeline.finish();
+                // What is left on it: idle connections, the watch clients'
+                // request queues. The watches ended before the input could.
+                drop(runtime);
+                stats
             })
             .expect("spawn the pipeline thread");
-        return PipelineThread(thread);
+        return PipelineThread {
+            thread,
+            runtime: handle,
+        };
     }
 
     let workers = pipelines.len();
@@ -180,7 +203,7 @@ pub fn spawn(
                 events,
                 mark,
                 budget: _budget,
-            }) = inputs.blocking_recv()
+            }) = runtime.block_on(inputs.recv())
             {
                 let mut shares: Vec<Vec<Event>> = (0..workers).map(|_| Vec::new()).collect();
                 for event in events {
@@ -209,10 +232,14 @@ pub fn spawn(
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 total.add(&stats);
             }
+            drop(runtime);
             total
         })
         .expect("spawn the pipeline dispatcher");
-    PipelineThread(thread)
+    PipelineThread {
+        thread,
+        runtime: handle,
+    }
 }
 
 /// A reload takes effect between two batches.
@@ -239,10 +266,19 @@ fn worker_of(event: &Event, workers: usize) -> usize {
 }
 
 impl PipelineThread {
+    /// The runtime the thread runs while it waits for input: a producer
+    /// spawned here hands its batches over without waking another thread.
+    /// Its tasks only run while the thread waits, so nothing that must keep
+    /// time while a plugin runs (leases, sinks, endpoints) belongs here.
+    pub fn runtime(&self) -> Handle {
+        self.runtime.clone()
+    }
+
     /// Waits, without blocking the async runtime, until the input queue has
     /// closed and the pipeline has processed everything; returns what it did.
     pub async fn join(self) -> PipelineStats {
-        tokio::task::spawn_blocking(move || self.0.join())
+        let thread = self.thread;
+        tokio::task::spawn_blocking(move || thread.join())
             .await
             .expect("join the pipeline thread")
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))

@@ -18,7 +18,7 @@ use crate::input::InputSender;
 use crate::lease::Elector;
 use crate::metrics;
 use crate::status::Status;
-use crate::watch::{ClientError, Watcher, connect, watches_of};
+use crate::watch::{ClientError, Clients, Watcher, connect, watches_of};
 
 /// What every cluster task shares.
 pub(super) struct Shared {
@@ -32,6 +32,9 @@ pub(super) struct Shared {
     pub clock: SharedClock,
     pub identity: String,
     pub status: Status,
+    /// The pipeline thread's: the watches run there
+    /// ([`crate::pipeline::PipelineThread::runtime`]).
+    pub watch_runtime: tokio::runtime::Handle,
 }
 
 struct Running {
@@ -59,7 +62,14 @@ impl Clusters {
     pub async fn start_all(&mut self, clusters: Vec<ClusterConfig>) -> Result<(), ClientError> {
         let mut clients = Vec::with_capacity(clusters.len());
         for cluster in &clusters {
-            clients.push(connect(cluster, &self.shared.config.base_dir).await?);
+            clients.push(
+                connect(
+                    cluster,
+                    &self.shared.config.base_dir,
+                    &self.shared.watch_runtime,
+                )
+                .await?,
+            );
         }
         for (cluster, client) in clusters.into_iter().zip(clients) {
             self.start(cluster, client).await;
@@ -76,10 +86,15 @@ impl Clusters {
         }
         for cluster in changes.start {
             let id = cluster.id.clone();
-            match connect(&cluster, &self.shared.config.base_dir).await {
-                Ok(client) => {
+            let clients = connect(
+                &cluster,
+                &self.shared.config.base_dir,
+                &self.shared.watch_runtime,
+            );
+            match clients.await {
+                Ok(clients) => {
                     tracing::info!(cluster = %id, "the config adds the cluster: watching it");
-                    self.start(cluster, client).await;
+                    self.start(cluster, clients).await;
                 }
                 Err(error) => {
                     tracing::error!(cluster = %id, %error, "cannot watch the cluster the config adds");
@@ -88,13 +103,14 @@ impl Clusters {
         }
     }
 
-    async fn start(&mut self, cluster: ClusterConfig, (client, server): (kube::Client, String)) {
+    async fn start(&mut self, cluster: ClusterConfig, clients: Clients) {
+        let Clients { api, watch, server } = clients;
         let Some(input) = self.shared.input.clone() else {
             return; // Shutting down.
         };
         let store = match &cluster.checkpoint_configmap {
             Some(configmap) => Store::ConfigMap {
-                client: client.clone(),
+                client: api.clone(),
                 configmap: configmap.clone(),
             },
             None => self.shared.file_store.clone(),
@@ -121,12 +137,7 @@ impl Clusters {
         let elector = cluster.leader_election.clone().map(|lease| {
             let (leading, leading_rx) = watch::channel(false);
             let (stop, stop_rx) = watch::channel(false);
-            let elector = Elector::new(
-                &cluster.id,
-                client.clone(),
-                lease,
-                self.shared.identity.clone(),
-            );
+            let elector = Elector::new(&cluster.id, api, lease, self.shared.identity.clone());
             let task = tokio::spawn(elector.run(leading, stop_rx));
             (leading_rx, (stop, task))
         });
@@ -136,8 +147,9 @@ impl Clusters {
         };
         let task = ClusterTask {
             cluster: cluster.clone(),
-            client,
+            client: watch,
             server,
+            runtime: self.shared.watch_runtime.clone(),
             stores: self.shared.stores.clone(),
             input,
             limits: self.shared.config.events.limits(),
@@ -197,8 +209,11 @@ impl Clusters {
 /// One cluster's watching.
 struct ClusterTask {
     cluster: ClusterConfig,
+    /// The watch client.
     client: kube::Client,
     server: String,
+    /// Where the watches run.
+    runtime: tokio::runtime::Handle,
     stores: CheckpointStores,
     input: InputSender,
     limits: EventLimits,
@@ -234,7 +249,7 @@ impl ClusterTask {
                     self.status.clone(),
                 );
                 let checkpoint = document.get(watcher.key()).map(str::to_owned);
-                watches.spawn(watcher.run(checkpoint));
+                watches.spawn_on(watcher.run(checkpoint), &self.runtime);
             }
             let Some(leading) = &mut leading else {
                 while watches.join_next().await.is_some() {}

@@ -107,6 +107,7 @@ pub async fn run(
         clock,
         identity: crate::lease::identity(),
         status,
+        watch_runtime: worker.runtime(),
     });
     // Everything that can be wrong with the credentials is found before the
     // first request to a cluster.

@@ -41,12 +41,26 @@ pub enum ClientError {
     Client { cluster: String, error: kube::Error },
 }
 
-/// Builds the client of `cluster` and returns it with the server's URL (for
-/// messages). Nothing is sent to the server yet.
+/// The clients of one cluster, with the server's URL (for messages).
+pub struct Clients {
+    /// For leases and checkpoint ConfigMaps, on the runtime that built it.
+    pub api: kube::Client,
+    /// For the watches alone, on `watch_runtime` (see [`connect`]).
+    pub watch: kube::Client,
+    pub server: String,
+}
+
+/// Builds the clients of `cluster`. Nothing is sent to the server yet.
+///
+/// The watch client queues its requests on `watch_runtime`, the pipeline
+/// thread's, where the watches run. It shares no connection with the API
+/// client: a lease renewal must not wait on a connection driven by a thread
+/// that may be busy in a plugin.
 pub async fn connect(
     cluster: &ClusterConfig,
     base_dir: &Path,
-) -> Result<(kube::Client, String), ClientError> {
+    watch_runtime: &tokio::runtime::Handle,
+) -> Result<Clients, ClientError> {
     let id = || cluster.id.clone();
     let mut kube_config = if cluster.in_cluster {
         kube::Config::incluster().map_err(|error| ClientError::InCluster {
@@ -93,9 +107,20 @@ pub async fn connect(
     // Bounded by `crate::silence` instead.
     kube_config.read_timeout = None;
     let server = kube_config.cluster_url.to_string();
-    let client = kube::Client::try_from(kube_config).map_err(|error| ClientError::Client {
-        cluster: id(),
-        error,
-    })?;
-    Ok((client, server.trim_end_matches('/').to_owned()))
+    let client = |config| {
+        kube::Client::try_from(config).map_err(|error| ClientError::Client {
+            cluster: id(),
+            error,
+        })
+    };
+    let api = client(kube_config.clone())?;
+    let watch = {
+        let _on = watch_runtime.enter();
+        client(kube_config)?
+    };
+    Ok(Clients {
+        api,
+        watch,
+        server: server.trim_end_matches('/').to_owned(),
+    })
 }

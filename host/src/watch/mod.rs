@@ -19,7 +19,7 @@ use std::time::Duration;
 use futures::{AsyncBufReadExt, FutureExt};
 use serde::Deserialize;
 
-pub use client::{ClientError, connect};
+pub use client::{ClientError, Clients, connect};
 pub use config::{ClusterConfig, EventApi};
 use errors::ErrorReport;
 use list_body::{ListBody, Piece};
