@@ -1,9 +1,10 @@
 //! What every broker sink promises, against each real broker (DESIGN.md
-//! §11): nats-server with JetStream and the Kafka-protocol broker Tansu, fed
+//! §11): nats-server with JetStream, the Kafka-protocol broker Tansu, and
+//! an HTTP server for the webhook sink (tests/src/servers/http.rs), fed
 //! by `aetherius replay` and `aetherius run`. Each test is written once,
-//! generic over [`TestBroker`], and run for both brokers by `for_each_broker!`
+//! generic over [`TestBroker`], and run for each broker by `for_each_broker!`
 //! at the end (`cargo test --test brokers nats::` runs NATS's). What only one
-//! broker does is tested in nats.rs or kafka.rs.
+//! broker does is tested in nats.rs, kafka.rs or webhook.rs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -269,6 +270,10 @@ macro_rules! for_each_broker {
         mod kafka {
             use aetherius_tests::brokers::Kafka;
             $(#[test] fn $test() { super::$test::<Kafka>() })+
+        }
+        mod webhook {
+            use aetherius_tests::brokers::Webhook;
+            $(#[test] fn $test() { super::$test::<Webhook>() })+
         }
     };
 }

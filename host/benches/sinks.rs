@@ -2,7 +2,9 @@
 //! of N distinct Warning events through a chain that keeps them all, to a
 //! file sink and to a real nats-server with JetStream (file storage, each
 //! message acknowledged), to core NATS, and to a Kafka-protocol broker
-//! (Tansu, in-memory storage) through the idempotent producer with acks=all.
+//! (Tansu, in-memory storage) through the idempotent producer with acks=all,
+//! and to a webhook (the tests' HTTP server on loopback), one event per
+//! request and batched.
 //!
 //! `cargo bench -p aetherius --bench sinks` (after `scripts/test-servers.sh`).
 //! `SINK_BENCH_EVENTS` (default 50000).
@@ -11,8 +13,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use aetherius_tests::brokers::split_body;
 use aetherius_tests::publishing::event_stream;
-use aetherius_tests::servers::{NatsServer, Tansu};
+use aetherius_tests::servers::{HttpServer, NatsServer, Tansu};
 use aetherius_tests::{Scratch, compile_cache};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_aetherius");
@@ -162,4 +165,36 @@ fn main() {
     );
     let stored = kafka.read_topic("bench").len();
     assert_eq!(stored, count, "every event stored once");
+
+    // The test HTTP server: a thread per connection, keeping every body.
+    for (name, max_events, encoding) in [
+        ("webhook, one event per request", 1, "json-lines"),
+        (
+            "webhook, 100 events per request as JSON lines",
+            100,
+            "json-lines",
+        ),
+        (
+            "webhook, 100 events per request as a JSON array",
+            100,
+            "json-array",
+        ),
+    ] {
+        let server = HttpServer::start();
+        row(
+            name,
+            replay(
+                &scratch,
+                &input,
+                "webhook",
+                &format!(
+                    "    webhook: {{ url: '{}/events', max_events: {max_events}, encoding: {encoding} }}\n    spool: {{ dir: {} }}",
+                    server.url(),
+                    spool.display()
+                ),
+            ),
+        );
+        let stored: usize = server.received().iter().map(|r| split_body(r).len()).sum();
+        assert_eq!(stored, count, "every event received once");
+    }
 }

@@ -585,6 +585,46 @@ sinks:
     }
 
     #[test]
+    fn webhook_sinks_parse_with_defaults_and_say_what_is_wrong() {
+        let yaml = MINIMAL.replace(
+            "stdout: {}",
+            "webhook: { url: 'https://o.example/api/{cluster}/events', headers: { X-Team: '{label.team}' }, body: { text: '{message}', n: 1 } }",
+        );
+        let config = parse(&yaml).unwrap();
+        let Ok(SinkKind::Webhook(webhook)) = config.sinks["out"].kind() else {
+            panic!("a webhook sink");
+        };
+        assert_eq!(webhook.url, "https://o.example/api/{cluster}/events");
+        assert_eq!(webhook.max_events, 1);
+        assert_eq!(webhook.encoding, crate::sink::Encoding::JsonLines);
+        assert_eq!(webhook.timeout, HumanDuration::from_secs(10));
+        assert_eq!(
+            webhook.body,
+            Some(serde_json::json!({"text": "{message}", "n": 1}))
+        );
+
+        let yaml = MINIMAL.replace(
+            "stdout: {}",
+            "webhook: { url: 'ftp://x/{bogus}', headers: { 'bad name': x, Host: y, Authorization: z, X-A: '{nope}' }, body: { t: '{colour}' }, max_events: 0, auth: { username: u, bearer_token_file: t }, tls: { cert_file: c } }",
+        );
+        let error = parse(&yaml).unwrap_err().to_string();
+        for expected in [
+            "`sinks.out.webhook.url`: `ftp://x/{bogus}`: expected an `http://` or `https://` URL",
+            "`sinks.out.webhook.headers.bad name`: `bad name` is not a header name",
+            "`sinks.out.webhook.headers.Host`: `host` is set by Aetherius",
+            "`sinks.out.webhook.headers.X-A`: `{nope}`: unknown field",
+            "`sinks.out.webhook.headers.Authorization`: `auth` sets it",
+            "`sinks.out.webhook.body`: at `t`: `{colour}`: unknown field",
+            "`sinks.out.webhook.max_events`: must be at least 1",
+            "`sinks.out.webhook.auth`: give `bearer_token_file` or `username`",
+            "`sinks.out.webhook.auth`: `username` and `password_file` go together",
+            "`sinks.out.webhook.tls`: `cert_file` and `key_file` go together",
+        ] {
+            assert!(error.contains(expected), "{expected}\nin:\n{error}");
+        }
+    }
+
+    #[test]
     fn kafka_sinks_parse_with_defaults_and_keep_their_guarantees() {
         let yaml = MINIMAL.replace(
             "stdout: {}",

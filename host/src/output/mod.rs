@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 
 use serde::Deserialize;
 
-pub use template::Template;
+pub use template::{Escape, PublishedAnnotations, PublishedEvent, Template};
 
 use crate::event::{Millis, format_millis};
 use crate::item::{DeadLetter, Processed};

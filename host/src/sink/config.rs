@@ -12,14 +12,15 @@ use super::file::FileSinkConfig;
 use super::kafka::KafkaSinkConfig;
 use super::nats::NatsSinkConfig;
 use super::stdout::StdoutSinkConfig;
+use super::webhook::WebhookSinkConfig;
 use super::{Setup, SinkError, Started};
 use crate::event::Severity;
 use crate::output::OutputFormat;
 use crate::units::{ByteSize, HumanDuration};
 
 /// One named sink (`sinks.NAME` in YAML). Exactly one of the output kinds
-/// (`stdout`, `file`, `nats`, `kafka`, or for an embedding program
-/// `embedded`) must be given.
+/// (`stdout`, `file`, `nats`, `kafka`, `webhook`, or for an embedding
+/// program `embedded`) must be given.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
@@ -44,6 +45,9 @@ pub struct SinkConfig {
     /// Publish to Kafka (idempotent producer, `acks=all`).
     #[serde(default)]
     pub kafka: Option<KafkaSinkConfig>,
+    /// POST to an HTTP(S) endpoint.
+    #[serde(default)]
+    pub webhook: Option<WebhookSinkConfig>,
     /// Hand events to the program that embeds Aetherius (`aetherius::agent`).
     #[serde(default)]
     pub embedded: Option<EmbeddedSinkConfig>,
@@ -100,6 +104,7 @@ pub enum SinkKind<'a> {
     File(&'a FileSinkConfig),
     Nats(&'a NatsSinkConfig),
     Kafka(&'a KafkaSinkConfig),
+    Webhook(&'a WebhookSinkConfig),
     Embedded(&'a EmbeddedSinkConfig),
 }
 
@@ -115,6 +120,7 @@ impl SinkConfig {
             file: None,
             nats: None,
             kafka: None,
+            webhook: None,
             embedded: Some(embedded),
             spool: SpoolConfig::default(),
         }
@@ -128,6 +134,7 @@ impl SinkConfig {
             self.file.as_ref().map(SinkKind::File),
             self.nats.as_ref().map(SinkKind::Nats),
             self.kafka.as_ref().map(SinkKind::Kafka),
+            self.webhook.as_ref().map(SinkKind::Webhook),
             self.embedded.as_ref().map(SinkKind::Embedded),
         ]
         .into_iter()
@@ -145,7 +152,7 @@ impl SinkConfig {
         match self.kind() {
             Ok(kind) => kind.problems(at),
             Err(kinds) if kinds.is_empty() => vec![format!(
-                "at `{at}`: no output given; expected one of `stdout`, `file`, `nats`, `kafka`"
+                "at `{at}`: no output given; expected one of `stdout`, `file`, `nats`, `kafka`, `webhook`"
             )],
             Err(kinds) => vec![format!(
                 "at `{at}`: one output per sink, found {}; make one sink for each",
@@ -188,6 +195,7 @@ impl SinkKind<'_> {
             Self::File(_) => "file",
             Self::Nats(_) => "nats",
             Self::Kafka(_) => "kafka",
+            Self::Webhook(_) => "webhook",
             Self::Embedded(_) => "embedded",
         }
     }
@@ -197,6 +205,7 @@ impl SinkKind<'_> {
             Self::Stdout(_) | Self::File(_) => Vec::new(),
             Self::Nats(nats) => nats.problems(&format!("{at}.nats")),
             Self::Kafka(kafka) => kafka.problems(&format!("{at}.kafka")),
+            Self::Webhook(webhook) => webhook.problems(&format!("{at}.webhook")),
             Self::Embedded(embedded) => embedded.problems(&format!("{at}.embedded")),
         }
     }
@@ -208,6 +217,7 @@ impl SinkKind<'_> {
             Self::File(file) => file.start(setup).await,
             Self::Nats(nats) => nats.start(setup).await,
             Self::Kafka(kafka) => kafka.start(setup).await,
+            Self::Webhook(webhook) => webhook.start(setup).await,
             Self::Embedded(embedded) => embedded.start(setup).await,
         }
     }
@@ -220,6 +230,7 @@ impl SinkKind<'_> {
             Self::File(file) => file.describe(name, base_dir),
             Self::Nats(nats) => nats.describe(name, base_dir),
             Self::Kafka(kafka) => kafka.describe(name, base_dir),
+            Self::Webhook(webhook) => webhook.describe(name, base_dir),
             Self::Embedded(embedded) => embedded.describe(name, base_dir),
         }
     }

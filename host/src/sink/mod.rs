@@ -11,6 +11,7 @@ mod kafka;
 mod nats;
 mod spool;
 mod stdout;
+mod webhook;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,9 @@ pub use kafka::{
 pub use nats::{CLUSTER_HEADER, NatsAuth, NatsSink, NatsSinkConfig, SEVERITY_HEADER, TlsFiles};
 pub use spool::Spool;
 pub use stdout::StdoutSinkConfig;
+pub use webhook::{
+    Encoding, IDEMPOTENCY_KEY, UrlTemplate, WebhookAuth, WebhookSink, WebhookSinkConfig,
+};
 pub use writer::{LineOutlet, LineWriter};
 
 use crate::budget::{ByteBudget, BytePermit};

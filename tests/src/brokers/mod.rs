@@ -1,8 +1,9 @@
 //! The brokers the sink tests publish to, behind one trait, so that a test
 //! of what every broker sink promises is written once and run against each
-//! (tests/brokers.rs): nats-server with a JetStream stream ([`Nats`]) and
-//! Tansu speaking Kafka ([`Kafka`]). What only one of them does is tested
-//! in tests/nats.rs or tests/kafka.rs, with the same types.
+//! (tests/brokers.rs): nats-server with a JetStream stream ([`Nats`]),
+//! Tansu speaking Kafka ([`Kafka`]), and an HTTP server taking a webhook
+//! sink's POSTs ([`Webhook`]). What only one of them does is tested in
+//! tests/nats.rs, tests/kafka.rs or tests/webhook.rs, with the same types.
 
 use std::path::PathBuf;
 
@@ -13,9 +14,11 @@ use crate::publishing::config_with_sinks;
 
 mod kafka;
 mod nats;
+mod webhook;
 
 pub use kafka::Kafka;
 pub use nats::Nats;
+pub use webhook::{Webhook, split_body};
 
 /// A broker on loopback as a broker-sink test sees it: started ready for
 /// one cluster's events, stopped and restarted under a running pipeline,

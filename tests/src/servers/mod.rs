@@ -28,6 +28,7 @@
 
 mod binaries;
 mod etcd;
+mod http;
 mod kube;
 mod nats;
 mod nats_jwt;
@@ -38,6 +39,7 @@ mod tls;
 
 pub use binaries::{ServerBinary, cache_dir, image_rootfs, servers_env};
 pub use etcd::Etcd;
+pub use http::{HttpServer, Received};
 pub use kube::{ApiResponse, KubeCluster};
 pub use nats::NatsServer;
 pub use nats_jwt::NatsCredentials;
