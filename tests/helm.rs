@@ -210,7 +210,8 @@ fn a_multi_cluster_kafka_render_applies_and_checks() {
         assert!(report.contains(expected), "{expected:?} in:\n{report}");
     }
 
-    // Every cluster's Lease is granted by name, and nothing else is.
+    // Every cluster's Lease is granted by name, and the replicas' Lease
+    // beside the first (they spread the clusters), and nothing else is.
     let role = docs.iter().find(|d| kind(d) == "Role").unwrap();
     let leases = role["rules"]
         .as_sequence()
@@ -229,7 +230,8 @@ fn a_multi_cluster_kafka_render_applies_and_checks() {
         [
             "aetherius-prod-us-west-2",
             "aetherius-prod-eu",
-            "aetherius-staging"
+            "aetherius-staging",
+            "aetherius-prod-us-west-2-replicas"
         ]
     );
 

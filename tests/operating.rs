@@ -423,6 +423,9 @@ fn status_reports_each_cluster_on_the_leader_and_the_standby() {
         "  - {{ id: gone, kubeconfig: {} }}\n",
         unreachable.display()
     ));
+    // One replica leads both here, the other stands by for both; spreading
+    // them is tests/replicas.rs's.
+    yaml.push_str("replicas: { spread: false }\n");
     std::fs::write(&config, yaml).unwrap();
 
     let mut leader = Running::start_with_env(Path::new(BINARY), &config, &[("POD_NAME", "first")]);

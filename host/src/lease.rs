@@ -19,6 +19,8 @@ use tokio::time::Instant;
 
 use serde::Deserialize;
 
+use crate::checkpoint::Lag;
+use crate::spread::Spread;
 use crate::units::HumanDuration;
 
 /// The Lease a cluster's replicas elect their leader with
@@ -128,7 +130,22 @@ pub struct Elector {
     client: kube::Client,
     lease: LeaseConfig,
     identity: String,
+    spread: Option<(Spread, HandOver)>,
 }
+
+/// What a hand-over waits for before it releases the lease: what the
+/// cluster's watches handed over acknowledged by every sink, then written
+/// into the checkpoint.
+#[derive(Debug, Clone)]
+pub struct HandOver {
+    pub lag: Lag,
+    pub checkpoint_interval: Duration,
+}
+
+/// How long a hand-over waits for the sinks at most: a sink that is down
+/// must not keep a replica over its share. The next leader then publishes
+/// again, under the same ids, what was not checkpointed.
+const HAND_OVER_LIMIT: Duration = Duration::from_secs(30);
 
 impl Elector {
     pub fn new(cluster: &str, client: kube::Client, lease: LeaseConfig, identity: String) -> Self {
@@ -137,7 +154,43 @@ impl Elector {
             client,
             lease,
             identity,
+            spread: None,
         }
+    }
+
+    /// Leads only within this replica's share of the clusters, handing
+    /// over the surplus ([`crate::spread`]).
+    pub fn spread(mut self, spread: Spread, hand_over: HandOver) -> Self {
+        self.spread = Some((spread, hand_over));
+        self
+    }
+
+    fn set_held(&self, held: bool) {
+        if let Some((spread, _)) = &self.spread {
+            spread.set_held(&self.cluster, held);
+        }
+    }
+
+    /// Whether a hand-over that started at `since` may release the lease
+    /// now: the watches have stopped (a retry period), what they handed over
+    /// is acknowledged (`caught_up` since then) and checkpointed (two
+    /// checkpoint intervals later).
+    fn handed_over(&self, since: Instant, caught_up: &mut Option<Instant>, now: Instant) -> bool {
+        let Some((_, hand_over)) = &self.spread else {
+            return true;
+        };
+        if now.duration_since(since) >= HAND_OVER_LIMIT {
+            return true;
+        }
+        if now.duration_since(since) < self.lease.retry_period.0 {
+            return false;
+        }
+        if !hand_over.lag.caught_up(&self.cluster) {
+            *caught_up = None;
+            return false;
+        }
+        let at = *caught_up.get_or_insert(now);
+        now.duration_since(at) >= hand_over.checkpoint_interval * 2
     }
 
     /// Campaigns until `stop` turns true; `leading` says whether this replica
@@ -148,6 +201,10 @@ impl Elector {
         let mut observed: Option<Observed> = None;
         let mut last_renewal: Option<Instant> = None;
         let mut failing = false;
+        // Since when this replica has been handing the cluster over, and
+        // since when its hand-overs have all been acknowledged.
+        let mut handing_over: Option<Instant> = None;
+        let mut caught_up: Option<Instant> = None;
         tracing::info!(
             cluster = %self.cluster,
             lease = %format!("{}/{}", self.lease.namespace, self.lease.name),
@@ -159,15 +216,45 @@ impl Elector {
             match self.attempt(&mut observed, now).await {
                 Ok(true) => {
                     last_renewal = Some(now);
+                    self.set_held(true);
                     if std::mem::take(&mut failing) {
                         tracing::info!(cluster = %self.cluster, "the lease can be read and renewed again");
                     }
-                    if !*leading.borrow() {
+                    if let Some(since) = handing_over {
+                        if self.handed_over(since, &mut caught_up, now) {
+                            match self.release().await {
+                                Ok(()) => {
+                                    tracing::info!(cluster = %self.cluster, "handed the cluster over: released the lease for a replica with room")
+                                }
+                                Err(error) => {
+                                    tracing::warn!(cluster = %self.cluster, %error, "cannot release the lease; another replica takes over when it expires")
+                                }
+                            }
+                            self.set_held(false);
+                            handing_over = None;
+                            observed = None;
+                        }
+                    } else if let Some((spread, _)) = &self.spread
+                        && spread.should_hand_over(&self.cluster)
+                    {
+                        tracing::info!(
+                            cluster = %self.cluster,
+                            leading = spread.held(),
+                            share = spread.share(),
+                            replicas = spread.members(),
+                            "leading more than this replica's share: stopping the cluster's watches to hand it over"
+                        );
+                        let _ = leading.send(false);
+                        handing_over = Some(now);
+                        caught_up = None;
+                    } else if !*leading.borrow() {
                         tracing::info!(cluster = %self.cluster, identity = %self.identity, "became leader: watching");
                         let _ = leading.send(true);
                     }
                 }
                 Ok(false) => {
+                    self.set_held(false);
+                    handing_over = None;
                     if std::mem::take(&mut failing) {
                         tracing::info!(cluster = %self.cluster, "the lease can be read again");
                     }
@@ -180,11 +267,14 @@ impl Elector {
                     if !std::mem::replace(&mut failing, true) {
                         tracing::error!(cluster = %self.cluster, %error, "cannot read or renew the lease; retrying");
                     }
-                    if *leading.borrow()
-                        && last_renewal.is_none_or(|at| now.duration_since(at) >= renew_deadline)
-                    {
-                        tracing::warn!(cluster = %self.cluster, "could not renew the lease in time: standing by");
-                        let _ = leading.send(false);
+                    if last_renewal.is_none_or(|at| now.duration_since(at) >= renew_deadline) {
+                        // Held no longer, as far as anyone else can tell.
+                        self.set_held(false);
+                        handing_over = None;
+                        if *leading.borrow() {
+                            tracing::warn!(cluster = %self.cluster, "could not renew the lease in time: standing by");
+                            let _ = leading.send(false);
+                        }
                     }
                 }
             }
@@ -211,6 +301,9 @@ impl Elector {
         now: Instant,
     ) -> Result<bool, kube::Error> {
         let Some(record) = self.get().await? else {
+            if !self.may_take() {
+                return Ok(false);
+            }
             return self.create().await;
         };
         let seen = match observed {
@@ -227,6 +320,7 @@ impl Elector {
         match decide(&record, &self.identity, &seen, now, self.lease.duration.0) {
             Decision::Wait => Ok(false),
             Decision::Renew => self.replace(&record, false).await,
+            Decision::Acquire if !self.may_take() => Ok(false),
             Decision::Acquire => {
                 tracing::info!(
                     cluster = %self.cluster,
@@ -236,6 +330,14 @@ impl Elector {
                 self.replace(&record, true).await
             }
         }
+    }
+
+    /// Whether this replica has room for the cluster (always, without
+    /// spreading).
+    fn may_take(&self) -> bool {
+        self.spread
+            .as_ref()
+            .is_none_or(|(spread, _)| spread.may_take(&self.cluster))
     }
 
     fn collection(&self) -> kube::core::Request {

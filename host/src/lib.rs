@@ -30,6 +30,7 @@ pub mod run;
 pub mod server;
 pub mod silence;
 pub mod sink;
+pub mod spread;
 pub mod status;
 pub mod trim;
 pub mod units;

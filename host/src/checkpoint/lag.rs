@@ -62,6 +62,16 @@ impl Lag {
             .collect()
     }
 
+    /// Whether every sink acknowledged every hand-over of `cluster`.
+    pub fn caught_up(&self, cluster: &str) -> bool {
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .by_cluster
+            .get(cluster)
+            .is_none_or(BTreeMap::is_empty)
+    }
+
     /// Sets `aetherius_checkpoint_lag_seconds` for every cluster.
     pub fn publish(&self) {
         for (cluster, lag) in self.by_cluster() {

@@ -71,6 +71,9 @@ pub struct Config {
     /// The queue into the pipeline and its workers.
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    /// How replicas share the clusters under leader election.
+    #[serde(default)]
+    pub replicas: crate::spread::ReplicasConfig,
     /// Which format the file was written in; set by [`Config::load`].
     #[serde(skip)]
     pub format: Format,
@@ -140,6 +143,7 @@ const NATIVE_KEYS: &[&str] = &[
     "checkpoint",
     "server",
     "pipeline",
+    "replicas",
 ];
 
 /// What the command line sets over the file: `--cluster-id` and
@@ -348,6 +352,7 @@ impl Config {
         problems.extend(self.checkpoint.problems());
         problems.extend(self.dedup.problems());
         problems.extend(self.pipeline.problems());
+        problems.extend(self.replicas.problems(&self.clusters));
         problems
     }
 

@@ -15,8 +15,9 @@ use crate::clock::SharedClock;
 use crate::config::{ClusterChanges, ClusterConfig, Config};
 use crate::event::EventLimits;
 use crate::input::InputSender;
-use crate::lease::Elector;
+use crate::lease::{Elector, HandOver};
 use crate::metrics;
+use crate::spread::Spread;
 use crate::status::Status;
 use crate::watch::{ClientError, Clients, Watcher, connect, watches_of};
 
@@ -35,12 +36,19 @@ pub(super) struct Shared {
     /// The pipeline thread's: the watches run there
     /// ([`crate::pipeline::PipelineThread::runtime`]).
     pub watch_runtime: tokio::runtime::Handle,
+    /// With `replicas.spread` and several clusters under leader election:
+    /// this replica's share, what a hand-over waits for, and the cluster
+    /// whose lease namespace the replicas announce themselves in.
+    pub spread: Option<(Spread, HandOver, String)>,
 }
 
 struct Running {
     watcher: JoinHandle<()>,
     /// Stops the election (releasing the lease) and its task.
     elector: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+    /// In the announce cluster: stops announcing this replica (deleting its
+    /// member Lease) and the task.
+    announcer: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
 
 /// The running clusters.
@@ -86,6 +94,12 @@ impl Clusters {
         }
         for cluster in changes.start {
             let id = cluster.id.clone();
+            if let Some((spread, _, _)) = &self.shared.spread {
+                // Counted before it campaigns, so that no replica takes it
+                // against the old count.
+                spread
+                    .set_clusters(self.elected() + usize::from(cluster.leader_election.is_some()));
+            }
             let clients = connect(
                 &cluster,
                 &self.shared.config.base_dir,
@@ -134,10 +148,27 @@ impl Clusters {
         for namespace in watches_of(&cluster) {
             metrics::WATCH_SYNCED.set(&[&cluster.id, namespace.as_deref().unwrap_or("")], 0.0);
         }
+        let announcer = match (&self.shared.spread, &cluster.leader_election) {
+            (Some((spread, _, announce_in)), Some(lease)) if *announce_in == cluster.id => {
+                let (stop, stop_rx) = watch::channel(false);
+                let task = tokio::spawn(crate::spread::announce(
+                    api.clone(),
+                    lease.clone(),
+                    self.shared.identity.clone(),
+                    spread.clone(),
+                    stop_rx,
+                ));
+                Some((stop, task))
+            }
+            _ => None,
+        };
         let elector = cluster.leader_election.clone().map(|lease| {
             let (leading, leading_rx) = watch::channel(false);
             let (stop, stop_rx) = watch::channel(false);
-            let elector = Elector::new(&cluster.id, api, lease, self.shared.identity.clone());
+            let mut elector = Elector::new(&cluster.id, api, lease, self.shared.identity.clone());
+            if let Some((spread, hand_over, _)) = &self.shared.spread {
+                elector = elector.spread(spread.clone(), hand_over.clone());
+            }
             let task = tokio::spawn(elector.run(leading, stop_rx));
             (leading_rx, (stop, task))
         });
@@ -157,8 +188,22 @@ impl Clusters {
             status: self.shared.status.clone(),
         };
         let watcher = tokio::spawn(task.run(leading));
+        self.running.insert(
+            cluster.id.clone(),
+            Running {
+                watcher,
+                elector,
+                announcer,
+            },
+        );
+    }
+
+    /// How many running clusters have an election.
+    fn elected(&self) -> usize {
         self.running
-            .insert(cluster.id.clone(), Running { watcher, elector });
+            .values()
+            .filter(|running| running.elector.is_some())
+            .count()
     }
 
     /// Stops one cluster's watches (between two hand-overs) and its election.
@@ -171,6 +216,13 @@ impl Clusters {
         if let Some((stop, task)) = running.elector {
             let _ = stop.send(true);
             let _ = task.await;
+        }
+        if let Some((stop, task)) = running.announcer {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
+        if let Some((spread, _, _)) = &self.shared.spread {
+            spread.set_clusters(self.elected());
         }
         metrics::WATCH_SYNCED.retain(|labels| labels[0] != id);
         metrics::LEADER.retain(|labels| labels[0] != id);
@@ -202,6 +254,13 @@ impl Clusters {
         }
         for (_, task) in electors {
             let _ = task.await;
+        }
+        // Then, no longer leading anything, this replica leaves the count.
+        for running in self.running.values_mut() {
+            if let Some((stop, task)) = running.announcer.take() {
+                let _ = stop.send(true);
+                let _ = task.await;
+            }
         }
     }
 }

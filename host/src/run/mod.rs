@@ -77,7 +77,7 @@ pub async fn run(
     let lag = Lag::default();
     let (acks, marks) = acknowledger(lag.clone());
     let checkpointer = tokio::spawn(
-        Checkpointer::new(stores.clone(), config.checkpoint.interval.0, lag).run(marks),
+        Checkpointer::new(stores.clone(), config.checkpoint.interval.0, lag.clone()).run(marks),
     );
 
     // Bounded: back-pressure reaches the API server connection, not memory.
@@ -99,15 +99,32 @@ pub async fn run(
     // their code and buffers go back before the initial lists start.
     crate::trim::release_soon().await;
 
+    let identity = crate::lease::identity();
+    let spread = config.replicas.announce_cluster(&clusters).map(|announce| {
+        let elected = clusters
+            .iter()
+            .filter(|cluster| cluster.leader_election.is_some())
+            .count();
+        let hand_over = crate::lease::HandOver {
+            lag: lag.clone(),
+            checkpoint_interval: config.checkpoint.interval.0,
+        };
+        (
+            crate::spread::Spread::new(&identity, elected),
+            hand_over,
+            announce.id.clone(),
+        )
+    });
     let mut clusters_running = Clusters::new(clusters::Shared {
         config: config.clone(),
         input: Some(input),
         stores,
         file_store,
         clock,
-        identity: crate::lease::identity(),
+        identity,
         status,
         watch_runtime: worker.runtime(),
+        spread,
     });
     // Everything that can be wrong with the credentials is found before the
     // first request to a cluster.
