@@ -14,6 +14,7 @@ const BUILTINS: &[&str] = &[
     "time-filter",
     "severity-mapper",
     "secret-guard",
+    "workload-enricher",
 ];
 
 fn main() {

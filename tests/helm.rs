@@ -43,9 +43,14 @@ fn helm(args: &[&str], values: &[PathBuf]) -> Result<String, String> {
 
 /// The manifests of a render, in template order.
 fn render(namespace: &str, values: &[PathBuf]) -> Vec<Value> {
+    render_release("aetherius", namespace, values)
+}
+
+/// [`render`] as release `release` (its cluster-wide RBAC is named after it).
+fn render_release(release: &str, namespace: &str, values: &[PathBuf]) -> Vec<Value> {
     let chart = chart();
     let text = helm(
-        &["render", chart.to_str().unwrap(), "aetherius", namespace],
+        &["render", chart.to_str().unwrap(), release, namespace],
         values,
     )
     .unwrap_or_else(|e| panic!("render: {e}"));
@@ -398,4 +403,189 @@ fn the_rendered_deployment_runs_as_in_a_pod_under_the_rendered_rbac() {
         "jsonpath={.data.checkpoint\\.json}",
     ]);
     assert!(ok && checkpoint.contains("\"incluster\""), "{checkpoint}");
+}
+
+/// builtin:workload-enricher in a pod under the chart's RBAC: without
+/// `workloadEnrichment.enabled` the service account may not list the
+/// workload kinds, so each kind's cache logs one error naming the missing
+/// permission and events are published without the workload labels; with
+/// it, nothing is forbidden and they carry them.
+#[test]
+fn workload_enrichment_runs_under_the_charts_rbac_and_names_what_is_missing_without_it() {
+    use aetherius_tests::running::{Running, wait_for_output};
+
+    let cluster = KubeCluster::shared();
+    for enabled in [false, true] {
+        // Its own release name: the ClusterRole and its binding are
+        // cluster-wide, and other tests apply the chart's too.
+        let release = if enabled { "wl-on" } else { "wl-off" };
+        let namespace = cluster.fresh_namespace(release);
+        let shop = cluster.fresh_namespace("shop");
+        let scratch = Scratch::new();
+        let pod = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": { "name": "api-1", "namespace": shop, "labels": { "team": "payments" } },
+            "spec": { "nodeName": "n-1", "automountServiceAccountToken": false,
+                      "containers": [{ "name": "app", "image": "example.invalid/app" }] },
+        });
+        for object in [
+            serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": shop}}),
+            pod,
+        ] {
+            let file = scratch.write("object.json", object.to_string());
+            let (ok, output) = cluster.kubectl(&["create", "-f", file.to_str().unwrap()]);
+            assert!(ok, "{output}");
+        }
+        let test_values = scratch.write(
+            "values.yaml",
+            format!(
+                "cluster: {{ id: incluster, namespaces: [{shop}] }}\n\
+                 sinks:\n  stdout: null\n  out: {{ chain: workloads, file: {{ path: /var/lib/aetherius/out.jsonl }} }}\n\
+                 leaderElection: {{ enabled: false }}\n\
+                 workloadEnrichment: {{ enabled: {enabled} }}\n"
+            ),
+        );
+        let docs = render_release(
+            release,
+            &namespace,
+            &[values("kube-1.20.yaml"), test_values],
+        );
+        if enabled {
+            // deploy/workloads grants the plain manifests the same.
+            let role = docs
+                .iter()
+                .find(|d| kind(d) == "ClusterRole")
+                .expect("a ClusterRole");
+            let rules: Vec<&Value> = role["rules"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .filter(|r| r["resources"][0] != "events")
+                .collect();
+            let plain: Value = serde_yaml_ng::from_str(
+                std::fs::read_to_string(repo_root().join("deploy/workloads/rbac.yaml"))
+                    .unwrap()
+                    .split("\n---\n")
+                    .next()
+                    .unwrap(),
+            )
+            .unwrap();
+            let plain: Vec<&Value> = plain["rules"].as_sequence().unwrap().iter().collect();
+            assert_eq!(rules, plain, "deploy/workloads/rbac.yaml");
+        }
+        for doc in docs.iter().filter(|d| {
+            [
+                "ServiceAccount",
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "Role",
+                "RoleBinding",
+            ]
+            .contains(&kind(d))
+        }) {
+            let file = scratch.write("apply.yaml", serde_yaml_ng::to_string(doc).unwrap());
+            let (ok, output) = cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+            assert!(ok, "{output}");
+        }
+        let secrets = scratch.path("serviceaccount");
+        std::fs::create_dir(&secrets).unwrap();
+        std::fs::write(
+            secrets.join("token"),
+            cluster.service_account_token(&namespace, &format!("{release}-aetherius")),
+        )
+        .unwrap();
+        std::fs::write(secrets.join("ca.crt"), cluster.ca_cert_pem()).unwrap();
+        std::fs::write(secrets.join("namespace"), &namespace).unwrap();
+        std::fs::create_dir_all(scratch.path("state")).unwrap();
+        check_config(&scratch, &docs);
+        let config = std::fs::read_to_string(scratch.path("config.yaml"))
+            .unwrap()
+            .replace("0.0.0.0:8080", "127.0.0.1:0")
+            .replace("0.0.0.0:9090", "127.0.0.1:0");
+        let config = scratch.write("config.yaml", config);
+
+        let mut run = Running::start_in_pod(Path::new(BINARY), &config, &secrets, cluster);
+        run.wait_until_watching(1);
+        if enabled {
+            // The cache holds the Pod before the event is made.
+            let address = run.http_address();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            loop {
+                let (_, metrics) = aetherius_tests::running::http_get(address, "/metrics");
+                let kept = metrics
+                    .lines()
+                    .find_map(|l| l.strip_prefix("aetherius_metadata_objects "))
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .unwrap_or(0.0);
+                if kept >= 1.0 {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{}",
+                    run.logs().join("\n")
+                );
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        } else {
+            // One error per kind, each naming its permission.
+            run.wait_for_logs(
+                &["cannot read the workload metadata"],
+                7,
+                std::time::Duration::from_secs(60),
+            );
+        }
+        // About the Pod, by name (no uid: the helper's is made up).
+        let mut event: serde_json::Value =
+            serde_json::from_str(&aetherius_tests::running::warning_event(
+                &shop,
+                "e-1",
+                "api-1",
+                "BackOff",
+                "Back-off restarting failed container app",
+                1,
+                0,
+            ))
+            .unwrap();
+        event["involvedObject"]
+            .as_object_mut()
+            .unwrap()
+            .remove("uid");
+        let event = event.to_string();
+        cluster.create_event(&shop, &event);
+        let output = scratch.path("state/out.jsonl");
+        let published = wait_for_output(&output, 1, std::time::Duration::from_secs(60));
+        let labels = &published[0]["labels"];
+        let logs = run.stop();
+        let errors: Vec<&String> = logs.iter().filter(|l| l.contains("\"ERROR\"")).collect();
+        if enabled {
+            assert!(errors.is_empty(), "{errors:#?}");
+            assert_eq!(labels["workload_kind"], "Pod", "{labels}");
+            assert_eq!(labels["node"], "n-1");
+            assert_eq!(labels["team"], "payments");
+        } else {
+            assert!(labels.get("workload_kind").is_none(), "{labels}");
+            assert_eq!(
+                errors.len(),
+                7,
+                "one error per kind, each naming its permission: {errors:#?}"
+            );
+            for resource in [
+                "pods",
+                "replicasets",
+                "deployments",
+                "statefulsets",
+                "daemonsets",
+                "jobs",
+                "cronjobs",
+            ] {
+                assert!(
+                    errors
+                        .iter()
+                        .any(|e| e.contains(&format!("grant `list` and `watch` on `{resource}`"))),
+                    "{resource}: {errors:#?}"
+                );
+            }
+        }
+    }
 }

@@ -342,10 +342,14 @@ fn main() {
         let chunks: Vec<Vec<Event>> = events.chunks(256).map(<[Event]>::to_vec).collect();
         let clock = ManualClock::new(START_MS + EVENTS as i64);
         let (elapsed, stats) = rt.block_on(async {
-            let (pipelines, sinks, config) =
-                aetherius::pipeline::start(config, PipelineClock::Live(Arc::new(clock)), workers)
-                    .await
-                    .unwrap();
+            let (pipelines, sinks, config) = aetherius::pipeline::start(
+                config,
+                PipelineClock::Live(Arc::new(clock)),
+                workers,
+                aetherius::metadata::MetadataCache::default(),
+            )
+            .await
+            .unwrap();
             let (sender, receiver) = aetherius::input::input_queue(config.pipeline.buffer_size);
             let threads =
                 aetherius::pipeline::spawn(pipelines, receiver, None, PendingChains::new(workers));

@@ -18,6 +18,7 @@ pub mod item;
 pub mod kit;
 pub mod lease;
 pub mod logging;
+pub mod metadata;
 pub mod metrics;
 pub mod occurrence;
 pub mod output;

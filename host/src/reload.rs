@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use crate::chain::Chain;
 use crate::clock::SharedClock;
 use crate::config::{ClusterChanges, Config, DEAD_LETTER_CHAIN};
+use crate::metadata::MetadataCache;
 use crate::metrics;
 use crate::pipeline::{PendingChains, load_chains};
 
@@ -35,6 +36,8 @@ pub struct Reloader {
     /// Where the cluster changes of a reloaded config go (`run` starts and
     /// stops them).
     clusters: mpsc::UnboundedSender<ClusterChanges>,
+    /// What the reloaded plugins read of involved objects.
+    metadata: MetadataCache,
     interval: Duration,
     seen: [u8; 32],
 }
@@ -48,6 +51,7 @@ impl Reloader {
         clock: SharedClock,
         pending: PendingChains,
         clusters: mpsc::UnboundedSender<ClusterChanges>,
+        metadata: MetadataCache,
     ) -> Self {
         let interval = running.server.reload_interval.0;
         let seen = fingerprint(path, &running);
@@ -57,6 +61,7 @@ impl Reloader {
             clock,
             pending,
             clusters,
+            metadata,
             interval,
             seen,
         }
@@ -101,11 +106,17 @@ impl Reloader {
             );
             return self.rejected(&error);
         }
-        let (chain_sets, config) =
-            match load_chains(config, self.clock.clone(), self.pending.workers()).await {
-                Ok(loaded) => loaded,
-                Err(error) => return self.rejected(&error.to_string()),
-            };
+        let (chain_sets, config) = match load_chains(
+            config,
+            self.clock.clone(),
+            self.pending.workers(),
+            self.metadata.clone(),
+        )
+        .await
+        {
+            Ok(loaded) => loaded,
+            Err(error) => return self.rejected(&error.to_string()),
+        };
         for section in restart_only {
             tracing::warn!(
                 section,
@@ -220,7 +231,14 @@ plugin_runtime: { cache_dir: null }
         let pending = PendingChains::new(1);
         let (clusters, _) = mpsc::unbounded_channel();
         let clock: SharedClock = Arc::new(crate::clock::SystemClock);
-        let mut reloader = Reloader::new(&path, running, clock, pending.clone(), clusters);
+        let mut reloader = Reloader::new(
+            &path,
+            running,
+            clock,
+            pending.clone(),
+            clusters,
+            MetadataCache::default(),
+        );
 
         // Valid on its own, but the running sink `out` would lose its chain.
         std::fs::write(&path, CONFIG.replace("main", "other")).unwrap();
@@ -245,7 +263,14 @@ plugin_runtime: { cache_dir: null }
         let pending = PendingChains::new(1);
         let (clusters, mut changes) = mpsc::unbounded_channel();
         let clock: SharedClock = Arc::new(crate::clock::SystemClock);
-        let mut reloader = Reloader::new(&path, running, clock, pending.clone(), clusters);
+        let mut reloader = Reloader::new(
+            &path,
+            running,
+            clock,
+            pending.clone(),
+            clusters,
+            MetadataCache::default(),
+        );
 
         std::fs::write(&path, CONFIG.replace("[Warning]", "[Warning, Normal]")).unwrap();
         reloader.reload().await;

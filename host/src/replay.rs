@@ -85,8 +85,13 @@ pub async fn replay(config: Config, options: ReplayOptions) -> Result<ReplaySumm
     let buffer_size = config.pipeline.buffer_size;
     // One worker: a replay's clock follows the events in their order, which
     // parallel workers would interleave.
-    let (pipelines, sink_tasks, _) =
-        crate::pipeline::start(config, PipelineClock::Replay(clock), 1).await?;
+    let (pipelines, sink_tasks, _) = crate::pipeline::start(
+        config,
+        PipelineClock::Replay(clock),
+        1,
+        crate::metadata::MetadataCache::default(),
+    )
+    .await?;
     let (sender, receiver) = input_queue(buffer_size);
     let worker = crate::pipeline::spawn(pipelines, receiver, None, PendingChains::new(1));
 

@@ -119,14 +119,16 @@ struct State {
 
 impl Spread {
     pub fn new(identity: &str, clusters: usize) -> Self {
-        Self {
+        let spread = Self {
             identity: identity.to_owned(),
             state: Arc::new(Mutex::new(State {
                 members: 1,
                 clusters,
                 held: BTreeSet::new(),
             })),
-        }
+        };
+        spread.publish();
+        spread
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -146,11 +148,19 @@ impl Spread {
 
     pub fn set_members(&self, members: usize) {
         self.state().members = members.max(1);
+        self.publish();
     }
 
     /// After a reload: how many clusters are under leader election.
     pub fn set_clusters(&self, clusters: usize) {
         self.state().clusters = clusters;
+        self.publish();
+    }
+
+    /// `aetherius_replicas` and `aetherius_cluster_share`.
+    fn publish(&self) {
+        crate::metrics::REPLICAS.set(&[], self.members() as f64);
+        crate::metrics::CLUSTER_SHARE.set(&[], self.share() as f64);
     }
 
     /// Whether this replica may take the lease of `cluster`: it holds it

@@ -74,6 +74,9 @@ pub struct Config {
     /// How replicas share the clusters under leader election.
     #[serde(default)]
     pub replicas: crate::spread::ReplicasConfig,
+    /// The workload metadata kept for plugins that read it.
+    #[serde(default)]
+    pub metadata: crate::metadata::MetadataConfig,
     /// Which format the file was written in; set by [`Config::load`].
     #[serde(skip)]
     pub format: Format,
@@ -144,6 +147,7 @@ const NATIVE_KEYS: &[&str] = &[
     "server",
     "pipeline",
     "replicas",
+    "metadata",
 ];
 
 /// What the command line sets over the file: `--cluster-id` and
@@ -353,6 +357,7 @@ impl Config {
         problems.extend(self.dedup.problems());
         problems.extend(self.pipeline.problems());
         problems.extend(self.replicas.problems(&self.clusters));
+        problems.extend(self.metadata.problems());
         problems
     }
 

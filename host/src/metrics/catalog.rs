@@ -177,6 +177,26 @@ pub static LEADER: Gauge = Gauge::new(
     "1 while this replica watches the cluster (without leader election, always).",
     &["cluster_id"],
 );
+pub static METADATA_OBJECTS: Gauge = Gauge::new(
+    "aetherius_metadata_objects",
+    "Objects whose metadata the workload cache keeps, over every cluster (0 while no plugin imports the contract's metadata).",
+    &[],
+);
+pub static METADATA_REFUSED: Counter = Counter::new(
+    "aetherius_metadata_objects_refused_total",
+    "Objects the workload cache did not keep because it held metadata.max_objects.",
+    &["cluster_id"],
+);
+pub static REPLICAS: Gauge = Gauge::new(
+    "aetherius_replicas",
+    "Live replicas this replica counts, sharing the clusters under leader election (without replicas.spread, or with fewer than two such clusters: 1).",
+    &[],
+);
+pub static CLUSTER_SHARE: Gauge = Gauge::new(
+    "aetherius_cluster_share",
+    "The most clusters this replica leads while the others have room: ceil(clusters under leader election / replicas); without spreading, every cluster.",
+    &[],
+);
 pub static READY: Gauge = Gauge::new(
     "aetherius_ready",
     "1 while /ready answers 200: every watch synced and every sink up.",
@@ -204,6 +224,7 @@ pub fn touch_cluster(cluster: &str) {
         &EVENTS_FILTERED,
         &WATCH_RESYNCS,
         &RESYNC_RECOVERED,
+        &METADATA_REFUSED,
     ] {
         counter.touch(labels);
     }
@@ -247,6 +268,10 @@ pub static ALL: &[Metric] = &[
     Metric::Counter(&CONFIG_RELOADS),
     Metric::Gauge(&CONFIG_RELOAD_FAILING),
     Metric::Gauge(&LEADER),
+    Metric::Gauge(&METADATA_OBJECTS),
+    Metric::Counter(&METADATA_REFUSED),
+    Metric::Gauge(&REPLICAS),
+    Metric::Gauge(&CLUSTER_SHARE),
     Metric::Gauge(&READY),
     Metric::Gauge(&BUILD_INFO),
 ];

@@ -9,6 +9,7 @@ use super::{Pipeline, PipelineClock};
 use crate::chain::Chain;
 use crate::clock::SharedClock;
 use crate::config::{Config, PluginSource};
+use crate::metadata::MetadataCache;
 use crate::plugin::{LoadedPlugin, PluginError, PluginRuntime};
 use crate::sink::{self, SinkError, SinkTasks};
 
@@ -47,16 +48,18 @@ pub enum StartError {
 /// Builds the chains of `config` and starts its sinks: `workers` pipelines
 /// (each with its own plugin instances), ready for [`spawn`](super::spawn),
 /// the sink tasks they share, and the config back.
+/// `metadata`: what plugins read of involved objects (kept by `run`).
 pub async fn start(
     config: Config,
     clock: PipelineClock,
     workers: usize,
+    metadata: MetadataCache,
 ) -> Result<(Vec<Pipeline>, SinkTasks, Config), StartError> {
     let plugin_clock: SharedClock = match &clock {
         PipelineClock::Live(clock) => clock.clone(),
         PipelineClock::Replay(clock) => Arc::new(clock.clone()),
     };
-    let (chain_sets, config) = load_chains(config, plugin_clock, workers).await?;
+    let (chain_sets, config) = load_chains(config, plugin_clock, workers, metadata).await?;
     let (routes, sink_tasks) = sink::start(&config.sinks, &config.base_dir).await?;
     let pipelines = Pipeline::workers(
         config.dedup,
@@ -76,10 +79,12 @@ pub async fn load_chains(
     config: Config,
     clock: SharedClock,
     workers: usize,
+    metadata: MetadataCache,
 ) -> Result<(Vec<Vec<Chain>>, Config), LoadError> {
     tokio::task::spawn_blocking(move || {
         let runtime = PluginRuntime::new(config.plugin_runtime.cache_dir.clone(), clock)
-            .map_err(LoadError::Runtime)?;
+            .map_err(LoadError::Runtime)?
+            .with_metadata(metadata);
         let chains = build_chain_sets(&config, &runtime, workers)
             .map_err(|errors| LoadError::Stages(StageErrors(errors)))?;
         Ok((chains, config))
@@ -165,6 +170,10 @@ pub fn build_chain_sets(
         }
     }
     if errors.is_empty() {
+        // The metadata cache is kept while a chain reads it.
+        runtime
+            .metadata()
+            .set_wanted(loaded.values().any(|plugin| plugin.reads_metadata()));
         Ok(sets)
     } else {
         Err(errors)

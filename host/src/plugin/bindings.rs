@@ -6,7 +6,10 @@ pub mod filter {
         path: "../wit",
         world: "filter",
         // An index outside the batch traps the guest.
-        imports: { "aetherius:plugin/batch": trappable },
+        imports: {
+            "aetherius:plugin/batch": trappable,
+            "aetherius:plugin/metadata": trappable,
+        },
     });
 }
 
@@ -18,6 +21,7 @@ pub mod severity_mapper {
             "aetherius:plugin/types": super::filter::aetherius::plugin::types,
             "aetherius:plugin/host": super::filter::aetherius::plugin::host,
             "aetherius:plugin/batch": super::filter::aetherius::plugin::batch,
+            "aetherius:plugin/metadata": super::filter::aetherius::plugin::metadata,
         },
     });
 }
@@ -30,8 +34,9 @@ pub mod enricher {
             "aetherius:plugin/types": super::filter::aetherius::plugin::types,
             "aetherius:plugin/host": super::filter::aetherius::plugin::host,
             "aetherius:plugin/batch": super::filter::aetherius::plugin::batch,
+            "aetherius:plugin/metadata": super::filter::aetherius::plugin::metadata,
         },
     });
 }
 
-pub use filter::aetherius::plugin::{batch, host, types};
+pub use filter::aetherius::plugin::{batch, host, metadata, types};

@@ -39,6 +39,7 @@ pub use crate::item::{Failure, FailureKind};
 use state::StoreState;
 
 use crate::clock::SharedClock;
+use crate::metadata::MetadataCache;
 
 /// Which world a component implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +97,8 @@ pub struct LoadedPlugin {
     source: String,
     kind: StageKind,
     pre: WorldPre,
+    /// It imports the contract's `metadata` (0.1.4).
+    reads_metadata: bool,
 }
 
 enum WorldPre {
@@ -112,6 +115,12 @@ impl LoadedPlugin {
     /// Where it came from, as written in the config.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// Whether it reads the metadata of involved objects (the contract's
+    /// `metadata`): the host keeps its metadata cache only for such plugins.
+    pub fn reads_metadata(&self) -> bool {
+        self.reads_metadata
     }
 }
 
@@ -131,6 +140,8 @@ pub struct PluginRuntime {
     linker: Linker<StoreState>,
     cache: loader::ComponentCache,
     clock: SharedClock,
+    /// What the plugins that import the contract's `metadata` read.
+    metadata: MetadataCache,
 }
 
 impl PluginRuntime {
@@ -154,7 +165,20 @@ impl PluginRuntime {
             linker,
             cache: loader::ComponentCache::new(cache_dir),
             clock,
+            metadata: MetadataCache::default(),
         })
+    }
+
+    /// Plugins read `cache` through the contract's `metadata` (`run` keeps
+    /// it; elsewhere it stays empty and every lookup misses).
+    pub fn with_metadata(mut self, cache: MetadataCache) -> Self {
+        self.metadata = cache;
+        self
+    }
+
+    /// The cache the plugins read.
+    pub fn metadata(&self) -> &MetadataCache {
+        &self.metadata
     }
 
     /// What every plugin may import: the contract's `host`, `batch` and
@@ -164,6 +188,7 @@ impl PluginRuntime {
         wasi::add_to_linker(&mut linker)?;
         bindings::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         bindings::batch::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        bindings::metadata::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         bindings::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         Ok(linker)
     }
@@ -234,7 +259,16 @@ impl PluginRuntime {
             WorldPre::SeverityMapper(_) => StageKind::SeverityMapper,
             WorldPre::Enricher(_) => StageKind::Enricher,
         };
-        Ok(Arc::new(LoadedPlugin { source, kind, pre }))
+        let reads_metadata = component
+            .component_type()
+            .imports(&self.engine)
+            .any(|(name, _)| name.starts_with("aetherius:plugin/metadata@"));
+        Ok(Arc::new(LoadedPlugin {
+            source,
+            kind,
+            pre,
+            reads_metadata,
+        }))
     }
 
     /// Starts a stage: instantiates the plugin and calls `init` with the
@@ -252,6 +286,7 @@ impl PluginRuntime {
             plugin,
             config,
             self.clock.clone(),
+            self.metadata.clone(),
         )
     }
 }

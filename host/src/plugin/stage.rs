@@ -18,6 +18,7 @@ use super::wasi::WouldWait;
 use super::{LoadedPlugin, PluginError, StageKind, WorldPre};
 use crate::clock::SharedClock;
 use crate::item::{Failure, FailureKind, Processed};
+use crate::metadata::MetadataCache;
 use crate::units::HumanDuration;
 
 use super::config::{FailurePolicy, Limits, PluginConfig};
@@ -82,6 +83,7 @@ pub struct Stage {
     policy: FailurePolicy,
     breaker: CircuitBreaker,
     clock: SharedClock,
+    metadata: MetadataCache,
     /// `None` after a trap, until the next call re-creates it.
     instance: Option<Instance>,
     metrics: StageMetrics,
@@ -128,6 +130,7 @@ impl Stage {
         plugin: Arc<LoadedPlugin>,
         config: &PluginConfig,
         clock: SharedClock,
+        metadata: MetadataCache,
     ) -> Result<Self, PluginError> {
         watchdog.watch_for(config.limits.timeout.0);
         let mut stage = Self {
@@ -142,6 +145,7 @@ impl Stage {
                 config.circuit_breaker.cooldown.as_millis_i64(),
             ),
             clock,
+            metadata,
             instance: None,
             plugin,
             metrics: StageMetrics::new(name),
@@ -180,7 +184,13 @@ impl Stage {
         };
         let memory_cap = usize::try_from(self.limits.memory.0).unwrap_or(usize::MAX);
         let filter = self.plugin.kind() == StageKind::Filter;
-        let state = StoreState::new(self.name.clone(), filter, memory_cap, self.clock.clone());
+        let state = StoreState::new(
+            self.name.clone(),
+            filter,
+            memory_cap,
+            self.clock.clone(),
+            self.metadata.clone(),
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         deadline::install(&mut store);

@@ -9,11 +9,12 @@ use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use super::wasi;
 
-use super::bindings::{batch, host, types};
+use super::bindings::{batch, host, metadata, types};
 use super::validate::truncate;
 use crate::clock::SharedClock;
 use crate::event::{Event, Severity};
 use crate::item::Processed;
+use crate::metadata::MetadataCache;
 
 /// Log lines a plugin may write per call; the rest are counted and reported
 /// in one line, so a chatty plugin cannot flood the host's log.
@@ -40,6 +41,8 @@ pub struct StoreState {
     /// The verdicts a filter handed over with `batch.decide` in the call in
     /// progress (contract 0.1.3), taken by the stage after the call.
     pub decided: Option<batch::VerdictColumn>,
+    /// What `metadata.involved-object` reads (contract 0.1.4).
+    pub metadata: MetadataCache,
     /// When the call in progress must have returned (`super::deadline`).
     deadline: Instant,
     wasi: WasiCtx,
@@ -53,7 +56,13 @@ impl super::deadline::HasDeadline for StoreState {
 }
 
 impl StoreState {
-    pub fn new(stage: Arc<str>, filter: bool, memory_cap: usize, clock: SharedClock) -> Self {
+    pub fn new(
+        stage: Arc<str>,
+        filter: bool,
+        memory_cap: usize,
+        clock: SharedClock,
+        metadata: MetadataCache,
+    ) -> Self {
         // Nothing granted; what is linked at all is in `super::wasi`.
         let wasi = wasi::context(PipelineWallClock(clock.clone()));
         Self {
@@ -71,6 +80,7 @@ impl StoreState {
             batch: Vec::new(),
             filter,
             decided: None,
+            metadata,
             deadline: Instant::now(),
             wasi,
             table: ResourceTable::new(),
@@ -119,6 +129,66 @@ impl host::Host for StoreState {
 
     fn now(&mut self) -> i64 {
         self.clock.now_ms()
+    }
+}
+
+impl metadata::Host for StoreState {
+    fn involved_object(
+        &mut self,
+        index: u32,
+    ) -> wasmtime::Result<Option<metadata::ObjectMetadata>> {
+        let Some(resolved) = self.involved(index)? else {
+            return Ok(None);
+        };
+        let name = |(kind, name): &(String, String)| metadata::ObjectName {
+            kind: kind.clone(),
+            name: name.clone(),
+        };
+        Ok(Some(metadata::ObjectMetadata {
+            uid: resolved.meta.uid.to_string(),
+            labels: kept_pairs(&resolved.meta.labels),
+            owners: resolved.owners.iter().map(name).collect(),
+            workload: name(&resolved.workload),
+            node: resolved.meta.node.as_deref().map(str::to_owned),
+        }))
+    }
+
+    fn involved_annotations(&mut self, index: u32) -> wasmtime::Result<Vec<types::KeyValue>> {
+        Ok(self
+            .involved(index)?
+            .map(|resolved| kept_pairs(&resolved.meta.annotations))
+            .unwrap_or_default())
+    }
+}
+
+/// Key-value pairs as the metadata cache keeps them, for the guest.
+fn kept_pairs(pairs: &[(Arc<str>, Box<str>)]) -> Vec<types::KeyValue> {
+    pairs
+        .iter()
+        .map(|(key, value)| types::KeyValue {
+            key: key.to_string(),
+            value: value.to_string(),
+        })
+        .collect()
+}
+
+impl StoreState {
+    /// The involved object of event `index`, as the metadata cache has it.
+    fn involved(&self, index: u32) -> wasmtime::Result<Option<crate::metadata::Resolved>> {
+        let event = self.event(index)?;
+        let involved = &event.involved;
+        let namespace = if involved.namespace.is_empty() {
+            &event.namespace
+        } else {
+            &involved.namespace
+        };
+        Ok(self.metadata.resolve(
+            &event.cluster,
+            &involved.kind,
+            namespace,
+            &involved.name,
+            &involved.uid,
+        ))
     }
 }
 
@@ -417,8 +487,13 @@ mod tests {
     }
 
     fn state(batch: Vec<Processed>) -> StoreState {
-        let mut state =
-            StoreState::new("test".into(), true, 1 << 20, Arc::new(ManualClock::new(0)));
+        let mut state = StoreState::new(
+            "test".into(),
+            true,
+            1 << 20,
+            Arc::new(ManualClock::new(0)),
+            MetadataCache::default(),
+        );
         state.batch = batch;
         state
     }

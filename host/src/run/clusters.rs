@@ -40,6 +40,8 @@ pub(super) struct Shared {
     /// this replica's share, what a hand-over waits for, and the cluster
     /// whose lease namespace the replicas announce themselves in.
     pub spread: Option<(Spread, HandOver, String)>,
+    /// Kept, for the clusters this replica watches, while a chain reads it.
+    pub metadata: crate::metadata::MetadataCache,
 }
 
 struct Running {
@@ -119,6 +121,7 @@ impl Clusters {
 
     async fn start(&mut self, cluster: ClusterConfig, clients: Clients) {
         let Clients { api, watch, server } = clients;
+        let api_for_metadata = api.clone();
         let Some(input) = self.shared.input.clone() else {
             return; // Shutting down.
         };
@@ -179,6 +182,9 @@ impl Clusters {
         let task = ClusterTask {
             cluster: cluster.clone(),
             client: watch,
+            api: api_for_metadata,
+            metadata: self.shared.metadata.clone(),
+            metadata_kinds: self.shared.config.metadata.kinds.clone(),
             server,
             runtime: self.shared.watch_runtime.clone(),
             stores: self.shared.stores.clone(),
@@ -270,6 +276,10 @@ struct ClusterTask {
     cluster: ClusterConfig,
     /// The watch client.
     client: kube::Client,
+    /// The API client: for the metadata cache's lists and watches.
+    api: kube::Client,
+    metadata: crate::metadata::MetadataCache,
+    metadata_kinds: Vec<crate::metadata::Kind>,
     server: String,
     /// Where the watches run.
     runtime: tokio::runtime::Handle,
@@ -297,6 +307,15 @@ impl ClusterTask {
             // Loaded now, not at start: a previous leader may have moved it.
             let document = self.load_with_retry().await;
             let mut watches = JoinSet::new();
+            // The metadata of this cluster's workloads, while a chain reads
+            // it; forgotten when the watches stop.
+            watches.spawn(keep_metadata(
+                self.metadata.clone(),
+                self.api.clone(),
+                self.cluster.id.clone(),
+                self.metadata_kinds.clone(),
+                watches_of(&self.cluster),
+            ));
             for namespace in watches_of(&self.cluster) {
                 let watcher = Watcher::new(
                     &self.cluster,
@@ -343,6 +362,38 @@ impl ClusterTask {
                     tokio::time::sleep(delay.min(Duration::from_secs(30))).await;
                 }
             }
+        }
+    }
+}
+
+/// Keeps `cluster`'s workload metadata in `cache` while a chain reads it
+/// (a reload may add or remove such a plugin), until aborted.
+async fn keep_metadata(
+    cache: crate::metadata::MetadataCache,
+    client: kube::Client,
+    cluster: String,
+    kinds: Vec<crate::metadata::Kind>,
+    namespaces: Vec<Option<String>>,
+) {
+    const LOOK_EVERY: Duration = Duration::from_secs(5);
+    loop {
+        while !cache.wanted() {
+            tokio::time::sleep(LOOK_EVERY).await;
+        }
+        let keeping = crate::metadata::run_cluster(
+            cache.clone(),
+            client.clone(),
+            cluster.clone(),
+            kinds.clone(),
+            namespaces.clone(),
+        );
+        tokio::select! {
+            () = keeping => {}
+            () = async {
+                while cache.wanted() {
+                    tokio::time::sleep(LOOK_EVERY).await;
+                }
+            } => {}
         }
     }
 }

@@ -71,8 +71,15 @@ pub async fn run(
 
     let clock: SharedClock = Arc::new(SystemClock);
     let workers = config.pipeline.workers;
-    let (pipelines, sink_tasks, config) =
-        crate::pipeline::start(config, PipelineClock::Live(clock.clone()), workers).await?;
+    let metadata = crate::metadata::MetadataCache::new(config.metadata.max_objects);
+    metrics::METADATA_OBJECTS.set(&[], 0.0);
+    let (pipelines, sink_tasks, config) = crate::pipeline::start(
+        config,
+        PipelineClock::Live(clock.clone()),
+        workers,
+        metadata.clone(),
+    )
+    .await?;
 
     let lag = Lag::default();
     let (acks, marks) = acknowledger(lag.clone());
@@ -91,6 +98,7 @@ pub async fn run(
             clock.clone(),
             pending.clone(),
             cluster_updates,
+            metadata.clone(),
         );
         tokio::spawn(reloader.run())
     }));
@@ -115,6 +123,10 @@ pub async fn run(
             announce.id.clone(),
         )
     });
+    if spread.is_none() {
+        metrics::REPLICAS.set(&[], 1.0);
+        metrics::CLUSTER_SHARE.set(&[], clusters.len() as f64);
+    }
     let mut clusters_running = Clusters::new(clusters::Shared {
         config: config.clone(),
         input: Some(input),
@@ -125,6 +137,7 @@ pub async fn run(
         status,
         watch_runtime: worker.runtime(),
         spread,
+        metadata,
     });
     // Everything that can be wrong with the credentials is found before the
     // first request to a cluster.

@@ -12,12 +12,12 @@
 // The generated items carry the WIT doc comments where the WIT has them.
 #![allow(missing_docs)]
 
-/// The `filter` world, and the one home of the shared `types`, `host` and
-/// `batch` interfaces.
+/// The `filter` world, and the one home of the shared `types`, `host`,
+/// `batch` and `metadata` interfaces.
 pub mod filter {
     wit_bindgen::generate!({
         path: "wit",
-        world: "aetherius:plugin/filter@0.1.3",
+        world: "aetherius:plugin/filter@0.1.4",
         // `enrichment` is used by no function of this world, but the enricher
         // world below reuses this module's `types`.
         generate_unused_types: true,
@@ -32,11 +32,12 @@ pub mod filter {
 pub mod severity_mapper {
     wit_bindgen::generate!({
         path: "wit",
-        world: "aetherius:plugin/severity-mapper@0.1.3",
+        world: "aetherius:plugin/severity-mapper@0.1.4",
         with: {
-            "aetherius:plugin/types@0.1.3": ::aetherius_sdk::__private::filter::aetherius::plugin::types,
-            "aetherius:plugin/host@0.1.3": ::aetherius_sdk::__private::filter::aetherius::plugin::host,
-            "aetherius:plugin/batch@0.1.3": ::aetherius_sdk::__private::filter::aetherius::plugin::batch,
+            "aetherius:plugin/types@0.1.4": ::aetherius_sdk::__private::filter::aetherius::plugin::types,
+            "aetherius:plugin/host@0.1.4": ::aetherius_sdk::__private::filter::aetherius::plugin::host,
+            "aetherius:plugin/batch@0.1.4": ::aetherius_sdk::__private::filter::aetherius::plugin::batch,
+            "aetherius:plugin/metadata@0.1.4": ::aetherius_sdk::__private::filter::aetherius::plugin::metadata,
         },
         pub_export_macro: true,
         export_macro_name: "export",
@@ -48,11 +49,12 @@ pub mod severity_mapper {
 pub mod enricher {
     wit_bindgen::generate!({
         path: "wit",
-        world: "aetherius:plugin/enricher@0.1.3",
+        world: "aetherius:plugin/enricher@0.1.4",
         with: {
-            "aetherius:plugin/types@0.1.3": ::aetherius_sdk::__private::filter::aetherius::plugin::types,
-            "aetherius:plugin/host@0.1.3": ::aetherius_sdk::__private::filter::aetherius::plugin::host,
-            "aetherius:plugin/batch@0.1.3": ::aetherius_sdk::__private::filter::aetherius::plugin::batch,
+            "aetherius:plugin/types@0.1.4": ::aetherius_sdk::__private::filter::aetherius::plugin::types,
+            "aetherius:plugin/host@0.1.4": ::aetherius_sdk::__private::filter::aetherius::plugin::host,
+            "aetherius:plugin/batch@0.1.4": ::aetherius_sdk::__private::filter::aetherius::plugin::batch,
+            "aetherius:plugin/metadata@0.1.4": ::aetherius_sdk::__private::filter::aetherius::plugin::metadata,
         },
         pub_export_macro: true,
         export_macro_name: "export",

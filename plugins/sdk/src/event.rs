@@ -1,6 +1,6 @@
 //! [`Event`]: a view of one event of the current batch.
 
-use crate::types::{EventRecord, KeyValue, Severity, Timestamp};
+use crate::types::{EventRecord, KeyValue, ObjectMetadata, Severity, Timestamp};
 
 #[cfg(target_arch = "wasm32")]
 use std::rc::Rc;
@@ -50,8 +50,9 @@ enum Source {
     /// An event of the host's current batch.
     #[cfg(target_arch = "wasm32")]
     Batch { batch: Rc<Batch>, index: u32 },
-    /// An owned record (tests, or a plugin building events itself).
-    Record(Box<EventRecord>),
+    /// An owned record (tests, or a plugin building events itself), and
+    /// what [`Event::involved_object`] answers for it.
+    Record(Box<EventRecord>, Option<Box<ObjectMetadata>>),
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -67,7 +68,7 @@ macro_rules! texts {
                 match &self.source {
                     #[cfg(target_arch = "wasm32")]
                     Source::Batch { batch, index } => batch.text(Text::$column, *index),
-                    Source::Record(record) => &record.$($field).+,
+                    Source::Record(record, _) => &record.$($field).+,
                 }
             }
         )*
@@ -83,7 +84,7 @@ macro_rules! times {
                 match &self.source {
                     #[cfg(target_arch = "wasm32")]
                     Source::Batch { batch, index } => batch.time(Time::$column, *index),
-                    Source::Record(record) => record.$name,
+                    Source::Record(record, _) => record.$name,
                 }
             }
         )*
@@ -104,7 +105,53 @@ impl Event {
     /// ..Default::default() })`.
     pub fn from_record(record: EventRecord) -> Self {
         Event {
-            source: Source::Record(Box::new(record)),
+            source: Source::Record(Box::new(record), None),
+        }
+    }
+
+    /// The same event, with `object` as what the host knows of its involved
+    /// object ([`involved_object`](Event::involved_object)): for unit tests
+    /// of plugins that read it.
+    pub fn with_involved_object(self, object: ObjectMetadata) -> Self {
+        match self.source {
+            Source::Record(record, _) => Event {
+                source: Source::Record(record, Some(Box::new(object))),
+            },
+            #[cfg(target_arch = "wasm32")]
+            source => Event { source },
+        }
+    }
+
+    /// What the host knows of the object the event is about — its labels,
+    /// its controllers up to the workload (Deployment
+    /// `api` for a Pod of it), a Pod's node — from the metadata cache it
+    /// keeps while a plugin reads it (contract 0.1.4; one host call). `None`
+    /// when the host does not have it: the object is gone, its kind is not
+    /// watched, or the host may not list it. Never waits for the API
+    /// server.
+    pub fn involved_object(&self) -> Option<ObjectMetadata> {
+        match &self.source {
+            #[cfg(target_arch = "wasm32")]
+            Source::Batch { index, .. } => {
+                crate::bindings::filter::aetherius::plugin::metadata::involved_object(*index)
+            }
+            Source::Record(_, object) => object.as_deref().cloned(),
+        }
+    }
+
+    /// The annotations of the object the event is about, as the host's
+    /// metadata cache has them (without `last-applied-configuration`, each
+    /// value cut at 1 KiB); empty when it does not have the object. One
+    /// host call, apart from [`involved_object`](Event::involved_object) so
+    /// that a plugin that needs no annotations copies none. Record-backed
+    /// events (tests) have none.
+    pub fn involved_annotations(&self) -> Vec<KeyValue> {
+        match &self.source {
+            #[cfg(target_arch = "wasm32")]
+            Source::Batch { index, .. } => {
+                crate::bindings::filter::aetherius::plugin::metadata::involved_annotations(*index)
+            }
+            Source::Record(..) => Vec::new(),
         }
     }
 
@@ -114,7 +161,7 @@ impl Event {
         match &self.source {
             #[cfg(target_arch = "wasm32")]
             Source::Batch { index, .. } => host_batch::get(*index),
-            Source::Record(record) => EventRecord::clone(record),
+            Source::Record(record, _) => EventRecord::clone(record),
         }
     }
 
@@ -163,7 +210,7 @@ impl Event {
         match &self.source {
             #[cfg(target_arch = "wasm32")]
             Source::Batch { batch, index } => batch.count(*index),
-            Source::Record(record) => record.count,
+            Source::Record(record, _) => record.count,
         }
     }
 
@@ -172,7 +219,7 @@ impl Event {
         match &self.source {
             #[cfg(target_arch = "wasm32")]
             Source::Batch { batch, index } => batch.severity(*index),
-            Source::Record(record) => record.severity,
+            Source::Record(record, _) => record.severity,
         }
     }
 
@@ -182,7 +229,7 @@ impl Event {
         match &self.source {
             #[cfg(target_arch = "wasm32")]
             Source::Batch { index, .. } => host_batch::labels(*index),
-            Source::Record(record) => record.labels.clone(),
+            Source::Record(record, _) => record.labels.clone(),
         }
     }
 
@@ -191,7 +238,7 @@ impl Event {
         match &self.source {
             #[cfg(target_arch = "wasm32")]
             Source::Batch { index, .. } => host_batch::annotations(*index),
-            Source::Record(record) => record.annotations.clone(),
+            Source::Record(record, _) => record.annotations.clone(),
         }
     }
 
@@ -201,7 +248,7 @@ impl Event {
         match &self.source {
             #[cfg(target_arch = "wasm32")]
             Source::Batch { index, .. } => host_batch::label(*index, key),
-            Source::Record(record) => find(&record.labels, key),
+            Source::Record(record, _) => find(&record.labels, key),
         }
     }
 
@@ -211,7 +258,7 @@ impl Event {
         match &self.source {
             #[cfg(target_arch = "wasm32")]
             Source::Batch { index, .. } => host_batch::annotation(*index, key),
-            Source::Record(record) => find(&record.annotations, key),
+            Source::Record(record, _) => find(&record.annotations, key),
         }
     }
 

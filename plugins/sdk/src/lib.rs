@@ -1,7 +1,7 @@
 //! Write [Aetherius] pipeline plugins in plain Rust.
 //!
 //! A plugin is a WebAssembly component that implements one stage kind of the
-//! contract in `wit/plugin.wit` (package `aetherius:plugin@0.1.3`). This
+//! contract in `wit/plugin.wit` (package `aetherius:plugin@0.1.4`). This
 //! crate hides the generated bindings: implement one trait —
 //! [`Filter`], [`SeverityMapper`] or [`Enricher`] — with a typed config, and
 //! name your type in the matching macro — [`export_filter!`],
@@ -108,7 +108,7 @@ pub use config::parse_config;
 pub use event::Event;
 pub use stage::{Enricher, Filter, SeverityMapper};
 pub use types::{
-    Enrichment, EventRecord, KeyValue, LogLevel, ObjectRef, Severity, Timestamp, UnknownSeverity,
-    Verdict,
+    Enrichment, EventRecord, KeyValue, LogLevel, ObjectMetadata, ObjectName, ObjectRef, Severity,
+    Timestamp, UnknownSeverity, Verdict,
 };
 pub use verdicts::Verdicts;

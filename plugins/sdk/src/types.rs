@@ -12,6 +12,7 @@ use std::str::FromStr;
 
 use serde::de::{self, Deserialize, Deserializer};
 
+pub use crate::bindings::filter::aetherius::plugin::metadata::{ObjectMetadata, ObjectName};
 pub use crate::bindings::filter::aetherius::plugin::types::{
     Enrichment, Event as EventRecord, KeyValue, LogLevel, ObjectRef, Severity, Timestamp, Verdict,
 };

@@ -12,7 +12,7 @@ wit_bindgen::generate!({
         }
 
         world foreign-filter {
-            include aetherius:plugin/filter@0.1.3;
+            include aetherius:plugin/filter@0.1.4;
             import run;
         }
     "#,
