@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use aetherius_tests::running::Running;
 use aetherius_tests::servers::{KubeCluster, ServerBinary, TestCertificates};
 use aetherius_tests::{Scratch, compile_cache, repo_root};
 use serde_yaml_ng::Value;
@@ -125,6 +126,50 @@ fn check_config(scratch: &Scratch, docs: &[Value]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     report
+}
+
+/// Applies a render's RBAC, then runs `aetherius run` as the render's pod
+/// would: its config (paths moved into `scratch`, HTTP on loopback), in a
+/// private mount namespace with `service_account`'s token where the pod
+/// has it.
+fn start_in_pod(
+    cluster: &KubeCluster,
+    scratch: &Scratch,
+    docs: &[Value],
+    namespace: &str,
+    service_account: &str,
+) -> Running {
+    for doc in docs.iter().filter(|d| {
+        [
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+        ]
+        .contains(&kind(d))
+    }) {
+        let file = scratch.write("apply.yaml", serde_yaml_ng::to_string(doc).unwrap());
+        let (ok, output) = cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+        assert!(ok, "{output}");
+    }
+    let secrets = scratch.path("serviceaccount");
+    std::fs::create_dir(&secrets).unwrap();
+    std::fs::write(
+        secrets.join("token"),
+        cluster.service_account_token(namespace, service_account),
+    )
+    .unwrap();
+    std::fs::write(secrets.join("ca.crt"), cluster.ca_cert_pem()).unwrap();
+    std::fs::write(secrets.join("namespace"), namespace).unwrap();
+    std::fs::create_dir_all(scratch.path("state")).unwrap();
+    check_config(scratch, docs);
+    let config = std::fs::read_to_string(scratch.path("config.yaml"))
+        .unwrap()
+        .replace("0.0.0.0:8080", "127.0.0.1:0")
+        .replace("0.0.0.0:9090", "127.0.0.1:0");
+    let config = scratch.write("config.yaml", config);
+    Running::start_in_pod(Path::new(BINARY), &config, &secrets, cluster)
 }
 
 #[test]
@@ -336,7 +381,7 @@ fn deploys_plain_manifests_are_the_charts_default_render() {
 #[test]
 fn the_rendered_deployment_runs_as_in_a_pod_under_the_rendered_rbac() {
     use aetherius_tests::publishing::create_backoff_events;
-    use aetherius_tests::running::{Running, wait_for_output};
+    use aetherius_tests::running::wait_for_output;
 
     let cluster = KubeCluster::shared();
     let namespace = cluster.fresh_namespace("release");
@@ -351,39 +396,7 @@ fn the_rendered_deployment_runs_as_in_a_pod_under_the_rendered_rbac() {
         ),
     );
     let docs = render(&namespace, &[values("kube-1.20.yaml"), test_values]);
-    for doc in docs.iter().filter(|d| {
-        [
-            "ServiceAccount",
-            "ClusterRole",
-            "ClusterRoleBinding",
-            "Role",
-            "RoleBinding",
-        ]
-        .contains(&kind(d))
-    }) {
-        let file = scratch.write("apply.yaml", serde_yaml_ng::to_string(doc).unwrap());
-        let (ok, output) = cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]);
-        assert!(ok, "{output}");
-    }
-
-    let secrets = scratch.path("serviceaccount");
-    std::fs::create_dir(&secrets).unwrap();
-    std::fs::write(
-        secrets.join("token"),
-        cluster.service_account_token(&namespace, "aetherius"),
-    )
-    .unwrap();
-    std::fs::write(secrets.join("ca.crt"), cluster.ca_cert_pem()).unwrap();
-    std::fs::write(secrets.join("namespace"), &namespace).unwrap();
-    std::fs::create_dir_all(scratch.path("state")).unwrap();
-    check_config(&scratch, &docs);
-    let config = std::fs::read_to_string(scratch.path("config.yaml"))
-        .unwrap()
-        .replace("0.0.0.0:8080", "127.0.0.1:0")
-        .replace("0.0.0.0:9090", "127.0.0.1:0");
-    let config = scratch.write("config.yaml", config);
-
-    let mut run = Running::start_in_pod(Path::new(BINARY), &config, &secrets, cluster);
+    let mut run = start_in_pod(cluster, &scratch, &docs, &namespace, "aetherius");
     run.wait_until_watching(1);
     create_backoff_events(cluster, &shop, 0..3);
     let output = scratch.path("state/out.jsonl");
@@ -412,7 +425,7 @@ fn the_rendered_deployment_runs_as_in_a_pod_under_the_rendered_rbac() {
 /// it, nothing is forbidden and they carry them.
 #[test]
 fn workload_enrichment_runs_under_the_charts_rbac_and_names_what_is_missing_without_it() {
-    use aetherius_tests::running::{Running, wait_for_output};
+    use aetherius_tests::running::wait_for_output;
 
     let cluster = KubeCluster::shared();
     for enabled in [false, true] {
@@ -473,38 +486,13 @@ fn workload_enrichment_runs_under_the_charts_rbac_and_names_what_is_missing_with
             let plain: Vec<&Value> = plain["rules"].as_sequence().unwrap().iter().collect();
             assert_eq!(rules, plain, "deploy/workloads/rbac.yaml");
         }
-        for doc in docs.iter().filter(|d| {
-            [
-                "ServiceAccount",
-                "ClusterRole",
-                "ClusterRoleBinding",
-                "Role",
-                "RoleBinding",
-            ]
-            .contains(&kind(d))
-        }) {
-            let file = scratch.write("apply.yaml", serde_yaml_ng::to_string(doc).unwrap());
-            let (ok, output) = cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]);
-            assert!(ok, "{output}");
-        }
-        let secrets = scratch.path("serviceaccount");
-        std::fs::create_dir(&secrets).unwrap();
-        std::fs::write(
-            secrets.join("token"),
-            cluster.service_account_token(&namespace, &format!("{release}-aetherius")),
-        )
-        .unwrap();
-        std::fs::write(secrets.join("ca.crt"), cluster.ca_cert_pem()).unwrap();
-        std::fs::write(secrets.join("namespace"), &namespace).unwrap();
-        std::fs::create_dir_all(scratch.path("state")).unwrap();
-        check_config(&scratch, &docs);
-        let config = std::fs::read_to_string(scratch.path("config.yaml"))
-            .unwrap()
-            .replace("0.0.0.0:8080", "127.0.0.1:0")
-            .replace("0.0.0.0:9090", "127.0.0.1:0");
-        let config = scratch.write("config.yaml", config);
-
-        let mut run = Running::start_in_pod(Path::new(BINARY), &config, &secrets, cluster);
+        let mut run = start_in_pod(
+            cluster,
+            &scratch,
+            &docs,
+            &namespace,
+            &format!("{release}-aetherius"),
+        );
         run.wait_until_watching(1);
         if enabled {
             // The cache holds the Pod before the event is made.

@@ -9,42 +9,12 @@
 //! allocated and not freed) and its RSS, both over the same figures before
 //! the core existed.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, Ordering};
 
 use aetherius::clock::ManualClock;
 use aetherius::event::normalize;
 use aetherius::occurrence::{Admission, DedupConfig, OccurrenceCore};
-
-/// The system allocator, counting the bytes held.
-struct Counting;
-
-static HELD: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call is forwarded to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        HELD.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        HELD.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        HELD.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use aetherius_tests::counting::{Counting, held};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -82,19 +52,19 @@ fn main() {
     let clock = ManualClock::new(1_795_000_000_000);
     // Warm the allocator and the decoder before the baseline.
     drop(event(0));
-    let (held_before, (rss_before, anon_before)) = (HELD.load(Ordering::Relaxed), rss());
+    let (held_before, (rss_before, anon_before)) = (held(), rss());
     let mut core = OccurrenceCore::new(config, Arc::new(clock));
     let report = |label: &str, core: &OccurrenceCore| {
-        let held = HELD.load(Ordering::Relaxed) - held_before;
+        let bytes = held() - held_before;
         let (rss, anon) = rss();
         let each = match core.len() {
             0 => "-".to_owned(),
-            n => format!("{:.0} B", held as f64 / n as f64),
+            n => format!("{:.0} B", bytes as f64 / n as f64),
         };
         println!(
             "{label:<44} {:>7} fingerprints  heap held {:>10}  ({each:>6} each)  RSS {}  anonymous {}",
             core.len(),
-            mib(held as i64),
+            mib(bytes as i64),
             mib(rss as i64 - rss_before as i64),
             mib(anon as i64 - anon_before as i64),
         );

@@ -10,11 +10,9 @@
 //! - `builtin:workload-enricher` per event: one event per call, and per
 //!   event in a batch of 128 — every event's Pod in the cache.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
 use aetherius::clock::ManualClock;
@@ -25,35 +23,7 @@ use aetherius::metadata::{Kind, MetadataCache, ObjectMeta};
 use aetherius::occurrence::{Fingerprint, Occurrence};
 use aetherius::pipeline::build_chains;
 use aetherius::plugin::PluginRuntime;
-
-/// The system allocator, counting the bytes held.
-struct Counting;
-
-static HELD: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call is forwarded to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        HELD.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        HELD.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        HELD.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use aetherius_tests::counting::{Counting, held};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -167,21 +137,21 @@ fn main() {
     let cluster: Arc<str> = Arc::from("bench");
     println!("machine: 2 cores\n");
     for objects in [10_000, 100_000] {
-        let before = HELD.load(Ordering::Relaxed);
+        let before = held();
         let cache = MetadataCache::new(objects);
         fill(&cache, &cluster, objects);
-        let held = HELD.load(Ordering::Relaxed) - before;
+        let bytes = held() - before;
         println!(
             "{:>7} objects kept: heap {:.2} MiB, {:.2} MiB per 10k objects ({:.0} B each)",
             cache.len(),
-            held as f64 / (1024.0 * 1024.0),
-            held as f64 / (1024.0 * 1024.0) / (cache.len() as f64 / 10_000.0),
-            held as f64 / cache.len() as f64
+            bytes as f64 / (1024.0 * 1024.0),
+            bytes as f64 / (1024.0 * 1024.0) / (cache.len() as f64 / 10_000.0),
+            bytes as f64 / cache.len() as f64
         );
         // Past the bound: refused, nothing more held (the refusals'
         // counter series is made by the first).
         cache.put(&cluster, Kind::Pod, "other", "first", ObjectMeta::default());
-        let at_bound = HELD.load(Ordering::Relaxed);
+        let at_bound = held();
         let refused = (0..1000)
             .filter(|i| {
                 !cache.put(
@@ -194,11 +164,7 @@ fn main() {
             })
             .count();
         assert_eq!(refused, 1000, "the bound holds");
-        assert_eq!(
-            HELD.load(Ordering::Relaxed),
-            at_bound,
-            "nothing kept past it"
-        );
+        assert_eq!(held(), at_bound, "nothing kept past it");
         drop(cache);
     }
 

@@ -70,6 +70,7 @@ impl Default for Scratch {
 
 pub mod brokers;
 pub mod configmap_dir;
+pub mod counting;
 pub mod publishing;
 pub mod running;
 pub mod servers;

@@ -20,8 +20,11 @@ const METADATA_ONLY: &str =
     "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
 const METADATA_ONLY_WATCH: &str =
     "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
-/// Objects per page of a list: whole Pods are read, so fewer than Events.
-const PAGE: u32 = 250;
+/// Objects per page of a list of metadata (a page is read whole).
+const PAGE: u32 = 500;
+/// Pods per page: they are read whole (for their node), ~10 KiB each, so
+/// that a page stays near a megabyte.
+const POD_PAGE: u32 = 100;
 /// A Pod (read whole) larger than this is skipped.
 const MAX_OBJECT: usize = 1024 * 1024;
 /// An annotation value is cut here.
@@ -155,7 +158,11 @@ impl KindWatch {
         let mut continue_token: Option<String> = None;
         loop {
             let params = kube::api::ListParams {
-                limit: Some(PAGE),
+                limit: Some(if self.kind == Kind::Pod {
+                    POD_PAGE
+                } else {
+                    PAGE
+                }),
                 continue_token: continue_token.take(),
                 ..Default::default()
             };

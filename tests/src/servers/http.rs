@@ -295,12 +295,7 @@ fn read_request<S: Read>(reader: &mut BufReader<S>, shared: &Shared) -> Option<R
                 }
                 head.push(complete.to_owned());
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(e) if idle(&e) => {
                 if shared.stopped.load(Ordering::SeqCst) {
                     return None;
                 }
@@ -330,12 +325,7 @@ fn read_request<S: Read>(reader: &mut BufReader<S>, shared: &Shared) -> Option<R
         match reader.read(&mut body[read..]) {
             Ok(0) => return None,
             Ok(n) => read += n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(e) if idle(&e) => {
                 if shared.stopped.load(Ordering::SeqCst) {
                     return None;
                 }
@@ -349,4 +339,12 @@ fn read_request<S: Read>(reader: &mut BufReader<S>, shared: &Shared) -> Option<R
         headers,
         body,
     })
+}
+
+/// A read that timed out: nothing arrived for a while.
+fn idle(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
 }
