@@ -38,7 +38,7 @@ pub(super) struct Shared {
     pub watch_runtime: tokio::runtime::Handle,
     /// With `replicas.spread` and several clusters under leader election:
     /// this replica's share, what a hand-over waits for, and the cluster
-    /// whose lease namespace the replicas announce themselves in.
+    /// beside whose lease the replicas announce themselves.
     pub spread: Option<(Spread, HandOver, String)>,
     /// Kept, for the clusters this replica watches, while a chain reads it.
     pub metadata: crate::metadata::MetadataCache,
@@ -48,8 +48,8 @@ struct Running {
     watcher: JoinHandle<()>,
     /// Stops the election (releasing the lease) and its task.
     elector: Option<(watch::Sender<bool>, JoinHandle<()>)>,
-    /// In the announce cluster: stops announcing this replica (deleting its
-    /// member Lease) and the task.
+    /// In the announce cluster: stops announcing this replica (taking its
+    /// beat out of the replicas' Lease) and the task.
     announcer: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
 
@@ -116,6 +116,10 @@ impl Clusters {
                     tracing::error!(cluster = %id, %error, "cannot watch the cluster the config adds");
                 }
             }
+        }
+        if let Some((spread, _, _)) = &self.shared.spread {
+            // What did start (a cluster whose client failed does not count).
+            spread.set_clusters(self.elected());
         }
     }
 
