@@ -9,10 +9,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use aetherius_tests::Scratch;
-use aetherius_tests::brokers::split_body;
-use aetherius_tests::publishing::{
-    self, config_with_sinks, distinct_events, involved_names, with_dead_letter_file,
-};
+use aetherius_tests::brokers::{bus_config, split_body};
+use aetherius_tests::publishing::{self, distinct_events, involved_names, with_dead_letter_file};
 use aetherius_tests::servers::{HttpServer, TestCertificates};
 use serde_json::Value;
 
@@ -29,15 +27,9 @@ fn config(scratch: &Scratch, server: &HttpServer, webhook_yaml: &str) -> PathBuf
     let yaml: String = webhook_yaml
         .replace("URL", &server.url())
         .lines()
-        .map(|line| format!("      {line}\n"))
+        .map(|line| format!("  {line}\n"))
         .collect();
-    config_with_sinks(
-        scratch,
-        &format!(
-            "  bus:\n    chain: default\n    webhook:\n{yaml}    spool:\n      dir: {}\n      after: 1s\n",
-            scratch.path("spool").display()
-        ),
-    )
+    bus_config(scratch, &format!("webhook:\n{yaml}"), "")
 }
 
 fn names_in(server: &HttpServer) -> Vec<String> {

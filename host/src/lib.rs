@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod backoff;
 pub mod budget;
+pub mod causes;
 pub mod chain;
 pub mod check;
 pub mod checkpoint;

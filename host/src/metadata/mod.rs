@@ -383,16 +383,23 @@ impl MetadataCache {
         if !uid.is_empty() && !meta.uid.is_empty() && &*meta.uid != uid {
             return None;
         }
+        // Borrowed from the cache while its lock is held: one allocation per
+        // owner, for the answer.
+        fn controller(meta: &Kept) -> Option<(&str, &str)> {
+            meta.controller
+                .as_ref()
+                .map(|(kind, name)| (&**kind, &**name))
+        }
         let mut owners: Vec<(String, String)> = Vec::new();
-        let mut next = meta.controller.clone();
+        let mut next = controller(&meta);
         while let Some((owner_kind, owner_name)) = next.take() {
             if owners.len() >= MAX_OWNERS {
                 break;
             }
-            next = Kind::parse(&owner_kind)
-                .and_then(|kind| objects.get(cluster, kind, namespace, &owner_name))
-                .and_then(|owner| owner.controller.clone());
-            owners.push((owner_kind.to_string(), owner_name.into_string()));
+            next = Kind::parse(owner_kind)
+                .and_then(|kind| objects.get(cluster, kind, namespace, owner_name))
+                .and_then(|owner| controller(owner));
+            owners.push((owner_kind.to_owned(), owner_name.to_owned()));
         }
         let workload = owners
             .last()

@@ -138,7 +138,7 @@ impl KindWatch {
                     status.message
                 )
             }
-            other => other.to_string(),
+            other => crate::causes::chain(other),
         }
     }
 

@@ -140,16 +140,13 @@ impl metadata::Host for StoreState {
         let Some(resolved) = self.involved(index)? else {
             return Ok(None);
         };
-        let name = |(kind, name): &(String, String)| metadata::ObjectName {
-            kind: kind.clone(),
-            name: name.clone(),
-        };
+        let name = |(kind, name): (String, String)| metadata::ObjectName { kind, name };
         Ok(Some(metadata::ObjectMetadata {
             uid: resolved.meta.uid.to_string(),
             labels: kept_pairs(&resolved.meta.labels),
-            owners: resolved.owners.iter().map(name).collect(),
-            workload: name(&resolved.workload),
             node: resolved.meta.node.as_deref().map(str::to_owned),
+            owners: resolved.owners.into_iter().map(name).collect(),
+            workload: name(resolved.workload),
         }))
     }
 

@@ -1,7 +1,6 @@
 //! Watch errors as a user meets them: each kind logged once, in words that
 //! say what to fix, then quietly retried until it goes away.
 
-use std::error::Error as _;
 use std::time::Duration;
 
 use super::EventApi;
@@ -133,20 +132,9 @@ fn describe(
     }
 }
 
-/// An error and its causes, `: `-separated, without repeating a cause that
-/// its parent already printed.
+/// An error and its causes ([`crate::causes::chain`]).
 fn chain(error: &kube::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    crate::causes::chain(error)
 }
 
 #[cfg(test)]

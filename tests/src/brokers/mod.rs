@@ -89,8 +89,13 @@ pub fn broker_config(
     broker: &impl TestBroker,
     extra_spool_yaml: &str,
 ) -> PathBuf {
-    let broker_yaml: String = broker
-        .sink_yaml()
+    bus_config(scratch, &broker.sink_yaml(), extra_spool_yaml)
+}
+
+/// [`broker_config`] with the sink's output section given as YAML
+/// (`webhook:` and its fields, say).
+pub fn bus_config(scratch: &Scratch, sink_yaml: &str, extra_spool_yaml: &str) -> PathBuf {
+    let broker_yaml: String = sink_yaml
         .lines()
         .map(|line| format!("    {line}\n"))
         .collect();

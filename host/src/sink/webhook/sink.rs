@@ -295,7 +295,7 @@ impl WebhookSink {
             Err(_) => {
                 return Answer::Retry(format!("no answer within {:?}", self.timeout));
             }
-            Ok(Err(error)) => return Answer::Retry(describe(error.as_ref())),
+            Ok(Err(error)) => return Answer::Retry(crate::causes::chain(error.as_ref())),
             Ok(Ok(answer)) => answer,
         };
         let said = || {
@@ -335,22 +335,6 @@ enum Answer {
     Taken,
     Retry(String),
     Refused(String),
-}
-
-/// The error and its causes: hyper's "client error (Connect)" alone says
-/// little.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let said = cause.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 impl Broker for WebhookSink {
